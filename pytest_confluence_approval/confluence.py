@@ -1,0 +1,412 @@
+"""The HTTP layer: one pooled session, auth, retries, pagination, fail-closed parsing.
+
+Every way a request can go wrong ends in a :class:`ConfluenceError` whose message
+says what happened and what to check. Nothing here ever returns data it does not
+trust: non-JSON bodies, oversized bodies, redirects and pagination links that
+leave the configured site are all errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import TOOL_NAME, __version__
+
+#: Statuses worth another try: rate limiting and the gateway errors of a busy site.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: A body larger than this is refused: no approval answer is anywhere near it.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Following more pages than this means the server is looping or misbehaving.
+MAX_PAGES_PER_LISTING = 1000
+MAX_REDIRECTS = 5
+
+
+class ConfluenceError(Exception):
+    """A request failed; ``str()`` is the plain-language reason."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ConfigurationError(Exception):
+    """Options or environment that make the gate unusable (a usage error)."""
+
+
+AuthKind = Literal["basic", "bearer", "anonymous"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who the gate checks as. The secret is excluded from ``repr`` and never logged."""
+
+    kind: AuthKind
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
+        username = environ.get("CONFLUENCE_USERNAME") or None
+        api_token = environ.get("CONFLUENCE_API_TOKEN") or None
+        bearer = environ.get("CONFLUENCE_PERSONAL_TOKEN") or None
+        if (username or api_token) and bearer:
+            raise ConfigurationError(
+                "both CONFLUENCE_USERNAME/CONFLUENCE_API_TOKEN and CONFLUENCE_PERSONAL_TOKEN "
+                "are set; set only one, so it is clear which identity the gate checked with"
+            )
+        if bearer:
+            return cls("bearer", secret=bearer)
+        if username and api_token:
+            return cls("basic", username=username, secret=api_token)
+        if username or api_token:
+            given, missing = (
+                ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
+                if username
+                else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
+            )
+            raise ConfigurationError(f"{given} is set but {missing} is not; set both, or neither")
+        return cls("anonymous")
+
+    def describe(self) -> str:
+        if self.kind == "basic":
+            return f"API token (HTTP Basic) as {self.username}"
+        if self.kind == "bearer":
+            return "bearer token (CONFLUENCE_PERSONAL_TOKEN)"
+        return "anonymous (no credentials in the environment)"
+
+
+class _Auth(requests.auth.AuthBase):
+    """Sets the Authorization header; an explicit auth also stops requests reading ~/.netrc."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._credentials.kind}>"
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        c = self._credentials
+        if c.kind == "basic" and c.username is not None and c.secret is not None:
+            r.headers["Authorization"] = requests.auth._basic_auth_str(c.username, c.secret)
+        elif c.kind == "bearer":
+            r.headers["Authorization"] = f"Bearer {c.secret}"
+        return r
+
+
+def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
+    """Validate a wiki base URL and bring it into the form requests are built from."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"site URL {url!r} must be a plain base URL (no credentials, query or fragment)"
+        )
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"site URL {url!r} uses plain http to a host other than this machine, which would "
+            "send credentials unencrypted; use https, or pass --confluence-insecure-http"
+        )
+    if parts.hostname.endswith(".atlassian.net") and parts.path in ("", "/"):
+        url += "/wiki"
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class ConfluenceClient:
+    """A small client for the few read-only calls the gate needs.
+
+    One ``requests.Session`` is shared by all worker threads: its connection
+    pool is sized to the concurrency so connections are reused, not reopened.
+    """
+
+    def __init__(
+        self,
+        site: str,
+        credentials: Credentials,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        concurrency: int = 8,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        self.site = site
+        self.credentials = credentials
+        self.timeout = timeout
+        self.retries = retries
+        self._origin = origin_of(site)
+        self.session = requests.Session()
+        self.session.auth = _Auth(credentials)
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = f"{TOOL_NAME}/{__version__}"
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            redirect=0,
+            status_forcelist=RETRY_STATUSES,
+            # Everything the gate sends is a read (users-bulk is a POST that reads).
+            allowed_methods=frozenset({"GET", "POST"}),
+            backoff_factor=backoff_factor,
+            backoff_max=30,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        adapter = HTTPAdapter(
+            pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry
+        )
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"<ConfluenceClient {self.site} auth={self.credentials.kind}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- the calls -----------------------------------------------------------
+
+    def get_page(self, page_id: str) -> Any:
+        _check_page_id(page_id)
+        return self.get_json(f"{self.site}/api/v2/pages/{page_id}", what=f"page {page_id}")
+
+    def get_properties(self, page_id: str, key: str | None = None) -> list[Any]:
+        _check_page_id(page_id)
+        params = {"key": key} if key else {"limit": "250"}
+        return list(
+            self.paginate(
+                f"{self.site}/api/v2/pages/{page_id}/properties",
+                params,
+                what=f"the properties of page {page_id}",
+            )
+        )
+
+    # -- the mechanics -------------------------------------------------------
+
+    def paginate(
+        self, url: str, params: Mapping[str, str] | None = None, *, what: str
+    ) -> Iterator[Any]:
+        """Yield ``results`` across pages, following ``next`` links on the site's origin only."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url is not None:
+            if len(seen) >= MAX_PAGES_PER_LISTING:
+                raise ConfluenceError(
+                    f"Confluence returned more than {MAX_PAGES_PER_LISTING} pages of results "
+                    f"for {what}; refusing to follow further"
+                )
+            seen.add(next_url)
+            response = self._get(next_url, params, what=what)
+            body = self._json(response, what)
+            results = body.get("results") if isinstance(body, dict) else None
+            if not isinstance(results, list):
+                raise ConfluenceError(
+                    f"Confluence answered for {what} without a list of results "
+                    "(unexpected response shape)"
+                )
+            yield from results
+            next_url = self._next_link(response, body, what)
+            params = None  # the next link carries its own query
+            if next_url is not None and next_url in seen:
+                raise ConfluenceError(
+                    f"Confluence's pagination for {what} loops back to a page already read"
+                )
+
+    def _next_link(
+        self, response: requests.Response, body: dict[str, Any], what: str
+    ) -> str | None:
+        links = body.get("_links")
+        link = links.get("next") if isinstance(links, dict) else None
+        if link is None:
+            link = response.links.get("next", {}).get("url")
+        if link is None:
+            return None
+        if not isinstance(link, str) or not link:
+            raise ConfluenceError(f"Confluence sent a malformed pagination link for {what}")
+        absolute = urljoin(response.url, link)
+        if origin_of(absolute) != self._origin:
+            raise ConfluenceError(
+                f"Confluence's pagination link for {what} points to another site "
+                f"({_origin_text(absolute)}); it was not followed and no credentials were sent"
+            )
+        return absolute
+
+    def get_json(self, url: str, params: Mapping[str, str] | None = None, *, what: str) -> Any:
+        body = self._json(self._get(url, params, what=what), what)
+        if not isinstance(body, dict):
+            raise ConfluenceError(
+                f"Confluence answered for {what} with JSON of an unexpected shape"
+            )
+        return body
+
+    def _get(self, url: str, params: Mapping[str, str] | None, *, what: str) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(url, params, what)
+            if not response.is_redirect:
+                break
+            location = urljoin(response.url, response.headers.get("Location", ""))
+            response.close()
+            # Redirects are followed by hand so credentials can never leave the site.
+            if origin_of(location) != self._origin:
+                raise ConfluenceError(
+                    f"Confluence redirected the request for {what} to another site "
+                    f"({_origin_text(location)}); it was not followed. Check the site URL",
+                    response.status_code,
+                )
+            url, params = location, None
+        else:
+            raise ConfluenceError(f"too many redirects while fetching {what}")
+        if response.status_code != 200:
+            status = response.status_code
+            response.close()
+            raise ConfluenceError(_status_message(status, what, self.credentials), status)
+        return response
+
+    def _send(self, url: str, params: Mapping[str, str] | None, what: str) -> requests.Response:
+        try:
+            return self.session.get(
+                url, params=params, timeout=self.timeout, allow_redirects=False, stream=True
+            )
+        except requests.exceptions.Timeout:
+            raise ConfluenceError(
+                f"Confluence did not answer for {what} within {self.timeout:g} s "
+                f"({self.retries + 1} attempts); check that the site is reachable, or raise "
+                "--confluence-timeout"
+            ) from None
+        except requests.exceptions.RetryError as exc:
+            raise ConfluenceError(
+                f"gave up on {what} after {self.retries} retries: {_reason(exc)}"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ConfluenceError(
+                f"network error while fetching {what} from {_origin_text(self.site)} "
+                f"(after {self.retries + 1} attempts): {_reason(exc)}; check the site URL and "
+                "the network"
+            ) from None
+
+    def _json(self, response: requests.Response, what: str) -> Any:
+        with response:
+            content_type = response.headers.get("Content-Type", "")
+            if "json" not in content_type.lower():
+                received = content_type.split(";")[0] or "no content type"
+                raise ConfluenceError(
+                    f"Confluence answered for {what} with {received} "
+                    "instead of JSON: usually a single sign-on or proxy login page; check the "
+                    "site URL and that the credentials are accepted",
+                    response.status_code,
+                )
+            try:
+                declared = int(response.headers.get("Content-Length", "0"))
+            except ValueError:
+                declared = 0
+            if declared > MAX_BODY_BYTES:
+                raise ConfluenceError(_too_large(what))
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise ConfluenceError(_too_large(what))
+                    chunks.append(chunk)
+            except requests.exceptions.RequestException as exc:
+                raise ConfluenceError(
+                    f"the connection broke while reading {what}: {_reason(exc)}"
+                ) from None
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError:
+            raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
+
+
+def _check_page_id(page_id: str) -> None:
+    # Ids go into URL paths; the policy schema already allows digits only.
+    if not page_id.isascii() or not page_id.isdigit():
+        raise ConfluenceError(f"page id {page_id!r} is not decimal digits")
+
+
+def _status_message(status: int, what: str, credentials: Credentials) -> str:
+    if status == 401:
+        if credentials.kind == "anonymous":
+            return (
+                f"Confluence requires a login to read {what} (HTTP 401): set CONFLUENCE_USERNAME "
+                "and CONFLUENCE_API_TOKEN, or CONFLUENCE_PERSONAL_TOKEN"
+            )
+        return (
+            f"Confluence did not accept the credentials for {what} (HTTP 401): check that the "
+            "token in the environment is valid, not expired, and belongs to this site"
+        )
+    if status == 403:
+        return (
+            f"the account may not read {what} (HTTP 403): check the page's restrictions and "
+            "the token's permissions"
+        )
+    if status == 404:
+        return (
+            f"{what} was not found (HTTP 404): check the page id in the policy, and that the "
+            "account can view the page (Confluence answers 404 for pages it hides)"
+        )
+    if status == 429:
+        return (
+            f"Confluence kept rate-limiting the requests for {what} (HTTP 429) until the retries "
+            "ran out; re-run later or lower --confluence-concurrency"
+        )
+    if status >= 500:
+        return (
+            f"Confluence failed while serving {what} (HTTP {status}) until the retries ran "
+            "out; re-run later"
+        )
+    return f"Confluence answered HTTP {status} for {what}"
+
+
+def _too_large(what: str) -> str:
+    limit = MAX_BODY_BYTES // (1024 * 1024)
+    return f"Confluence's answer for {what} is larger than {limit} MB; refused"
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = origin_of(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, briefly: 'ConnectionResetError', not three nested reprs."""
+    seen = exc
+    while True:
+        inner = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if not isinstance(inner, BaseException) or inner is seen:
+            break
+        seen = inner
+    text = str(seen).strip() or type(seen).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,30 @@
+"""What was fetched for one page: the raw payloads, or why they could not be fetched.
+
+Payloads are kept raw (as Confluence sent them) so a snapshot can store exactly
+what a verdict was based on and a replay can run the same evaluation over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FetchFailure:
+    """Why a page could not be verified, in words a release manager can act on."""
+
+    message: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    page_id: str
+    page: dict[str, Any] | None = None
+    properties: list[Any] | None = None
+    failure: FetchFailure | None = None
+
+    @classmethod
+    def failed(cls, page_id: str, message: str, status: int | None = None) -> PageFacts:
+        return cls(page_id=page_id, failure=FetchFailure(message, status))

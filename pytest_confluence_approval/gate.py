@@ -1,0 +1,165 @@
+"""One gate run: resolved settings, the facts (live or replayed) and the verdicts.
+
+Knows nothing of pytest, so the plugin stays glue and this stays testable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from .confluence import ConfigurationError, ConfluenceClient, Credentials, normalize_site
+from .facts import PageFacts
+from .fetch import fetch_all
+from .policy import Policy, load_policy
+from .snapshot import Snapshot, dump_snapshot, load_snapshot
+from .verdict import Outcome, Verdict, evaluate
+
+Mode = Literal["live", "replay"]
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The gate's options as the user gave them (command line, ini), before validation."""
+
+    policy: Path
+    url: str | None = None
+    concurrency: int = 8
+    timeout: float = 30.0
+    retries: int = 4
+    as_of: str | None = None
+    record: Path | None = None
+    replay: Path | None = None
+    insecure_http: bool = False
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    policy: Policy
+    site: str
+    mode: Mode
+    credentials: Credentials
+    as_of: datetime | None
+    snapshot: Snapshot | None
+    options: GateOptions
+
+    @classmethod
+    def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:
+        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError."""
+        if options.concurrency < 1:
+            raise ConfigurationError("--confluence-concurrency must be 1 or more")
+        if not options.timeout > 0:
+            raise ConfigurationError("--confluence-timeout must be more than 0 seconds")
+        if options.retries < 0:
+            raise ConfigurationError("--confluence-retries must be 0 or more")
+        if options.record and options.replay:
+            raise ConfigurationError(
+                "--confluence-record and --confluence-replay cannot be combined: a replay "
+                "fetches nothing new to record"
+            )
+        credentials = Credentials.from_environment(environ)
+        policy = load_policy(options.policy)
+        as_of = parse_instant(options.as_of) if options.as_of else None
+        configured = options.url or environ.get("CONFLUENCE_URL") or policy.site
+        snapshot = load_snapshot(options.replay) if options.replay else None
+        if snapshot is not None:
+            site = snapshot.site
+            if configured and normalize_site(configured, allow_insecure_http=True) != site:
+                raise ConfigurationError(
+                    f"{options.replay}: the snapshot was recorded from {site}, but the "
+                    f"configured site is {configured}; replay the snapshot of this site"
+                )
+        elif configured:
+            site = normalize_site(configured, allow_insecure_http=options.insecure_http)
+        else:
+            raise ConfigurationError(
+                "no Confluence site given: pass --confluence-url, set CONFLUENCE_URL, or put "
+                f"site: in {options.policy}"
+            )
+        return cls(
+            policy=policy,
+            site=site,
+            mode="replay" if snapshot else "live",
+            credentials=credentials,
+            as_of=as_of,
+            snapshot=snapshot,
+            options=options,
+        )
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 date or date-time; without an offset it is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(
+            f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class Gate:
+    """Fetches once, then answers verdicts for the pages of this session."""
+
+    def __init__(self, settings: GateSettings) -> None:
+        self.settings = settings
+        self.rules = {rule.page_id: rule for rule in settings.policy.pages}
+        self.facts: dict[str, PageFacts] = {}
+        self.verdicts: dict[str, Verdict] = {}
+        self.as_of: datetime | None = None
+
+    def prepare(self, page_ids: Iterable[str]) -> None:
+        """Fetch (or replay) the facts for these pages, all at once. Idempotent."""
+        wanted = [p for p in dict.fromkeys(page_ids) if p not in self.facts]
+        if not wanted and self.as_of is not None:
+            return
+        s = self.settings
+        if s.snapshot is not None:
+            self.as_of = s.as_of or s.snapshot.recorded_at
+            self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
+            return
+        fetched_at = datetime.now(timezone.utc)
+        self.as_of = s.as_of or fetched_at
+        client = ConfluenceClient(
+            s.site,
+            s.credentials,
+            timeout=s.options.timeout,
+            retries=s.options.retries,
+            concurrency=s.options.concurrency,
+        )
+        try:
+            self.facts.update(
+                fetch_all(
+                    client,
+                    wanted,
+                    property_key=s.policy.property_key,
+                    concurrency=s.options.concurrency,
+                )
+            )
+        finally:
+            client.close()
+        if s.options.record:
+            dump_snapshot(s.options.record, site=s.site, recorded_at=fetched_at, facts=self.facts)
+
+    def verdict(self, page_id: str) -> Verdict:
+        if page_id not in self.verdicts:
+            self.prepare([page_id])
+            assert self.as_of is not None
+            self.verdicts[page_id] = evaluate(
+                self.rules[page_id],
+                self.facts[page_id],
+                as_of=self.as_of,
+                site=self.settings.site,
+                property_key=self.settings.policy.property_key,
+            )
+        return self.verdicts[page_id]
+
+    def counts(self) -> dict[Outcome, int]:
+        counts = dict.fromkeys(Outcome, 0)
+        for v in self.verdicts.values():
+            counts[v.outcome] += 1
+        return counts

@@ -1,0 +1,279 @@
+"""Load and validate a policy file into frozen dataclasses.
+
+Everything a policy can get wrong is reported here, before any request is made,
+as a :class:`PolicyError` whose message names the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import ValidationError
+
+from .schemas import validator
+
+#: A policy is a short text file; anything bigger is a mistake, not a policy.
+MAX_POLICY_BYTES = 1_000_000
+
+DEFAULT_SETTINGS: Mapping[str, Any] = {
+    "min_approvers": 1,
+    "required_approvers": [],
+    "max_age_days": None,
+    "allowed_statuses": ["current"],
+    "require_current_version": True,
+}
+
+
+class PolicyError(Exception):
+    """The policy file is unusable; the message is written for the person who edits it."""
+
+
+@dataclass(frozen=True)
+class PageRule:
+    """What one page must satisfy: the policy's defaults merged with the page's own settings."""
+
+    page_id: str
+    name: str | None
+    min_approvers: int
+    required_approvers: tuple[str, ...]
+    max_age_days: int | None
+    allowed_statuses: tuple[str, ...]
+    require_current_version: bool
+    line: int
+
+    @property
+    def label(self) -> str:
+        return f'page {self.page_id} "{self.name}"' if self.name else f"page {self.page_id}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: Path
+    sha256: str
+    site: str | None
+    property_key: str | None
+    pages: tuple[PageRule, ...]
+
+
+YamlPath = tuple[str | int, ...]
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    return parse_policy(data, path)
+
+
+def parse_policy(data: bytes, path: Path) -> Policy:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: the policy file is not UTF-8 text ({exc.reason})") from None
+    document, lines = _compose(text, path)
+    if document is None:
+        raise PolicyError(f"{path}: the policy file is empty")
+
+    def where(error_path: YamlPath) -> str:
+        return f"{path}:{_line_of(lines, error_path)}"
+
+    errors = sorted(
+        validator("policy").iter_errors(document),
+        key=lambda e: (_line_of(lines, tuple(e.absolute_path)), list(map(str, e.absolute_path))),
+    )
+    if errors:
+        raise PolicyError("\n".join(_describe(e, where) for e in errors))
+
+    defaults = {**DEFAULT_SETTINGS, **document.get("defaults", {})}
+    seen: dict[str, int] = {}
+    pages: list[PageRule] = []
+    for index, entry in enumerate(document["pages"]):
+        page_id = str(entry["id"])
+        line = _line_of(lines, ("pages", index))
+        if page_id in seen:
+            raise PolicyError(
+                f"{where(('pages', index, 'id'))}: pages[{index}].id: page {page_id} is listed "
+                f"twice (first at line {seen[page_id]}); list each page once"
+            )
+        seen[page_id] = line
+        settings = {**defaults, **{k: v for k, v in entry.items() if k in DEFAULT_SETTINGS}}
+        pages.append(
+            PageRule(
+                page_id=page_id,
+                name=entry.get("name"),
+                min_approvers=settings["min_approvers"],
+                required_approvers=tuple(settings["required_approvers"]),
+                max_age_days=settings["max_age_days"],
+                allowed_statuses=tuple(settings["allowed_statuses"]),
+                require_current_version=settings["require_current_version"],
+                line=line,
+            )
+        )
+    return Policy(
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        site=document.get("site"),
+        property_key=document.get("property_key"),
+        pages=tuple(pages),
+    )
+
+
+def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
+    """Parse YAML safely, keeping the line of every key and item for error messages."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[YamlPath, int] = {}
+        _index_lines(node, (), lines, path)
+        document = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise PolicyError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{path}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    _use_raw_page_ids(node, document)
+    return document, lines
+
+
+def _index_lines(
+    node: yaml.Node, at: YamlPath, lines: dict[YamlPath, int], path: Path, depth: int = 0
+) -> None:
+    if depth > 50:
+        raise PolicyError(f"{path}:{node.start_mark.line + 1}: invalid YAML: nested too deeply")
+    lines.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        keys: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            # PyYAML silently keeps the last of two equal keys; in a gate that could
+            # quietly drop a stricter setting, so a repeated key is an error.
+            if key in keys:
+                raise PolicyError(
+                    f"{path}:{line}: {_dotted((*at, key))}: duplicate key "
+                    f"(first at line {keys[key]})"
+                )
+            keys[key] = line
+            child = (*at, key)
+            lines[child] = line
+            _index_lines(value_node, child, lines, path, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*at, index), lines, path, depth + 1)
+
+
+def _use_raw_page_ids(node: yaml.Node, document: Any) -> None:
+    """Keep page ids exactly as written.
+
+    YAML 1.1 reads ``0755`` as octal and ``1_000`` as 1000; a gate must check the
+    page the author named, so an id written as a bare number is taken as its text
+    (and the schema's digits-only pattern then rejects the odd spellings).
+    """
+    if not (isinstance(node, yaml.MappingNode) and isinstance(document, dict)):
+        return
+    pages_node = next((v for k, v in node.value if k.value == "pages"), None)
+    pages = document.get("pages")
+    if not isinstance(pages_node, yaml.SequenceNode) or not isinstance(pages, list):
+        return
+    for item_node, item in zip(pages_node.value, pages, strict=False):
+        if not (isinstance(item_node, yaml.MappingNode) and isinstance(item, dict)):
+            continue
+        for key_node, value_node in item_node.value:
+            if (
+                key_node.value == "id"
+                and isinstance(value_node, yaml.ScalarNode)
+                and value_node.tag == "tag:yaml.org,2002:int"
+            ):
+                item["id"] = value_node.value
+
+
+def _line_of(lines: Mapping[YamlPath, int], at: YamlPath) -> int:
+    while at not in lines and at:
+        at = at[:-1]
+    return lines.get(at, 1)
+
+
+def _dotted(at: YamlPath) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error: ValidationError, where: Any) -> str:
+    at: YamlPath = tuple(error.absolute_path)
+    key = _dotted(at)
+    # jsonschema types these loosely; they are plain JSON values here.
+    v: Any = error.validator
+    expected: Any = error.validator_value
+    schema: Any = error.schema
+    if v == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return "\n".join(
+            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
+            f"(allowed here: {', '.join(allowed)})"
+            for u in unknown
+        )
+    if v == "required":
+        instance: Any = error.instance
+        missing = [m for m in expected if m not in instance]
+        return f"{where(at)}: {key}: missing required key {', '.join(map(repr, missing))}"
+    if at and at[-1] == "id" and v in ("oneOf", "pattern"):
+        return (
+            f"{where(at)}: {key}: page id must be decimal digits (the number in the "
+            f"page's URL), got {error.instance!r}"
+        )
+    if at == ("pages",) and v == "minItems":
+        return f"{where(at)}: pages: the list is empty; a gate that checks nothing must not pass"
+    if at == ("version",):
+        return (
+            f"{where(at)}: version: must be 1 (the policy format this plugin reads), "
+            f"got {error.instance!r}"
+        )
+    if v == "minimum":
+        return f"{where(at)}: {key}: must be {expected} or more, got {error.instance!r}"
+    if v == "type":
+        yaml_names: dict[str, str] = {"object": "mapping", "array": "list"}
+        names = " or ".join(
+            yaml_names.get(str(t), str(t))
+            for t in (expected if isinstance(expected, list) else [expected])
+        )
+        got = f"{_type_name(error.instance)} {error.instance!r}"
+        return f"{where(at)}: {key}: must be {_article(names)}, got {got}"
+    if v == "enum":
+        options = ", ".join(map(str, expected))
+        return f"{where(at)}: {key}: {error.instance!r} is not one of: {options}"
+    return f"{where(at)}: {key}: {error.message}"
+
+
+def _article(name: str) -> str:
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

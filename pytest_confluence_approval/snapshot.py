@@ -1,0 +1,117 @@
+"""Snapshot files: what a live run fetched, so a replay can decide the same way offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import TOOL_NAME, __version__
+from .facts import FetchFailure, PageFacts
+from .schemas import json_path, validator
+
+FORMAT = "pytest-confluence-approval snapshot"
+FORMAT_VERSION = 1
+MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
+
+
+class SnapshotError(Exception):
+    """The snapshot file is unusable; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    recorded_at: datetime
+    site: str
+    pages: Mapping[str, PageFacts]
+
+    def facts_for(self, page_id: str) -> PageFacts:
+        found = self.pages.get(page_id)
+        if found is None:
+            return PageFacts.failed(
+                page_id,
+                "the page is not in the snapshot; record a new snapshot that includes it",
+            )
+        return found
+
+
+def utc_iso(instant: datetime) -> str:
+    return (
+        instant.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def dump_snapshot(
+    path: Path, *, site: str, recorded_at: datetime, facts: Mapping[str, PageFacts]
+) -> None:
+    pages: dict[str, Any] = {}
+    for page_id, f in facts.items():
+        if f.failure is not None:
+            pages[page_id] = {"failure": {"message": f.failure.message, "status": f.failure.status}}
+        else:
+            pages[page_id] = {"page": f.page, "properties": f.properties}
+    document = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "recorded_at": utc_iso(recorded_at),
+        "site": site,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "pages": pages,
+    }
+    write_json_atomically(path, document)
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    """Readers never see half a file: write beside it, then rename over it."""
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SNAPSHOT_BYTES + 1)
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read the snapshot: {exc.strerror or exc}") from None
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise SnapshotError(f"{path}: the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
+    errors = sorted(
+        validator("snapshot").iter_errors(document), key=lambda e: list(map(str, e.path))
+    )
+    if errors:
+        first = errors[0]
+        raise SnapshotError(
+            f"{path}: not a valid snapshot (format {FORMAT!r} version {FORMAT_VERSION}): "
+            f"{json_path(first.absolute_path)}: {first.message[:300]}"
+        )
+    try:
+        recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
+    except ValueError:
+        raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
+    pages: dict[str, PageFacts] = {}
+    for page_id, entry in document["pages"].items():
+        if "failure" in entry:
+            failure = entry["failure"]
+            pages[page_id] = PageFacts(
+                page_id, failure=FetchFailure(failure["message"], failure["status"])
+            )
+        else:
+            pages[page_id] = PageFacts(page_id, page=entry["page"], properties=entry["properties"])
+    return Snapshot(recorded_at=recorded_at, site=document["site"], pages=pages)

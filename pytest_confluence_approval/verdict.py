@@ -1,0 +1,284 @@
+"""The rules of SPEC section 4: policy rule + fetched facts + as-of instant -> Verdict.
+
+Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
+failing verdict lists all its reasons, not only the first.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .facts import PageFacts
+from .policy import PageRule
+from .schemas import json_path, validator
+
+APPROVAL_KEY_SUFFIX = "_capable_approval"
+
+
+class Outcome(enum.Enum):
+    APPROVED = "approved"
+    NOT_APPROVED = "not approved"
+    UNVERIFIABLE = "not verifiable"
+
+
+@dataclass(frozen=True)
+class ApprovalProperty:
+    """The Capable Approval value, with the app's quirks ironed out."""
+
+    key: str
+    pending: tuple[str, ...]
+    approved: tuple[str, ...]
+    rejected: tuple[str, ...]
+    is_complete: bool
+    #: meaningless until ``is_complete``: the app fills it in while still pending
+    completed_at: datetime | None
+    minimum_approvers: int
+    minimum_rejections: int
+
+    @classmethod
+    def from_value(cls, key: str, value: dict[str, Any]) -> ApprovalProperty:
+        """Build from a value that already passed the approval schema."""
+        return cls(
+            key=key,
+            pending=_distinct(value["pending"]),
+            approved=_distinct(value["approved"]),
+            rejected=_distinct(value["rejected"]),
+            is_complete=value["isComplete"] in (True, "true"),
+            completed_at=_from_epoch_ms(value["completedAt"]),
+            minimum_approvers=value.get("minimumApprovers", 1),
+            minimum_rejections=value.get("minimumRejections", 1),
+        )
+
+
+@dataclass(frozen=True)
+class PageVersion:
+    number: int
+    created_at: datetime
+    author_id: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: PageRule
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    link: str
+    title: str | None = None
+    status: str | None = None
+    version: PageVersion | None = None
+    approval: ApprovalProperty | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.APPROVED
+
+    def explain(self) -> str:
+        """The failure text of SPEC section 4: every reason, then the page's link."""
+        if self.passed:
+            return f"{self.rule.label} is approved\n  {self.link}"
+        heading = (
+            "could not be verified" if self.outcome is Outcome.UNVERIFIABLE else "is not approved"
+        )
+        lines = [f"{self.rule.label} {heading}:"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        lines.append(f"  {self.link}")
+        return "\n".join(lines)
+
+
+def evaluate(
+    rule: PageRule,
+    facts: PageFacts,
+    *,
+    as_of: datetime,
+    site: str,
+    property_key: str | None = None,
+) -> Verdict:
+    fallback_link = f"{site}/pages/viewpage.action?pageId={rule.page_id}"
+
+    # Rule 1: the page and its properties could be fetched, in a shape we understand.
+    if facts.failure is not None:
+        return Verdict(
+            rule,
+            Outcome.UNVERIFIABLE,
+            (f"could not verify: {facts.failure.message}",),
+            fallback_link,
+        )
+    page, problem = _page(facts.page)
+    if page is None:
+        return Verdict(rule, Outcome.UNVERIFIABLE, (f"could not verify: {problem}",), fallback_link)
+    title, status, version, link = page
+    link = link or fallback_link
+    properties = facts.properties
+    if not isinstance(properties, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("key"), str) for p in properties
+    ):
+        return Verdict(
+            rule,
+            Outcome.UNVERIFIABLE,
+            ("could not verify: Confluence sent the page's properties in an unexpected shape",),
+            link,
+            title,
+            status,
+            version,
+        )
+
+    reasons: list[str] = []
+
+    def verdict(approval: ApprovalProperty | None = None) -> Verdict:
+        outcome = Outcome.NOT_APPROVED if reasons else Outcome.APPROVED
+        return Verdict(rule, outcome, tuple(reasons), link, title, status, version, approval)
+
+    # Rule 2: page status.
+    if status not in rule.allowed_statuses:
+        reasons.append(
+            f"page status is {status!r}; the policy allows only {', '.join(rule.allowed_statuses)}"
+        )
+
+    # Rule 3: exactly one approval property.
+    found = _approval_properties(properties, property_key)
+    if not found:
+        wanted = f"{property_key!r}" if property_key else f"a key ending in {APPROVAL_KEY_SUFFIX}"
+        reasons.append(
+            f"no approval has been requested (the page has no content property {wanted}); "
+            "request an approval with Capable Approval"
+        )
+        return verdict()
+    if len(found) > 1:
+        keys = ", ".join(sorted(p["key"] for p in found))
+        reasons.append(
+            f"ambiguous approval: several properties end in {APPROVAL_KEY_SUFFIX} ({keys}); "
+            "set property_key in the policy to the one to check"
+        )
+        return verdict()
+    key, value = found[0]["key"], found[0].get("value")
+    if not isinstance(value, dict):
+        reasons.append(
+            f"approval property {key!r} is malformed, so it cannot be trusted: "
+            f"its value is {type(value).__name__}, not an object"
+        )
+        return verdict()
+
+    # Rule 4: the value matches the bundled schema.
+    violations = sorted(
+        validator("approval").iter_errors(value), key=lambda e: list(map(str, e.absolute_path))
+    )
+    if violations:
+        details = "; ".join(f"{json_path(e.absolute_path)}: {e.message}" for e in violations[:10])
+        more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
+        reasons.append(
+            f"approval property {key!r} is malformed, so it cannot be trusted: {details}{more}"
+        )
+        return verdict()
+    approval = ApprovalProperty.from_value(key, value)
+
+    # Rule 5: not rejected.
+    if len(approval.rejected) >= max(1, approval.minimum_rejections):
+        reasons.append(f"the approval was rejected (rejected by: {_accounts(approval.rejected)})")
+
+    # Rule 6: complete.
+    if not approval.is_complete:
+        waiting = f" (still pending: {_accounts(approval.pending)})" if approval.pending else ""
+        reasons.append(f"the approval is not complete yet{waiting}")
+
+    # Rule 7: enough distinct approvers.
+    needed = max(rule.min_approvers, approval.minimum_approvers)
+    if len(approval.approved) < needed:
+        reasons.append(
+            f"only {len(approval.approved)} of {needed} required approvals "
+            f"(approved: {_accounts(approval.approved) or 'nobody'})"
+        )
+
+    # Rule 8: named approvers.
+    missing = [a for a in rule.required_approvers if a not in approval.approved]
+    if missing:
+        reasons.append(f"required approvers have not approved: {_accounts(missing)}")
+
+    # Rules 9 and 10 speak of a completed approval: before that completedAt means nothing.
+    if approval.is_complete:
+        completed = approval.completed_at
+        if completed is None:
+            reasons.append("the approval is marked complete but has no completion time")
+        else:
+            if rule.require_current_version and completed < version.created_at:
+                reasons.append(
+                    f"page was edited after approval: version {version.number} published "
+                    f"{_iso(version.created_at)}, approval completed {_iso(completed)}; "
+                    "request a new approval of the current version"
+                )
+            if rule.max_age_days is not None:
+                age = as_of - completed
+                if age > timedelta(days=rule.max_age_days):
+                    reasons.append(
+                        f"the approval is too old: completed {_iso(completed)}, "
+                        f"{age.days} days before {_iso(as_of)} "
+                        f"(the policy allows {rule.max_age_days})"
+                    )
+    return verdict(approval)
+
+
+def _page(
+    payload: Any,
+) -> tuple[tuple[str | None, str, PageVersion, str | None] | None, str]:
+    """Read what the rules need from a page payload, or say what is missing."""
+    if not isinstance(payload, dict):
+        return None, "Confluence sent no page data"
+    status = payload.get("status")
+    if not isinstance(status, str):
+        return None, "Confluence sent a page without a status"
+    raw_version = payload.get("version")
+    if not isinstance(raw_version, dict):
+        return None, "Confluence sent a page without version information"
+    number = raw_version.get("number")
+    created_at = _parse_instant(raw_version.get("createdAt"))
+    if not isinstance(number, int) or isinstance(number, bool) or created_at is None:
+        return None, "Confluence sent a page version without a number or publication time"
+    author = raw_version.get("authorId")
+    version = PageVersion(number, created_at, author if isinstance(author, str) else None)
+    title = payload.get("title")
+    links = payload.get("_links")
+    link = None
+    if isinstance(links, dict) and isinstance(links.get("webui"), str):
+        base = links.get("base")
+        link = (base if isinstance(base, str) else "") + links["webui"]
+        if not link.startswith(("https://", "http://")):
+            link = None
+    return (title if isinstance(title, str) else None, status, version, link), ""
+
+
+def _approval_properties(properties: list[Any], property_key: str | None) -> list[dict[str, Any]]:
+    if property_key:
+        return [p for p in properties if p["key"] == property_key]
+    return [p for p in properties if p["key"].endswith(APPROVAL_KEY_SUFFIX)]
+
+
+def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(accounts))
+
+
+def _from_epoch_ms(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=value)
+
+
+def _parse_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # An instant without an offset cannot be compared safely: treat it as unknown.
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _accounts(accounts: Sequence[str]) -> str:
+    return ", ".join(accounts)
