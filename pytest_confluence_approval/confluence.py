@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -298,17 +299,13 @@ class ConfluenceClient:
             return self.session.get(
                 url, params=params, timeout=self.timeout, allow_redirects=False, stream=True
             )
-        except requests.exceptions.Timeout:
-            raise ConfluenceError(
-                f"Confluence did not answer for {what} within {self.timeout:g} s "
-                f"({self.retries + 1} attempts); check that the site is reachable, or raise "
-                "--confluence-timeout"
-            ) from None
-        except requests.exceptions.RetryError as exc:
-            raise ConfluenceError(
-                f"gave up on {what} after {self.retries} retries: {_reason(exc)}"
-            ) from None
         except requests.exceptions.RequestException as exc:
+            if _timed_out(exc):
+                raise ConfluenceError(
+                    f"Confluence did not answer for {what} within {self.timeout:g} s "
+                    f"({self.retries + 1} attempts); check that the site is reachable, or "
+                    "raise --confluence-timeout"
+                ) from None
             raise ConfluenceError(
                 f"network error while fetching {what} from {_origin_text(self.site)} "
                 f"(after {self.retries + 1} attempts): {_reason(exc)}; check the site URL and "
@@ -400,13 +397,27 @@ def _origin_text(url: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: requests -> urllib3 MaxRetryError -> socket error."""
+    chain = [exc]
+    while len(chain) < 10:
+        last = chain[-1]
+        inner = getattr(last, "reason", None) or last.__cause__ or last.__context__
+        if not isinstance(inner, BaseException) or inner in chain:
+            break
+        chain.append(inner)
+    return chain
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout))
+        for e in _causes(exc)
+    )
+
+
 def _reason(exc: BaseException) -> str:
     """The innermost cause, briefly: 'ConnectionResetError', not three nested reprs."""
-    seen = exc
-    while True:
-        inner = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if not isinstance(inner, BaseException) or inner is seen:
-            break
-        seen = inner
-    text = str(seen).strip() or type(seen).__name__
+    inner = _causes(exc)[-1]
+    text = str(inner).strip() or type(inner).__name__
     return text if len(text) <= 200 else text[:197] + "..."

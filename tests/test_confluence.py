@@ -1,0 +1,303 @@
+"""The HTTP layer: fast unit tests with `responses`, transport behaviour against a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import responses
+
+from pytest_confluence_approval.confluence import (
+    MAX_BODY_BYTES,
+    ConfigurationError,
+    ConfluenceClient,
+    ConfluenceError,
+    Credentials,
+    normalize_site,
+)
+from pytest_confluence_approval.fetch import fetch_all
+from tests.fake_confluence import (
+    FakeConfluence,
+    approval_value,
+    hang,
+    malformed_json,
+    next_link,
+    oversized,
+    redirect,
+    running_fake_confluence,
+)
+
+SITE = "https://acme.atlassian.net/wiki"
+
+
+def client(
+    site: str = SITE, credentials: Credentials | None = None, **kw: float
+) -> ConfluenceClient:
+    return ConfluenceClient(site, credentials or Credentials("anonymous"), **kw)  # type: ignore[arg-type]
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://acme.atlassian.net", "https://acme.atlassian.net/wiki"),
+        ("https://acme.atlassian.net/", "https://acme.atlassian.net/wiki"),
+        ("https://acme.atlassian.net/wiki/", "https://acme.atlassian.net/wiki"),
+        ("https://confluence.acme.test/confluence", "https://confluence.acme.test/confluence"),
+        ("http://127.0.0.1:8090/wiki", "http://127.0.0.1:8090/wiki"),
+        ("http://localhost:8090", "http://localhost:8090"),
+        ("http://[::1]:8090", "http://[::1]:8090"),
+    ],
+)
+def test_site_urls_are_normalized(given: str, expected: str) -> None:
+    assert normalize_site(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://confluence.acme.test/wiki",
+        "ftp://acme.atlassian.net",
+        "acme.atlassian.net",
+        "https://user:pw@acme.atlassian.net/wiki",
+        "https://acme.atlassian.net/wiki?x=1",
+    ],
+)
+def test_unsafe_or_odd_site_urls_are_refused(given: str) -> None:
+    with pytest.raises(ConfigurationError):
+        normalize_site(given)
+
+
+def test_plain_http_elsewhere_needs_the_explicit_flag() -> None:
+    url = "http://confluence.acme.test/wiki"
+    assert normalize_site(url, allow_insecure_http=True) == url
+
+
+def test_credentials_never_show_the_secret() -> None:
+    basic = Credentials.from_environment(
+        {"CONFLUENCE_USERNAME": "bot@acme.test", "CONFLUENCE_API_TOKEN": "tok-SECRET"}
+    )
+    bearer = Credentials.from_environment({"CONFLUENCE_PERSONAL_TOKEN": "pat-SECRET"})
+    for c in (basic, bearer):
+        assert "SECRET" not in repr(c) and "SECRET" not in c.describe()
+        assert "SECRET" not in repr(client(credentials=c))
+        assert "SECRET" not in repr(client(credentials=c).session.auth)
+
+
+@pytest.mark.parametrize(
+    ("environ", "kind"),
+    [
+        ({}, "anonymous"),
+        ({"CONFLUENCE_USERNAME": "", "CONFLUENCE_API_TOKEN": ""}, "anonymous"),
+        ({"CONFLUENCE_USERNAME": "u", "CONFLUENCE_API_TOKEN": "t"}, "basic"),
+        ({"CONFLUENCE_PERSONAL_TOKEN": "t", "CONFLUENCE_USERNAME": ""}, "bearer"),
+    ],
+)
+def test_credentials_come_from_the_environment(environ: dict[str, str], kind: str) -> None:
+    assert Credentials.from_environment(environ).kind == kind
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"CONFLUENCE_USERNAME": "u", "CONFLUENCE_API_TOKEN": "t", "CONFLUENCE_PERSONAL_TOKEN": "p"},
+        {"CONFLUENCE_USERNAME": "u"},
+        {"CONFLUENCE_API_TOKEN": "t"},
+    ],
+)
+def test_ambiguous_or_half_credentials_are_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="CONFLUENCE_"):
+        Credentials.from_environment(environ)
+
+
+# -- unit tests of the HTTP behaviour (transport replaced by responses) ---------------------
+
+
+@responses.activate
+def test_pagination_follows_the_link_header_when_the_body_has_no_next() -> None:
+    url = f"{SITE}/api/v2/pages/1/properties"
+    responses.get(
+        url,
+        json={"results": [{"key": "a"}]},
+        headers={"Link": '</wiki/api/v2/pages/1/properties?cursor=abc>; rel="next"'},
+        match=[responses.matchers.query_param_matcher({"limit": "250"})],
+    )
+    responses.get(
+        url,
+        json={"results": [{"key": "b"}]},
+        match=[responses.matchers.query_param_matcher({"cursor": "abc"})],
+    )
+    assert [p["key"] for p in client().get_properties("1")] == ["a", "b"]
+
+
+@responses.activate
+def test_property_key_is_url_encoded() -> None:
+    responses.get(f"{SITE}/api/v2/pages/1/properties", json={"results": []})
+    client().get_properties("1", "odd key&x=1")
+    assert responses.calls[0].request.url == (
+        f"{SITE}/api/v2/pages/1/properties?key=odd+key%26x%3D1"
+    )
+
+
+@responses.activate
+def test_a_declared_oversized_body_is_refused_unread() -> None:
+    responses.get(
+        f"{SITE}/api/v2/pages/1",
+        body=b"{}",
+        headers={"Content-Length": str(MAX_BODY_BYTES + 1)},
+        content_type="application/json",
+        auto_calculate_content_length=False,
+    )
+    with pytest.raises(ConfluenceError, match="larger than 10 MB"):
+        client().get_page("1")
+
+
+@responses.activate
+def test_anonymous_requests_do_not_pick_up_netrc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine acme.atlassian.net login someone password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    responses.get(f"{SITE}/api/v2/pages/1", json={"id": "1"})
+
+    client().get_page("1")
+
+    assert "Authorization" not in responses.calls[0].request.headers
+
+
+@responses.activate
+def test_page_ids_other_than_digits_never_reach_a_url() -> None:
+    with pytest.raises(ConfluenceError, match="not decimal digits"):
+        client().get_page("1/../../admin")
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_json_that_is_not_an_object_is_refused() -> None:
+    responses.get(f"{SITE}/api/v2/pages/1", json=["not", "a", "page"])
+    with pytest.raises(ConfluenceError, match="unexpected shape"):
+        client().get_page("1")
+
+
+@responses.activate
+def test_results_that_are_not_a_list_are_refused() -> None:
+    responses.get(f"{SITE}/api/v2/pages/1/properties", json={"results": "x"})
+    with pytest.raises(ConfluenceError, match="without a list of results"):
+        client().get_properties("1")
+
+
+# -- transport behaviour against a real local server ---------------------------------------
+
+
+@pytest.fixture
+def other_site() -> Iterator[FakeConfluence]:
+    """A second server: 'another host' that must never receive a request."""
+    with running_fake_confluence() as site:
+        yield site
+
+
+def basic() -> Credentials:
+    return Credentials("basic", "bot@acme.test", "tok-SECRET")
+
+
+def test_redirect_to_another_origin_is_not_followed(
+    confluence: FakeConfluence, other_site: FakeConfluence
+) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", redirect(f"{other_site.url}/api/v2/pages/1"))
+
+    with pytest.raises(ConfluenceError, match=r"redirected .* to another site") as raised:
+        client(confluence.url, basic()).get_page("1")
+
+    assert raised.value.status == 302
+    assert other_site.requests == []
+
+
+def test_redirect_on_the_same_origin_is_followed_with_credentials(
+    confluence: FakeConfluence,
+) -> None:
+    confluence.auth = ("bot@acme.test", "tok-SECRET")
+    confluence.add_page("1")
+    confluence.fault("/wiki/old/pages/1", redirect("/wiki/api/v2/pages/1"))
+
+    page = client(confluence.url, basic()).get_json(f"{confluence.url}/old/pages/1", what="page 1")
+
+    assert page["id"] == "1"
+
+
+def test_pagination_link_to_another_origin_is_not_followed(
+    confluence: FakeConfluence, other_site: FakeConfluence
+) -> None:
+    confluence.add_page("1")
+    confluence.fault(
+        "/wiki/api/v2/pages/1/properties",
+        next_link(f"{other_site.url}/api/v2/pages/1/properties?cursor=x"),
+    )
+
+    with pytest.raises(ConfluenceError, match="points to another site"):
+        client(confluence.url, basic()).get_properties("1")
+
+    assert other_site.requests == []
+
+
+def test_pagination_loop_is_detected(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault(
+        "/wiki/api/v2/pages/1/properties",
+        next_link("/wiki/api/v2/pages/1/properties?limit=250"),
+    )
+
+    with pytest.raises(ConfluenceError, match="loops back"):
+        client(confluence.url).get_properties("1")
+
+    assert confluence.count("/wiki/api/v2/pages/1/properties") == 2
+
+
+def test_malformed_json_is_an_error(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", malformed_json())
+
+    with pytest.raises(ConfluenceError, match="malformed JSON"):
+        client(confluence.url).get_page("1")
+
+
+def test_an_oversized_streamed_body_is_cut_off(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", oversized(MAX_BODY_BYTES + 1024))
+
+    with pytest.raises(ConfluenceError, match="larger than 10 MB"):
+        client(confluence.url).get_page("1")
+
+
+def test_a_hanging_server_is_bounded_by_timeout_and_retries(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", hang(5))
+
+    with pytest.raises(ConfluenceError, match=r"did not answer .* within 0\.2 s"):
+        client(confluence.url, timeout=0.2, retries=1, backoff_factor=0).get_page("1")
+
+    assert confluence.count("/wiki/api/v2/pages/1") == 2
+
+
+def test_one_broken_page_does_not_hide_the_others(confluence: FakeConfluence) -> None:
+    for page_id in ("1", "2", "3"):
+        confluence.add_page(page_id)
+        confluence.set_approval(page_id, approval_value())
+    confluence.fault("/wiki/api/v2/pages/2/properties", malformed_json())
+
+    facts = fetch_all(client(confluence.url), ["1", "2", "3"], property_key=None, concurrency=3)
+
+    assert facts["1"].failure is None and facts["3"].failure is None
+    assert facts["2"].failure is not None
+    assert "malformed JSON" in facts["2"].failure.message
+
+
+def test_requests_identify_the_tool(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    client(confluence.url).get_page("1")
+    assert confluence.requests[0].headers["user-agent"].startswith("pytest-confluence-approval/")
