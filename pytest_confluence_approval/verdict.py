@@ -7,10 +7,11 @@ failing verdict lists all its reasons, not only the first.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeGuard
 
 from .facts import PageFacts
 from .policy import PageRule
@@ -96,7 +97,13 @@ def evaluate(
     as_of: datetime,
     site: str,
     property_key: str | None = None,
+    names: Mapping[str, str] = MappingProxyType({}),
 ) -> Verdict:
+    """Judge every rule of SPEC section 4; ``names`` maps account ids to display names."""
+
+    def people(accounts: Sequence[str]) -> str:
+        return ", ".join(names.get(a, a) for a in accounts)
+
     fallback_link = f"{site}/pages/viewpage.action?pageId={rule.page_id}"
 
     # Rule 1: the page and its properties could be fetched, in a shape we understand.
@@ -113,9 +120,7 @@ def evaluate(
     title, status, version, link = page
     link = link or fallback_link
     properties = facts.properties
-    if not isinstance(properties, list) or not all(
-        isinstance(p, dict) and isinstance(p.get("key"), str) for p in properties
-    ):
+    if not _properties_ok(properties):
         return Verdict(
             rule,
             Outcome.UNVERIFIABLE,
@@ -138,50 +143,19 @@ def evaluate(
             f"page status is {status!r}; the policy allows only {', '.join(rule.allowed_statuses)}"
         )
 
-    # Rule 3: exactly one approval property.
-    found = _approval_properties(properties, property_key)
-    if not found:
-        wanted = f"{property_key!r}" if property_key else f"a key ending in {APPROVAL_KEY_SUFFIX}"
-        reasons.append(
-            f"no approval has been requested (the page has no content property {wanted}); "
-            "request an approval with Capable Approval"
-        )
+    # Rules 3 and 4: exactly one approval property, and a value we can trust.
+    approval, problem = find_approval(properties, property_key)
+    if approval is None:
+        reasons.append(problem)
         return verdict()
-    if len(found) > 1:
-        keys = ", ".join(sorted(p["key"] for p in found))
-        reasons.append(
-            f"ambiguous approval: several properties end in {APPROVAL_KEY_SUFFIX} ({keys}); "
-            "set property_key in the policy to the one to check"
-        )
-        return verdict()
-    key, value = found[0]["key"], found[0].get("value")
-    if not isinstance(value, dict):
-        reasons.append(
-            f"approval property {key!r} is malformed, so it cannot be trusted: "
-            f"its value is {type(value).__name__}, not an object"
-        )
-        return verdict()
-
-    # Rule 4: the value matches the bundled schema.
-    violations = sorted(
-        validator("approval").iter_errors(value), key=lambda e: list(map(str, e.absolute_path))
-    )
-    if violations:
-        details = "; ".join(f"{json_path(e.absolute_path)}: {e.message}" for e in violations[:10])
-        more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
-        reasons.append(
-            f"approval property {key!r} is malformed, so it cannot be trusted: {details}{more}"
-        )
-        return verdict()
-    approval = ApprovalProperty.from_value(key, value)
 
     # Rule 5: not rejected.
     if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        reasons.append(f"the approval was rejected (rejected by: {_accounts(approval.rejected)})")
+        reasons.append(f"the approval was rejected (rejected by: {people(approval.rejected)})")
 
     # Rule 6: complete.
     if not approval.is_complete:
-        waiting = f" (still pending: {_accounts(approval.pending)})" if approval.pending else ""
+        waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
         reasons.append(f"the approval is not complete yet{waiting}")
 
     # Rule 7: enough distinct approvers.
@@ -189,13 +163,13 @@ def evaluate(
     if len(approval.approved) < needed:
         reasons.append(
             f"only {len(approval.approved)} of {needed} required approvals "
-            f"(approved: {_accounts(approval.approved) or 'nobody'})"
+            f"(approved: {people(approval.approved) or 'nobody'})"
         )
 
     # Rule 8: named approvers.
     missing = [a for a in rule.required_approvers if a not in approval.approved]
     if missing:
-        reasons.append(f"required approvers have not approved: {_accounts(missing)}")
+        reasons.append(f"required approvers have not approved: {people(missing)}")
 
     # Rules 9 and 10 speak of a completed approval: before that completedAt means nothing.
     if approval.is_complete:
@@ -218,6 +192,59 @@ def evaluate(
                         f"(the policy allows {rule.max_age_days})"
                     )
     return verdict(approval)
+
+
+def find_approval(
+    properties: list[dict[str, Any]], property_key: str | None
+) -> tuple[ApprovalProperty | None, str]:
+    """Rules 3 and 4: the one approval property, parsed, or why there is none to trust."""
+    if property_key:
+        found = [p for p in properties if p["key"] == property_key]
+    else:
+        found = [p for p in properties if p["key"].endswith(APPROVAL_KEY_SUFFIX)]
+    if not found:
+        wanted = f"{property_key!r}" if property_key else f"a key ending in {APPROVAL_KEY_SUFFIX}"
+        return None, (
+            f"no approval has been requested (the page has no content property {wanted}); "
+            "request an approval with Capable Approval"
+        )
+    if len(found) > 1:
+        keys = ", ".join(sorted(p["key"] for p in found))
+        return None, (
+            f"ambiguous approval: several properties end in {APPROVAL_KEY_SUFFIX} ({keys}); "
+            "set property_key in the policy to the one to check"
+        )
+    key, value = found[0]["key"], found[0].get("value")
+    untrusted = f"approval property {key!r} is malformed, so it cannot be trusted"
+    if not isinstance(value, dict):
+        return None, f"{untrusted}: its value is {type(value).__name__}, not an object"
+    violations = sorted(
+        validator("approval").iter_errors(value), key=lambda e: list(map(str, e.absolute_path))
+    )
+    if violations:
+        details = "; ".join(f"{json_path(e.absolute_path)}: {e.message}" for e in violations[:10])
+        more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
+        return None, f"{untrusted}: {details}{more}"
+    return ApprovalProperty.from_value(key, value), ""
+
+
+def mentioned_accounts(
+    rule: PageRule, facts: PageFacts, property_key: str | None = None
+) -> set[str]:
+    """Every account a verdict on this page may name, so names can be looked up in one go."""
+    accounts = set(rule.required_approvers)
+    properties = facts.properties
+    if facts.failure is None and _properties_ok(properties):
+        approval, _ = find_approval(properties, property_key)
+        if approval is not None:
+            accounts.update(approval.approved, approval.pending, approval.rejected)
+    return accounts
+
+
+def _properties_ok(properties: Any) -> TypeGuard[list[dict[str, Any]]]:
+    return isinstance(properties, list) and all(
+        isinstance(p, dict) and isinstance(p.get("key"), str) for p in properties
+    )
 
 
 def _page(
@@ -249,12 +276,6 @@ def _page(
     return (title if isinstance(title, str) else None, status, version, link), ""
 
 
-def _approval_properties(properties: list[Any], property_key: str | None) -> list[dict[str, Any]]:
-    if property_key:
-        return [p for p in properties if p["key"] == property_key]
-    return [p for p in properties if p["key"].endswith(APPROVAL_KEY_SUFFIX)]
-
-
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(accounts))
 
@@ -278,7 +299,3 @@ def _parse_instant(value: Any) -> datetime | None:
 
 def _iso(instant: datetime) -> str:
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _accounts(accounts: Sequence[str]) -> str:
-    return ", ".join(accounts)
