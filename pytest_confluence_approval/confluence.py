@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +30,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
 MAX_REDIRECTS = 5
+#: POST /api/v2/users-bulk takes at most this many account ids per request.
+USERS_PER_BULK_REQUEST = 100
 
 
 class ConfluenceError(Exception):
@@ -213,6 +215,31 @@ class ConfluenceClient:
             )
         )
 
+    def get_display_names(self, account_ids: Iterable[str]) -> dict[str, str]:
+        """Display names where the site grants them; names are cosmetic, so never raises."""
+        ids = sorted(set(account_ids))
+        names: dict[str, str] = {}
+        for start in range(0, len(ids), USERS_PER_BULK_REQUEST):
+            chunk = ids[start : start + USERS_PER_BULK_REQUEST]
+            try:
+                response = self._get(
+                    f"{self.site}/api/v2/users-bulk",
+                    None,
+                    what="account display names",
+                    json_body={"accountIds": chunk},
+                )
+                body = self._json(response, "account display names")
+            except ConfluenceError:
+                continue
+            results = body.get("results") if isinstance(body, dict) else None
+            for user in results if isinstance(results, list) else []:
+                if not isinstance(user, dict):
+                    continue
+                account, name = user.get("accountId"), user.get("displayName")
+                if account in chunk and isinstance(name, str) and name.strip():
+                    names[account] = name.strip()
+        return names
+
     # -- the mechanics -------------------------------------------------------
 
     def paginate(
@@ -271,15 +298,23 @@ class ConfluenceClient:
             )
         return body
 
-    def _get(self, url: str, params: Mapping[str, str] | None, *, what: str) -> requests.Response:
+    def _get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        *,
+        what: str,
+        json_body: Any = None,
+    ) -> requests.Response:
+        """GET (or, with ``json_body``, a read-only POST) and return a 200 response."""
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(url, params, what)
+            response = self._send(url, params, what, json_body)
             if not response.is_redirect:
                 break
             location = urljoin(response.url, response.headers.get("Location", ""))
             response.close()
             # Redirects are followed by hand so credentials can never leave the site.
-            if origin_of(location) != self._origin:
+            if origin_of(location) != self._origin or json_body is not None:
                 raise ConfluenceError(
                     f"Confluence redirected the request for {what} to another site "
                     f"({_origin_text(location)}); it was not followed. Check the site URL",
@@ -294,10 +329,18 @@ class ConfluenceClient:
             raise ConfluenceError(_status_message(status, what, self.credentials), status)
         return response
 
-    def _send(self, url: str, params: Mapping[str, str] | None, what: str) -> requests.Response:
+    def _send(
+        self, url: str, params: Mapping[str, str] | None, what: str, json_body: Any = None
+    ) -> requests.Response:
         try:
-            return self.session.get(
-                url, params=params, timeout=self.timeout, allow_redirects=False, stream=True
+            return self.session.request(
+                "GET" if json_body is None else "POST",
+                url,
+                params=params,
+                json=json_body,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
             )
         except requests.exceptions.RequestException as exc:
             if _timed_out(exc):

@@ -17,7 +17,7 @@ from .facts import PageFacts
 from .fetch import fetch_all
 from .policy import Policy, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
-from .verdict import Outcome, Verdict, evaluate
+from .verdict import Outcome, Verdict, evaluate, mentioned_accounts
 
 Mode = Literal["live", "replay"]
 
@@ -34,6 +34,7 @@ class GateOptions:
     as_of: str | None = None
     record: Path | None = None
     replay: Path | None = None
+    report: Path | None = None
     insecure_http: bool = False
 
 
@@ -110,7 +111,10 @@ class Gate:
         self.rules = {rule.page_id: rule for rule in settings.policy.pages}
         self.facts: dict[str, PageFacts] = {}
         self.verdicts: dict[str, Verdict] = {}
+        #: account id -> display name, looked up once per run (or taken from the snapshot)
+        self.names: dict[str, str] = {}
         self.as_of: datetime | None = None
+        self.recorded_at: datetime | None = None
 
     def prepare(self, page_ids: Iterable[str]) -> None:
         """Fetch (or replay) the facts for these pages, all at once. Idempotent."""
@@ -119,8 +123,10 @@ class Gate:
             return
         s = self.settings
         if s.snapshot is not None:
+            self.recorded_at = s.snapshot.recorded_at
             self.as_of = s.as_of or s.snapshot.recorded_at
             self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
+            self.names.update(s.snapshot.names)
             return
         fetched_at = datetime.now(timezone.utc)
         self.as_of = s.as_of or fetched_at
@@ -140,10 +146,23 @@ class Gate:
                     concurrency=s.options.concurrency,
                 )
             )
+            accounts = set().union(
+                *(
+                    mentioned_accounts(self.rules[p], self.facts[p], s.policy.property_key)
+                    for p in wanted
+                )
+            )
+            self.names.update(client.get_display_names(accounts - self.names.keys()))
         finally:
             client.close()
         if s.options.record:
-            dump_snapshot(s.options.record, site=s.site, recorded_at=fetched_at, facts=self.facts)
+            dump_snapshot(
+                s.options.record,
+                site=s.site,
+                recorded_at=fetched_at,
+                facts=self.facts,
+                names=self.names,
+            )
 
     def verdict(self, page_id: str) -> Verdict:
         if page_id not in self.verdicts:
@@ -155,6 +174,7 @@ class Gate:
                 as_of=self.as_of,
                 site=self.settings.site,
                 property_key=self.settings.policy.property_key,
+                names=self.names,
             )
         return self.verdicts[page_id]
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.junitxml import bin_xml_escape, xml_key
 from _pytest.terminal import TerminalReporter
 
 from .confluence import ConfigurationError
+from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
 from .gate import Gate, GateOptions, GateSettings
 from .policy import PageRule, PolicyError
-from .snapshot import SnapshotError
+from .snapshot import SnapshotError, write_json_atomically
 from .verdict import Outcome, Verdict
 
 MARKER = "confluence_approval"
@@ -69,6 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="evaluate from this snapshot file, with no network access",
     )
     group.addoption(
+        "--confluence-report",
+        metavar="PATH",
+        help="write a JSON evidence report (format: schemas/report.schema.json)",
+    )
+    group.addoption(
         "--confluence-insecure-http",
         action="store_true",
         default=False,
@@ -99,13 +108,16 @@ def pytest_configure(config: pytest.Config) -> None:
         as_of=option.confluence_as_of,
         record=_path(option.confluence_record),
         replay=_path(option.confluence_replay),
+        report=_path(option.confluence_report),
         insecure_http=option.confluence_insecure_http,
     )
     try:
         settings = GateSettings.resolve(options)
     except (PolicyError, SnapshotError, ConfigurationError) as exc:
         raise pytest.UsageError(f"confluence approval gate: {exc}") from None
-    config.stash[gate_key] = Gate(settings)
+    gate = Gate(settings)
+    config.stash[gate_key] = gate
+    config.pluginmanager.register(GateReporter(config, gate), "confluence-approval-reporter")
     # With no positional arguments the gate runs alone (testpaths are not collected);
     # with some, it runs beside them.
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -178,7 +190,12 @@ class ApprovalItem(pytest.Item):
         self.add_marker(MARKER)
 
     def runtest(self) -> None:
-        verdict = self.config.stash[gate_key].verdict(self.rule.page_id)
+        gate = self.config.stash[gate_key]
+        verdict = gate.verdict(self.rule.page_id)
+        # Per-testcase <properties> are invalid in xunit2 (the default family), so
+        # there the evidence goes to <system-out> only (see pytest_runtest_logreport).
+        if self.config.getini("junit_family") in ("xunit1", "legacy"):
+            self.user_properties.extend(evidence_fields(verdict, gate.names))
         if not verdict.passed:
             raise ApprovalNotGranted(verdict)
 
@@ -193,29 +210,88 @@ class ApprovalItem(pytest.Item):
         return self.path, self.rule.line - 1, f"Confluence approval of {self.rule.label}"
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    gate = session.config.stash.get(gate_key, None)
-    if gate is not None and not session.config.option.collectonly:
-        # Fetch every selected page at once, before the first item runs, so the
-        # items themselves only look up their verdicts.
-        gate.prepare(i.rule.page_id for i in session.items if isinstance(i, ApprovalItem))
-    return (yield)
+class GateReporter:
+    """The session-time hooks: fetch before the run, evidence during it, outputs after it."""
 
+    def __init__(self, config: pytest.Config, gate: Gate) -> None:
+        self.config = config
+        self.gate = gate
+        self.page_of: dict[str, str] = {}  # nodeid -> page id
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    gate = config.stash.get(gate_key, None)
-    if gate is None or not gate.verdicts:
-        return
-    counts = gate.counts()
-    terminalreporter.section("Confluence approval gate")
-    terminalreporter.line(
-        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
-        f"{counts[Outcome.UNVERIFIABLE]} not verifiable"
-    )
-    for verdict in sorted(gate.verdicts.values(), key=lambda v: v.rule.page_id):
-        if not verdict.passed:
-            terminalreporter.line(
-                f"{verdict.outcome.value.upper()}: {verdict.rule.label}: {verdict.reasons[0]}"
-                + (f" (+{len(verdict.reasons) - 1} more)" if len(verdict.reasons) > 1 else "")
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.page_of = {i.nodeid: i.rule.page_id for i in items if isinstance(i, ApprovalItem)}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        if not session.config.option.collectonly:
+            # Fetch every selected page at once, before the first item runs, so the
+            # items themselves only look up their verdicts.
+            self.gate.prepare(self.page_of.values())
+        return (yield)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Attach the page's evidence to its JUnit testcase as <system-out>, in every family.
+
+        Runs after junitxml has added the <failure> and before it closes the testcase
+        at teardown. <system-out> is valid there in the XSD pytest validates against,
+        and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
+        """
+        page_id = self.page_of.get(report.nodeid)
+        xml = self.config.stash.get(xml_key, None)
+        if report.when != "call" or page_id is None or xml is None or self.gate.as_of is None:
+            return
+        verdict = self.gate.verdicts.get(page_id)
+        if verdict is not None:
+            element = ET.Element("system-out")
+            element.text = bin_xml_escape(evidence_text(verdict, self.gate.names, self.gate.as_of))
+            xml.node_reporter(report).append(element)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        gate = self.gate
+        if not gate.verdicts or gate.as_of is None:
+            return
+        s = gate.settings
+        if s.options.report:
+            report = build_report(
+                gate.verdicts.values(),
+                site=s.site,
+                mode=s.mode,
+                auth="none" if s.mode == "replay" else s.credentials.kind,
+                policy_path=_display_path(s.policy.path, session.config.rootpath),
+                policy_sha256=s.policy.sha256,
+                as_of=gate.as_of,
+                recorded_at=gate.recorded_at,
+                names=gate.names,
+                facts=gate.facts,
             )
+            write_json_atomically(s.options.report, report)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown_summary(gate.verdicts.values(), gate.names))
+
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
+        gate = self.gate
+        if not gate.verdicts:
+            return
+        counts = gate.counts()
+        terminalreporter.section("Confluence approval gate")
+        terminalreporter.line(
+            f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
+            f"{counts[Outcome.UNVERIFIABLE]} not verifiable"
+        )
+        for verdict in sorted(gate.verdicts.values(), key=page_sort_key):
+            if not verdict.passed:
+                more = len(verdict.reasons) - 1
+                terminalreporter.line(
+                    f"{verdict.outcome.value.upper()}: {verdict.rule.label}: {verdict.reasons[0]}"
+                    + (f" (+{more} more)" if more else "")
+                )
+
+
+def _display_path(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

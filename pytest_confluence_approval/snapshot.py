@@ -29,6 +29,8 @@ class Snapshot:
     recorded_at: datetime
     site: str
     pages: Mapping[str, PageFacts]
+    #: account id -> display name, as the site granted them when recording
+    names: Mapping[str, str]
 
     def facts_for(self, page_id: str) -> PageFacts:
         found = self.pages.get(page_id)
@@ -47,7 +49,12 @@ def utc_iso(instant: datetime) -> str:
 
 
 def dump_snapshot(
-    path: Path, *, site: str, recorded_at: datetime, facts: Mapping[str, PageFacts]
+    path: Path,
+    *,
+    site: str,
+    recorded_at: datetime,
+    facts: Mapping[str, PageFacts],
+    names: Mapping[str, str],
 ) -> None:
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
@@ -62,6 +69,7 @@ def dump_snapshot(
         "site": site,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "pages": pages,
+        "users": dict(names),
     }
     write_json_atomically(path, document)
 
@@ -114,4 +122,9 @@ def load_snapshot(path: Path) -> Snapshot:
             )
         else:
             pages[page_id] = PageFacts(page_id, page=entry["page"], properties=entry["properties"])
-    return Snapshot(recorded_at=recorded_at, site=document["site"], pages=pages)
+    return Snapshot(
+        recorded_at=recorded_at,
+        site=document["site"],
+        pages=pages,
+        names=document.get("users", {}),
+    )

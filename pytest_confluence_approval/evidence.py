@@ -1,0 +1,203 @@
+"""What auditors read: per-page evidence fields, the JSON report, the CI Markdown summary.
+
+Pure rendering of verdicts; the plugin decides where each piece is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from . import TOOL_NAME, __version__
+from .facts import PageFacts
+from .snapshot import utc_iso
+from .verdict import Outcome, Verdict
+
+REPORT_FORMAT = "pytest-confluence-approval report"
+REPORT_VERSION = 1
+
+
+def _person(account: str, names: Mapping[str, str]) -> str:
+    name = names.get(account)
+    return f"{name} ({account})" if name else account
+
+
+def _people(accounts: Iterable[str], names: Mapping[str, str]) -> str:
+    return ", ".join(_person(a, names) for a in accounts) or "-"
+
+
+def evidence_fields(verdict: Verdict, names: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The facts an auditor needs about one page, as ordered (name, value) pairs.
+
+    The same pairs become JUnit properties (xunit1) and the testcase's system-out
+    (every family), so the two never disagree.
+    """
+    rule, approval, version = verdict.rule, verdict.approval, verdict.version
+    fields = [
+        ("confluence.page_id", rule.page_id),
+        ("confluence.title", verdict.title or "-"),
+        ("confluence.verdict", verdict.outcome.value),
+        ("confluence.link", verdict.link),
+        ("confluence.page_status", verdict.status or "-"),
+        ("confluence.version", str(version.number) if version else "-"),
+        ("confluence.version_published", utc_iso(version.created_at) if version else "-"),
+    ]
+    if approval is not None:
+        fields += [
+            ("confluence.approval_property", approval.key),
+            ("confluence.approved_by", _people(approval.approved, names)),
+            ("confluence.pending", _people(approval.pending, names)),
+            ("confluence.rejected_by", _people(approval.rejected, names)),
+            ("confluence.approval_complete", "yes" if approval.is_complete else "no"),
+            (
+                "confluence.approval_completed",
+                utc_iso(approval.completed_at)
+                if approval.is_complete and approval.completed_at
+                else "-",
+            ),
+        ]
+    fields += [(f"confluence.reason.{n}", reason) for n, reason in enumerate(verdict.reasons, 1)]
+    return fields
+
+
+def evidence_text(verdict: Verdict, names: Mapping[str, str], as_of: datetime) -> str:
+    lines = [
+        f"{key.removeprefix('confluence.')}: {value}"
+        for key, value in evidence_fields(verdict, names)
+    ]
+    lines.append(f"judged_at: {utc_iso(as_of)}")
+    return "\n".join(["Confluence approval evidence", *lines]) + "\n"
+
+
+def _accounts(accounts: Iterable[str], names: Mapping[str, str]) -> list[dict[str, str | None]]:
+    return [{"account_id": a, "display_name": names.get(a)} for a in accounts]
+
+
+def page_sort_key(verdict: Verdict) -> tuple[int, str]:
+    return len(verdict.rule.page_id), verdict.rule.page_id
+
+
+def build_report(
+    verdicts: Iterable[Verdict],
+    *,
+    site: str,
+    mode: str,
+    auth: str,
+    policy_path: str,
+    policy_sha256: str,
+    as_of: datetime,
+    recorded_at: datetime | None,
+    names: Mapping[str, str],
+    facts: Mapping[str, PageFacts],
+) -> dict[str, Any]:
+    """The JSON evidence report (schemas/report.schema.json). Same inputs, same document."""
+    ordered = sorted(verdicts, key=page_sort_key)
+    counts = dict.fromkeys(Outcome, 0)
+    pages = []
+    for v in ordered:
+        counts[v.outcome] += 1
+        a = v.approval
+        pages.append(
+            {
+                "id": v.rule.page_id,
+                "name": v.rule.name,
+                "title": v.title,
+                "link": v.link,
+                "verdict": v.outcome.value,
+                "reasons": list(v.reasons),
+                "rule": {
+                    "min_approvers": v.rule.min_approvers,
+                    "required_approvers": _accounts(v.rule.required_approvers, names),
+                    "max_age_days": v.rule.max_age_days,
+                    "allowed_statuses": list(v.rule.allowed_statuses),
+                    "require_current_version": v.rule.require_current_version,
+                },
+                "facts": {
+                    "fetch_failure": _failure(facts.get(v.rule.page_id)),
+                    "status": v.status,
+                    "version": None
+                    if v.version is None
+                    else {
+                        "number": v.version.number,
+                        "published_at": utc_iso(v.version.created_at),
+                        "author": _accounts([v.version.author_id], names)[0]
+                        if v.version.author_id
+                        else None,
+                    },
+                    "approval": None
+                    if a is None
+                    else {
+                        "property_key": a.key,
+                        "is_complete": a.is_complete,
+                        "completed_at": utc_iso(a.completed_at)
+                        if a.is_complete and a.completed_at
+                        else None,
+                        "minimum_approvers": a.minimum_approvers,
+                        "minimum_rejections": a.minimum_rejections,
+                        "approved": _accounts(a.approved, names),
+                        "pending": _accounts(a.pending, names),
+                        "rejected": _accounts(a.rejected, names),
+                    },
+                },
+            }
+        )
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "site": site,
+        "mode": mode,
+        "auth": auth,
+        "policy": {"path": policy_path, "sha256": policy_sha256},
+        "as_of": utc_iso(as_of),
+        "recorded_at": utc_iso(recorded_at) if recorded_at else None,
+        "summary": {
+            "approved": counts[Outcome.APPROVED],
+            "not_approved": counts[Outcome.NOT_APPROVED],
+            "not_verifiable": counts[Outcome.UNVERIFIABLE],
+        },
+        "pages": pages,
+    }
+
+
+def _failure(facts: PageFacts | None) -> dict[str, Any] | None:
+    if facts is None or facts.failure is None:
+        return None
+    return {"message": facts.failure.message, "http_status": facts.failure.status}
+
+
+_ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIABLE: "⚠️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def markdown_summary(verdicts: Iterable[Verdict], names: Mapping[str, str]) -> str:
+    """A GitHub-flavoured Markdown table for a CI job summary."""
+    ordered = sorted(verdicts, key=page_sort_key)
+    counts = dict.fromkeys(Outcome, 0)
+    for v in ordered:
+        counts[v.outcome] += 1
+    lines = [
+        "### Confluence approval gate",
+        "",
+        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
+        f"{counts[Outcome.UNVERIFIABLE]} not verifiable",
+        "",
+        "| Page | Title | Verdict | Approvers | Reason |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for v in ordered:
+        page = v.rule.page_id + (f" {v.rule.name}" if v.rule.name else "")
+        title = (
+            f"[{_cell(v.title or v.rule.page_id).replace(']', '')}]({v.link.replace(')', '%29')})"
+        )
+        approvers = ", ".join(names.get(a, a) for a in v.approval.approved) if v.approval else ""
+        reason = "; ".join(v.reasons)
+        lines.append(
+            f"| {_cell(page)} | {title} | {_ICON[v.outcome]} {v.outcome.value} | "
+            f"{_cell(approvers) or '-'} | {_cell(reason) or '-'} |"
+        )
+    return "\n".join(lines) + "\n\n"
