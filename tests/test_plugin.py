@@ -456,4 +456,4 @@ def test_junit_xml_stays_xsd_shaped(gate: Gate) -> None:
     for case in run.junit.iter("testcase"):
         # xunit2 (pytest's default family) forbids <properties> inside a testcase.
         assert case.find("properties") is None
-        assert set(case.attrib) <= {"name", "classname", "time", "file", "line"}
+        assert set(case.attrib) <= {"name", "classname", "time"}
