@@ -247,6 +247,8 @@ def _describe(error: ValidationError, where: Any) -> str:
             f"{where(at)}: version: must be 1 (the policy format this plugin reads), "
             f"got {error.instance!r}"
         )
+    if v == "maximum":
+        return f"{where(at)}: {key}: must be at most {expected}, got {error.instance!r}"
     if v == "minimum":
         return f"{where(at)}: {key}: must be {expected} or more, got {error.instance!r}"
     if v == "type":

@@ -114,7 +114,7 @@ def evaluate(
             (f"could not verify: {facts.failure.message}",),
             fallback_link,
         )
-    page, problem = _page(facts.page)
+    page, problem = _page(facts.page, site)
     if page is None:
         return Verdict(rule, Outcome.UNVERIFIABLE, (f"could not verify: {problem}",), fallback_link)
     title, status, version, link = page
@@ -185,7 +185,8 @@ def evaluate(
                 )
             if rule.max_age_days is not None:
                 age = as_of - completed
-                if age > timedelta(days=rule.max_age_days):
+                # Compared in seconds: timedelta(days=...) overflows for absurd limits.
+                if age.total_seconds() > rule.max_age_days * 86400:
                     reasons.append(
                         f"the approval is too old: completed {_iso(completed)}, "
                         f"{age.days} days before {_iso(as_of)} "
@@ -249,6 +250,7 @@ def _properties_ok(properties: Any) -> TypeGuard[list[dict[str, Any]]]:
 
 def _page(
     payload: Any,
+    site: str,
 ) -> tuple[tuple[str | None, str, PageVersion, str | None] | None, str]:
     """Read what the rules need from a page payload, or say what is missing."""
     if not isinstance(payload, dict):
@@ -269,8 +271,9 @@ def _page(
     links = payload.get("_links")
     link = None
     if isinstance(links, dict) and isinstance(links.get("webui"), str):
+        # Batch answers carry the base URL once for all pages, not in each page.
         base = links.get("base")
-        link = (base if isinstance(base, str) else "") + links["webui"]
+        link = (base if isinstance(base, str) else site) + links["webui"]
         if not link.startswith(("https://", "http://")):
             link = None
     return (title if isinstance(title, str) else None, status, version, link), ""
@@ -291,10 +294,11 @@ def _parse_instant(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # An instant without an offset cannot be compared safely: treat it as unknown.
+        # Normalising here keeps every instant the rules see in UTC and in range.
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    # An instant without an offset cannot be compared safely: treat it as unknown.
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _iso(instant: datetime) -> str:
