@@ -11,9 +11,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -23,6 +25,10 @@ from urllib3.util.retry import Retry
 
 from . import TOOL_NAME, __version__
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+    from urllib3.response import BaseHTTPResponse
+
 #: Statuses worth another try: rate limiting and the gateway errors of a busy site.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: A body larger than this is refused: no approval answer is anywhere near it.
@@ -30,6 +36,10 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
 MAX_REDIRECTS = 5
+#: GET /api/v2/pages takes at most this many ids (and returns as many per page).
+PAGES_PER_BATCH = 250
+#: Every status the v2 API can filter on: a gate must see archived and trashed pages too.
+PAGE_STATUSES = ("current", "archived", "trashed", "deleted")
 #: POST /api/v2/users-bulk takes at most this many account ids per request.
 USERS_PER_BULK_REQUEST = 100
 
@@ -43,11 +53,75 @@ class ConfluenceError(Exception):
         self.status = status
 
 
+class RetryBudgetExceeded(ConfluenceError):
+    """Confluence asked the gate to wait longer than the time it has left."""
+
+
+class SharedBackoff:
+    """One pause for the whole fetch.
+
+    When Confluence answers 429 with Retry-After, every worker waits it out, not
+    only the one that was told: hammering a rate-limited site only extends the
+    limit (Atlassian's guidance for Cloud rate limits). A wait that would run
+    past the deadline fails at once instead of sleeping.
+    """
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._resume_at = 0.0
+        self.deadline = deadline  # time.monotonic() instant, or None
+
+    def __repr__(self) -> str:
+        return f"<SharedBackoff resume_at={self._resume_at:.3f}>"
+
+    def pause_for(self, seconds: float) -> None:
+        resume_at = time.monotonic() + seconds
+        if self.deadline is not None and resume_at > self.deadline:
+            raise RetryBudgetExceeded(
+                f"Confluence asked to wait {seconds:g} s before retrying (Retry-After), longer "
+                "than the time the gate has left; re-run later"
+            )
+        with self._lock:
+            self._resume_at = max(self._resume_at, resume_at)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._resume_at - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(remaining)
+
+
+class SharedRetry(Retry):
+    """urllib3's Retry, with Retry-After waits shared by all threads through a SharedBackoff."""
+
+    shared: SharedBackoff
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.shared = self.shared
+        return retry
+
+    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
+        seconds = self.get_retry_after(response)
+        if seconds is None:
+            return False
+        self.shared.pause_for(seconds)
+        self.shared.wait()
+        return True
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        super().sleep(response)
+        self.shared.wait()
+
+
 class ConfigurationError(Exception):
     """Options or environment that make the gate unusable (a usage error)."""
 
 
 AuthKind = Literal["basic", "bearer", "anonymous"]
+Params = Mapping[str, str | Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -170,7 +244,8 @@ class ConfluenceClient:
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"{TOOL_NAME}/{__version__}"
-        retry = Retry(
+        self.backoff = SharedBackoff()
+        retry = SharedRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -186,6 +261,7 @@ class ConfluenceClient:
             raise_on_status=False,
             raise_on_redirect=False,
         )
+        retry.shared = self.backoff
         adapter = HTTPAdapter(
             pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry
         )
@@ -203,6 +279,30 @@ class ConfluenceClient:
     def get_page(self, page_id: str) -> Any:
         _check_page_id(page_id)
         return self.get_json(f"{self.site}/api/v2/pages/{page_id}", what=f"page {page_id}")
+
+    def get_pages(self, page_ids: Sequence[str]) -> list[Any]:
+        """Up to 250 pages in one request, in every status, so trashed pages are seen too.
+
+        Pages the site does not return are simply absent (missing, or hidden from
+        this account); the caller asks for those one by one to learn which.
+        """
+        if not 0 < len(page_ids) <= PAGES_PER_BATCH:
+            raise ValueError(f"between 1 and {PAGES_PER_BATCH} page ids per batch")
+        for page_id in page_ids:
+            _check_page_id(page_id)
+        return list(
+            self.paginate(
+                f"{self.site}/api/v2/pages",
+                {
+                    "id": ",".join(page_ids),
+                    "status": list(PAGE_STATUSES),
+                    "limit": str(PAGES_PER_BATCH),
+                },
+                what=f"page {page_ids[0]}"
+                if len(page_ids) == 1
+                else f"a batch of {len(page_ids)} pages",
+            )
+        )
 
     def get_properties(self, page_id: str, key: str | None = None) -> list[Any]:
         _check_page_id(page_id)
@@ -242,9 +342,7 @@ class ConfluenceClient:
 
     # -- the mechanics -------------------------------------------------------
 
-    def paginate(
-        self, url: str, params: Mapping[str, str] | None = None, *, what: str
-    ) -> Iterator[Any]:
+    def paginate(self, url: str, params: Params | None = None, *, what: str) -> Iterator[Any]:
         """Yield ``results`` across pages, following ``next`` links on the site's origin only."""
         seen: set[str] = set()
         next_url: str | None = url
@@ -290,7 +388,7 @@ class ConfluenceClient:
             )
         return absolute
 
-    def get_json(self, url: str, params: Mapping[str, str] | None = None, *, what: str) -> Any:
+    def get_json(self, url: str, params: Params | None = None, *, what: str) -> Any:
         body = self._json(self._get(url, params, what=what), what)
         if not isinstance(body, dict):
             raise ConfluenceError(
@@ -301,7 +399,7 @@ class ConfluenceClient:
     def _get(
         self,
         url: str,
-        params: Mapping[str, str] | None,
+        params: Params | None,
         *,
         what: str,
         json_body: Any = None,
@@ -330,8 +428,9 @@ class ConfluenceClient:
         return response
 
     def _send(
-        self, url: str, params: Mapping[str, str] | None, what: str, json_body: Any = None
+        self, url: str, params: Params | None, what: str, json_body: Any = None
     ) -> requests.Response:
+        self.backoff.wait()
         try:
             return self.session.request(
                 "GET" if json_body is None else "POST",

@@ -1,12 +1,21 @@
-"""Fetch the facts for every page at once, concurrently, before any verdict is made."""
+"""Fetch the facts for every page at once, concurrently, before any verdict is made.
+
+Requests for N pages with a known property key: ceil(N/250) batches of page
+metadata, then one properties request per page found, all through one pool of
+``concurrency`` threads (and one pooled session). A page the batch did not return
+is asked for on its own, to tell "trashed" or "hidden" from "not found".
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from .confluence import ConfluenceClient, ConfluenceError
-from .facts import PageFacts
+from .confluence import PAGES_PER_BATCH, ConfluenceClient, ConfluenceError
+from .facts import FetchFailure, PageFacts
+
+T = TypeVar("T")
 
 
 def fetch_all(
@@ -16,23 +25,65 @@ def fetch_all(
     property_key: str | None,
     concurrency: int,
 ) -> dict[str, PageFacts]:
+    """Never raises for a page: one broken page must not crash the run or hide the others."""
     ids = list(dict.fromkeys(page_ids))
     if not ids:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids)))) as pool:
-        facts = pool.map(lambda page_id: fetch_page(client, page_id, property_key), ids)
-        return {f.page_id: f for f in facts}
+    pages: dict[str, Any] = {}
+    failures: dict[str, FetchFailure] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        properties: dict[str, Future[list[Any]]] = {}
+
+        def ask_properties(page_id: str) -> None:
+            properties[page_id] = pool.submit(client.get_properties, page_id, property_key)
+
+        batches = [
+            (chunk, pool.submit(client.get_pages, chunk))
+            for chunk in (ids[i : i + PAGES_PER_BATCH] for i in range(0, len(ids), PAGES_PER_BATCH))
+        ]
+        singles: dict[str, Future[Any]] = {}
+        for chunk, batch in batches:
+            found, failure = _outcome(batch.result)
+            if failure is not None and failure.status != 400:
+                # The whole batch failed (credentials, site down, SSO page): that answer
+                # holds for every page in it. Asking page by page would only repeat
+                # doomed requests against a site that is already refusing.
+                failures.update(dict.fromkeys(chunk, failure))
+                continue
+            wanted = set(chunk)
+            for page in found or []:
+                page_id = page.get("id") if isinstance(page, dict) else None
+                if page_id in wanted and page_id not in pages:
+                    pages[page_id] = page
+                    ask_properties(page_id)
+            for page_id in chunk:
+                if page_id not in pages:
+                    singles[page_id] = pool.submit(client.get_page, page_id)
+        for page_id, single in singles.items():
+            page, failure = _outcome(single.result)
+            if failure is not None:
+                failures[page_id] = failure
+            else:
+                pages[page_id] = page
+                ask_properties(page_id)
+        facts: dict[str, PageFacts] = {}
+        for page_id in ids:
+            if page_id in failures:
+                facts[page_id] = PageFacts(page_id, failure=failures[page_id])
+                continue
+            found_properties, failure = _outcome(properties[page_id].result)
+            facts[page_id] = (
+                PageFacts(page_id, failure=failure)
+                if failure is not None
+                else PageFacts(page_id, page=pages[page_id], properties=found_properties)
+            )
+    return facts
 
 
-def fetch_page(client: ConfluenceClient, page_id: str, property_key: str | None) -> PageFacts:
-    """Never raises: one broken page must not crash the run or hide the others."""
+def _outcome(result: Callable[[], T]) -> tuple[T | None, FetchFailure | None]:
     try:
-        page = client.get_page(page_id)
-        properties = client.get_properties(page_id, property_key)
+        return result(), None
     except ConfluenceError as exc:
-        return PageFacts.failed(page_id, exc.message, exc.status)
+        return None, FetchFailure(exc.message, exc.status)
     except Exception as exc:  # fail closed on anything unforeseen, without a traceback
-        return PageFacts.failed(
-            page_id, f"unexpected error while fetching the page ({type(exc).__name__})"
-        )
-    return PageFacts(page_id=page_id, page=page, properties=properties)
+        return None, FetchFailure(f"unexpected error while fetching ({type(exc).__name__})")

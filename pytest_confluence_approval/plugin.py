@@ -218,11 +218,12 @@ class GateReporter:
         self.gate = gate
         self.page_of: dict[str, str] = {}  # nodeid -> page id
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.page_of = {i.nodeid: i.rule.page_id for i in items if isinstance(i, ApprovalItem)}
-
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        # session.items is final here: deselected pages are neither fetched nor judged.
+        self.page_of = {
+            i.nodeid: i.rule.page_id for i in session.items if isinstance(i, ApprovalItem)
+        }
         if not session.config.option.collectonly:
             # Fetch every selected page at once, before the first item runs, so the
             # items themselves only look up their verdicts.

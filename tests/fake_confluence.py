@@ -73,6 +73,8 @@ class RecordedRequest:
     body: bytes
     #: time.monotonic() on arrival, to check back-off and Retry-After waits
     received_at: float = field(default_factory=time.monotonic)
+    #: the client's TCP port: one port per connection, to check connection reuse
+    client_port: int = 0
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -751,6 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query, keep_blank_values=True),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self._read_body(),
+            client_port=self.client_address[1],
         )
         fake._record(req)
         if fake.latency > 0:

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import QUIET, Gate, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
+    Fault,
     approval_value,
     html_login,
     reset,
@@ -222,44 +223,48 @@ def test_two_approval_properties_are_ambiguous(gate: Gate) -> None:
     assert "abcdef_capable_approval" in text and "njyzjq_capable_approval" in text
 
 
+BATCH = "/wiki/api/v2/pages"  # GET /api/v2/pages?id=...: page metadata, up to 250 a request
+
+
 @pytest.mark.parametrize(
     "fault",
     [retry_after(1), status(503), status(502), reset()],
     ids=["429-retry-after", "503", "502", "connection-reset"],
 )
-def test_transient_faults_are_retried(gate: Gate, fault: object) -> None:
+@pytest.mark.parametrize("path", [BATCH, "/wiki/api/v2/pages/101/properties"])
+def test_transient_faults_are_retried(gate: Gate, fault: Fault, path: str) -> None:
     approved_page(gate.site, "101")
-    gate.site.fault("/wiki/api/v2/pages/101", fault, times=1)  # type: ignore[arg-type]
+    gate.site.fault(path, fault, times=1)
     gate.write_policy([{"id": "101"}])
 
     run = gate.run()
 
     run.result.assert_outcomes(passed=1)
-    assert gate.site.count("/wiki/api/v2/pages/101") == 2
+    assert gate.site.count(path) == 2
 
 
 def test_retry_after_is_honoured(gate: Gate) -> None:
     approved_page(gate.site, "101")
-    gate.site.fault("/wiki/api/v2/pages/101", retry_after(1), times=1)
+    gate.site.fault(BATCH, retry_after(1), times=1)
     gate.write_policy([{"id": "101"}])
 
     gate.run().result.assert_outcomes(passed=1)
 
-    first, second = (r for r in gate.site.requests if r.path == "/wiki/api/v2/pages/101")
+    first, second = (r for r in gate.site.requests if r.path == BATCH)
     assert second.received_at - first.received_at >= 0.95
 
 
 def test_persistent_5xx_fails_that_page_only(gate: Gate) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "102")
-    gate.site.fault("/wiki/api/v2/pages/102", status(503))
+    gate.site.fault("/wiki/api/v2/pages/102/properties", status(503))
     gate.write_policy([{"id": "101"}, {"id": "102"}])
 
     run = gate.run("--confluence-retries", "2")
 
     run.result.assert_outcomes(passed=1, failed=1)
     assert "HTTP 503" in run.failure_text("102")
-    assert gate.site.count("/wiki/api/v2/pages/102") == 3  # one try + two retries
+    assert gate.site.count("/wiki/api/v2/pages/102/properties") == 3  # one try + two retries
 
 
 def test_sso_login_page_is_not_verifiable_never_a_pass(gate: Gate) -> None:
@@ -277,11 +282,11 @@ def test_sso_login_page_is_not_verifiable_never_a_pass(gate: Gate) -> None:
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [(404, "page id"), (403, "restrictions"), (401, "login")],
+    [(403, "restrictions"), (401, "login")],
 )
 def test_http_errors_tell_the_user_what_to_check(gate: Gate, code: int, words: str) -> None:
     approved_page(gate.site, "101")
-    gate.site.fault("/wiki/api/v2/pages/101", status(code))
+    gate.site.fault(BATCH, status(code))
     gate.write_policy([{"id": "101"}])
 
     run = gate.run()
@@ -292,11 +297,16 @@ def test_http_errors_tell_the_user_what_to_check(gate: Gate, code: int, words: s
 
 
 def test_unknown_page_is_not_found(gate: Gate) -> None:
-    gate.write_policy([{"id": "999"}])
+    approved_page(gate.site, "101")
+    gate.write_policy([{"id": "101"}, {"id": "999"}])
 
     run = gate.run()
 
-    assert "HTTP 404" in run.failure_text("999")
+    run.result.assert_outcomes(passed=1, failed=1)
+    text = run.failure_text("999")
+    assert "page 999 was not found (HTTP 404)" in text and "check the page id" in text
+    assert gate.site.count("/wiki/api/v2/pages/999") == 1  # asked alone: absent from the batch
+    assert gate.site.count("/wiki/api/v2/pages/999/properties") == 0
 
 
 def test_record_then_replay_reproduces_every_verdict_offline(gate: Gate) -> None:

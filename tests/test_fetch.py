@@ -1,0 +1,128 @@
+"""Speed and scale as the user notices it: how many requests, how many at once, over how
+many connections, and how a rate limit slows the whole fetch (SPEC section 8)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.conftest import Gate, approved_page
+from tests.fake_confluence import FakeConfluence, approval_value, retry_after
+
+BATCH = "/wiki/api/v2/pages"
+
+
+def many_approved_pages(site: FakeConfluence, count: int) -> list[str]:
+    ids = [str(1000 + n) for n in range(count)]
+    for page_id in ids:
+        approved_page(site, page_id)
+    return ids
+
+
+def kinds(site: FakeConfluence) -> dict[str, int]:
+    out = {"batch": 0, "page": 0, "properties": 0, "users": 0}
+    for r in site.requests:
+        if r.path == BATCH:
+            out["batch"] += 1
+        elif r.path.endswith("/properties"):
+            out["properties"] += 1
+        elif r.path.endswith("/users-bulk"):
+            out["users"] += 1
+        else:
+            out["page"] += 1
+    return out
+
+
+def test_n_pages_with_a_known_key_cost_n_plus_one_per_250(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 260)
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    run = gate.run("--confluence-concurrency", "16")
+
+    run.result.assert_outcomes(passed=260)
+    assert kinds(gate.site) == {
+        "batch": math.ceil(260 / 250),
+        "page": 0,
+        "properties": 260,
+        "users": 1,  # every page names the same approver: one users-bulk call
+    }
+    batches = [r for r in gate.site.requests if r.path == BATCH]
+    assert sorted(len(b.query["id"][0].split(",")) for b in batches) == [10, 250]
+    assert all(b.query["limit"] == ["250"] for b in batches)
+    assert all({"current", "archived", "trashed"} <= set(b.query["status"]) for b in batches)
+    assert all(
+        r.query.get("key") == ["njyzjq_capable_approval"]
+        for r in gate.site.requests
+        if r.path.endswith("/properties")
+    )
+
+
+def test_a_trashed_page_is_seen_in_the_batch_and_fails_on_its_status(gate: Gate) -> None:
+    gate.site.add_page("101", status="trashed")
+    gate.site.set_approval("101", approval_value())
+    gate.write_policy([{"id": "101"}])
+
+    run = gate.run()
+
+    assert "page status is 'trashed'" in run.failure_text("101")
+    assert kinds(gate.site)["page"] == 0
+
+
+def test_wrong_credentials_cost_one_request_not_one_per_page(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = many_approved_pages(gate.site, 40)
+    gate.site.auth = ("ci@acme.test", "right")
+    gate.write_policy([{"id": i} for i in ids])
+    monkeypatch.setenv("CONFLUENCE_USERNAME", "ci@acme.test")
+    monkeypatch.setenv("CONFLUENCE_API_TOKEN", "expired")
+
+    run = gate.run()
+
+    run.result.assert_outcomes(failed=40)
+    assert len(gate.site.requests) == 1
+    assert "did not accept the credentials" in run.failure_text(ids[-1])
+
+
+def test_requests_run_concurrently_up_to_the_limit_over_pooled_connections(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 24)
+    gate.site.latency = 0.3
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    gate.run("--confluence-concurrency", "6").result.assert_outcomes(passed=24)
+
+    arrivals = sorted(r.received_at for r in gate.site.requests if r.path.endswith("/properties"))
+    # With 0.3 s per request, arrivals within 0.15 s of each other were in flight together.
+    in_flight = max(sum(1 for t in arrivals if start <= t < start + 0.15) for start in arrivals)
+    assert in_flight == 6
+    # ...and connections are reused, not reopened: no more than one per worker.
+    assert len({r.client_port for r in gate.site.requests}) <= 6
+
+
+def test_a_rate_limit_pauses_every_worker_not_only_the_one_told(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 30)
+    gate.site.latency = 0.02
+    gate.site.fault(f"/wiki/api/v2/pages/{ids[3]}/properties", retry_after(1), times=1)
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    gate.run("--confluence-concurrency", "4").result.assert_outcomes(passed=30)
+
+    told = next(r for r in gate.site.requests if r.path.endswith(f"/{ids[3]}/properties"))
+    during_pause = [
+        r
+        for r in gate.site.requests
+        if told.received_at + 0.1 < r.received_at < told.received_at + 0.9
+    ]
+    assert during_pause == []
+    assert len(gate.site.requests) > 30  # the fetch went on after the pause
+
+
+def test_nothing_is_fetched_for_deselected_pages(gate: Gate) -> None:
+    many_approved_pages(gate.site, 3)
+    gate.write_policy([{"id": "1000"}, {"id": "1001"}, {"id": "1002", "name": "Skip me"}])
+
+    gate.run("-k", "not Skip").result.assert_outcomes(passed=2, deselected=1)
+
+    (batch,) = (r for r in gate.site.requests if r.path == BATCH)
+    assert batch.query["id"] == ["1000,1001"]
