@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +20,11 @@ from .confluence import ConfigurationError
 from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
 from .gate import Gate, GateOptions, GateSettings
 from .policy import PageRule, PolicyError
-from .snapshot import SnapshotError, write_json_atomically
+from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
 from .verdict import Outcome, Verdict
 
 MARKER = "confluence_approval"
+HANDOFF_KEY = "confluence_approval_handoff"
 gate_key = pytest.StashKey[Gate]()
 
 
@@ -111,6 +116,17 @@ def pytest_configure(config: pytest.Config) -> None:
         report=_path(option.confluence_report),
         insecure_http=option.confluence_insecure_http,
     )
+    handed = getattr(config, "workerinput", {}).get(HANDOFF_KEY)
+    if handed is not None:
+        # An xdist worker: the controller fetched once for the whole run and handed
+        # the facts over as a snapshot (as pytest-randomly hands over its seed).
+        options = replace(
+            options,
+            replay=Path(handed["snapshot"]),
+            as_of=handed["as_of"],
+            record=None,
+            report=None,
+        )
     try:
         settings = GateSettings.resolve(options)
     except (PolicyError, SnapshotError, ConfigurationError) as exc:
@@ -175,6 +191,18 @@ class PolicyFile(pytest.File):
             yield ApprovalItem.from_parent(self, name=name, rule=rule)
 
 
+_ITEM_NAME = re.compile(r"::page\[(\d+)[ \]]")
+
+
+def page_id_of(nodeid: str) -> str | None:
+    """The page id in an item's node id (``policy.yaml::page[<id> <name>]``).
+
+    Reports reach the xdist controller as node ids only, without the item.
+    """
+    found = _ITEM_NAME.search(nodeid)
+    return found.group(1) if found else None
+
+
 class ApprovalNotGranted(Exception):
     """Raised by an item whose page is not approved; carries the verdict for the report."""
 
@@ -216,19 +244,47 @@ class GateReporter:
     def __init__(self, config: pytest.Config, gate: Gate) -> None:
         self.config = config
         self.gate = gate
-        self.page_of: dict[str, str] = {}  # nodeid -> page id
+        #: an xdist worker: the controller writes the outputs
+        self.is_worker = hasattr(config, "workerinput")
+        self.handoff_dir: Path | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         # session.items is final here: deselected pages are neither fetched nor judged.
-        self.page_of = {
-            i.nodeid: i.rule.page_id for i in session.items if isinstance(i, ApprovalItem)
-        }
-        if not session.config.option.collectonly:
+        page_ids = [i.rule.page_id for i in session.items if isinstance(i, ApprovalItem)]
+        if page_ids and not session.config.option.collectonly:
             # Fetch every selected page at once, before the first item runs, so the
             # items themselves only look up their verdicts.
-            self.gate.prepare(self.page_of.values())
+            self.gate.prepare(page_ids)
         return (yield)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist controller: fetch once for the whole run and hand the facts to each worker.
+
+        The controller does not collect, so it fetches every page of the policy;
+        workers replay that snapshot at the controller's as-of instant, so their
+        verdicts are exactly those of a single-process run.
+        """
+        if self.config.option.collectonly:
+            return
+        if self.handoff_dir is None:
+            gate = self.gate
+            gate.prepare(rule.page_id for rule in gate.settings.policy.pages)
+            assert gate.as_of is not None
+            self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
+            dump_snapshot(
+                self.handoff_dir / "facts.json",
+                site=gate.settings.site,
+                recorded_at=gate.recorded_at or gate.as_of,
+                facts=gate.facts,
+                names=gate.names,
+            )
+        assert self.gate.as_of is not None
+        node.workerinput[HANDOFF_KEY] = {
+            "snapshot": str(self.handoff_dir / "facts.json"),
+            "as_of": utc_iso(self.gate.as_of),
+        }
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -238,19 +294,22 @@ class GateReporter:
         at teardown. <system-out> is valid there in the XSD pytest validates against,
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
         """
-        page_id = self.page_of.get(report.nodeid)
+        page_id = page_id_of(report.nodeid)
         xml = self.config.stash.get(xml_key, None)
         if report.when != "call" or page_id is None or xml is None or self.gate.as_of is None:
             return
-        verdict = self.gate.verdicts.get(page_id)
-        if verdict is not None:
+        if page_id in self.gate.facts:
+            # Under xdist the controller judges the same facts the worker did.
+            verdict = self.gate.verdict(page_id)
             element = ET.Element("system-out")
             element.text = bin_xml_escape(evidence_text(verdict, self.gate.names, self.gate.as_of))
             xml.node_reporter(report).append(element)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.handoff_dir is not None:
+            shutil.rmtree(self.handoff_dir, ignore_errors=True)
         gate = self.gate
-        if not gate.verdicts or gate.as_of is None:
+        if self.is_worker or not gate.verdicts or gate.as_of is None:
             return
         s = gate.settings
         if s.options.report:
@@ -274,7 +333,7 @@ class GateReporter:
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
-        if not gate.verdicts:
+        if self.is_worker or not gate.verdicts:
             return
         counts = gate.counts()
         terminalreporter.section("Confluence approval gate")

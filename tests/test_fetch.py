@@ -3,6 +3,7 @@ many connections, and how a rate limit slows the whole fetch (SPEC section 8).""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -126,3 +127,31 @@ def test_nothing_is_fetched_for_deselected_pages(gate: Gate) -> None:
 
     (batch,) = (r for r in gate.site.requests if r.path == BATCH)
     assert batch.query["id"] == ["1000,1001"]
+
+
+def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -> None:
+    pytest.importorskip("xdist")
+    ids = many_approved_pages(gate.site, 30)
+    gate.site.add_page(
+        "2000", title="Change record", version=9, version_created_at="2025-09-01T00:00:00.000Z"
+    )
+    gate.site.set_approval("2000", approval_value())
+    gate.write_policy([{"id": i} for i in [*ids, "2000"]], property_key="njyzjq_capable_approval")
+    report = gate.pytester.path / "report.json"
+
+    single = gate.run("--confluence-as-of", "2025-10-01T00:00:00Z")
+    single_requests = len(gate.site.requests)
+    gate.site.requests.clear()
+    spread = gate.run(
+        "-n", "2", "--confluence-as-of", "2025-10-01T00:00:00Z", "--confluence-report", report
+    )
+
+    assert len(gate.site.requests) == single_requests == 2 + 31  # batch, users-bulk, properties
+    spread.result.assert_outcomes(passed=30, failed=1)
+    assert spread.failure_text("2000") == single.failure_text("2000")
+    assert "page was edited after approval: version 9" in spread.failure_text("2000")
+    for page_id, case in spread.testcases().items():
+        out = case.find("system-out")
+        assert out is not None and f"page_id: {page_id}" in (out.text or "")
+    assert "30 approved, 1 not approved, 0 not verifiable" in spread.output
+    assert len(json.loads(report.read_text())["pages"]) == 31
