@@ -295,12 +295,13 @@ class GateReporter:
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
         """
         page_id = page_id_of(report.nodeid)
-        xml = self.config.stash.get(xml_key, None)
-        if report.when != "call" or page_id is None or xml is None or self.gate.as_of is None:
+        if report.when != "call" or page_id not in self.gate.facts or self.gate.as_of is None:
             return
-        if page_id in self.gate.facts:
-            # Under xdist the controller judges the same facts the worker did.
-            verdict = self.gate.verdict(page_id)
+        # Under xdist the controller judges the same facts the worker did, for the
+        # evidence here and for the summary and report at the end.
+        verdict = self.gate.verdict(page_id)
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None:
             element = ET.Element("system-out")
             element.text = bin_xml_escape(evidence_text(verdict, self.gate.names, self.gate.as_of))
             xml.node_reporter(report).append(element)

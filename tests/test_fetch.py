@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from tests.conftest import Gate, approved_page
+from tests.conftest import QUIET, Gate, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, retry_after
 
 BATCH = "/wiki/api/v2/pages"
@@ -140,13 +140,26 @@ def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -
     report = gate.pytester.path / "report.json"
 
     single = gate.run("--confluence-as-of", "2025-10-01T00:00:00Z")
+    assert "30 approved, 1 not approved, 0 not verifiable" in single.output
     single_requests = len(gate.site.requests)
     gate.site.requests.clear()
     spread = gate.run(
         "-n", "2", "--confluence-as-of", "2025-10-01T00:00:00Z", "--confluence-report", report
     )
+    no_junit = gate.pytester.runpytest(
+        "--confluence-policy",
+        "policy.yaml",
+        "--confluence-url",
+        gate.site.url,
+        "-n",
+        "2",
+        "--confluence-as-of",
+        "2025-10-01T00:00:00Z",
+        *QUIET,
+    )
+    no_junit.stdout.fnmatch_lines(["30 approved, 1 not approved, 0 not verifiable"])
 
-    assert len(gate.site.requests) == single_requests == 2 + 31  # batch, users-bulk, properties
+    assert len(gate.site.requests) == 2 * single_requests == 2 * (2 + 31)  # two -n 2 runs
     spread.result.assert_outcomes(passed=30, failed=1)
     assert spread.failure_text("2000") == single.failure_text("2000")
     assert "page was edited after approval: version 9" in spread.failure_text("2000")
