@@ -61,6 +61,7 @@ class Policy:
 
 
 YamlPath = tuple[str | int, ...]
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def load_policy(path: Path) -> Policy:
@@ -129,14 +130,24 @@ def parse_policy(data: bytes, path: Path) -> Policy:
 
 def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
     """Parse YAML safely, keeping the line of every key and item for error messages."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
             return None, {}
         lines: dict[YamlPath, int] = {}
         _index_lines(node, (), lines, path)
-        document = loader.construct_document(node)
+        try:
+            document = loader.construct_document(node)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:
+            # PyYAML's constructors raise plain ValueError & co. for values such as
+            # `!!int 09`; find the scalar that cannot be read to name its line.
+            raise PolicyError(
+                f"{path}:{_unreadable_line(node)}: invalid YAML value ({type(exc).__name__}: {exc})"
+            ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -146,9 +157,27 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
     except RecursionError:
         raise PolicyError(f"{path}: invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     _use_raw_page_ids(node, document)
     return document, lines
+
+
+def _unreadable_line(node: yaml.Node) -> int:
+    """The line of the first scalar PyYAML cannot construct (1 if none alone fails)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(current, deep=True)
+            except Exception:
+                return current.start_mark.line + 1
+        elif isinstance(current, yaml.MappingNode):
+            stack.extend(n for pair in reversed(current.value) for n in reversed(pair))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(reversed(current.value))
+    return node.start_mark.line + 1
 
 
 def _index_lines(
@@ -162,6 +191,12 @@ def _index_lines(
         for key_node, value_node in node.value:
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
+            # Every key of the format is text; `1:` or `yes:` (a YAML 1.1 boolean) is a typo.
+            if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG):
+                raise PolicyError(
+                    f"{path}:{line}: {_dotted((*at, key))}: key {key!r} must be text "
+                    "(quote it if it is meant to be one)"
+                )
             # PyYAML silently keeps the last of two equal keys; in a gate that could
             # quietly drop a stricter setting, so a repeated key is an error.
             if key in keys:

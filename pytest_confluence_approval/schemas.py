@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 
 @cache
@@ -18,9 +18,22 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def _is_strict_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema calls 2.0 an integer; a count of approvers written as 2.0 is a typo
+    # that would otherwise reach the failure text as "of 2.0 required approvals".
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
 @cache
 def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name))
+    validator: Draft202012Validator = StrictValidator(load_schema(name))
+    return validator
 
 
 def json_path(path: Any) -> str:
