@@ -61,6 +61,8 @@ class Policy:
 
 
 YamlPath = tuple[str | int, ...]
+#: libyaml's safe loader where PyYAML was built with it: ~10x faster on a large policy.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -132,7 +134,7 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
     """Parse YAML safely, keeping the line of every key and item for error messages."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # the reader already rejects control characters
+        loader = _SafeLoader(text)  # the reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
             return None, {}

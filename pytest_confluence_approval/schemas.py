@@ -32,8 +32,26 @@ StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    validator: Draft202012Validator = StrictValidator(load_schema(name))
+    # Local $refs are inlined: jsonschema resolves each one on every use, which made
+    # validating one approval property cost more than evaluating every rule on it.
+    validator: Draft202012Validator = StrictValidator(_inline_refs(load_schema(name)))
     return validator
+
+
+def _inline_refs(schema: Any, root: Any = None) -> Any:
+    """Replace ``{"$ref": "#/..."}`` by what it points to (the bundled schemas have no cycles)."""
+    root = schema if root is None else root
+    if isinstance(schema, list):
+        return [_inline_refs(item, root) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and len(schema) == 1:
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return _inline_refs(target, root)
+    return {key: _inline_refs(value, root) for key, value in schema.items()}
 
 
 def json_path(path: Any) -> str:
