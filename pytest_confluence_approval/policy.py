@@ -81,7 +81,10 @@ def parse_policy(data: bytes, path: Path) -> Policy:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: the policy file is not UTF-8 text ({exc.reason})") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(
+            f"{path}:{line}: the policy file is not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
     document, lines = _compose(text, path)
     if document is None:
         raise PolicyError(f"{path}: the policy file is empty")
@@ -154,6 +157,12 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise PolicyError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: it knows the character's offset, not its line.
+        line = text[: exc.position].count("\n") + 1
+        raise PolicyError(
+            f"{path}:{line}: invalid YAML: control character {exc.character!r} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: invalid YAML: {exc}") from None
     except RecursionError:
@@ -163,6 +172,12 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
             loader.dispose()
     _use_raw_page_ids(node, document)
     return document, lines
+
+
+def _key_text(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    return "[...]" if isinstance(node, yaml.SequenceNode) else "{...}"
 
 
 def _unreadable_line(node: yaml.Node) -> int:
@@ -191,8 +206,13 @@ def _index_lines(
     if isinstance(node, yaml.MappingNode):
         keys: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value)
+            key = _key_text(key_node)
             line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise PolicyError(
+                    f"{path}:{line}: {_dotted((*at, key))}: merge keys are not supported; "
+                    "put shared settings under defaults: instead"
+                )
             # Every key of the format is text; `1:` or `yes:` (a YAML 1.1 boolean) is a typo.
             if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG):
                 raise PolicyError(

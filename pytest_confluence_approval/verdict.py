@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
+from jsonschema import ValidationError
+
 from .facts import PageFacts
 from .policy import PageRule
 from .schemas import json_path, validator
@@ -158,8 +160,9 @@ def evaluate(
         waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
         reasons.append(f"the approval is not complete yet{waiting}")
 
-    # Rule 7: enough distinct approvers.
-    needed = max(rule.min_approvers, approval.minimum_approvers)
+    # Rule 7: enough distinct approvers. Never fewer than one: an approval that nobody
+    # gave is not an approval, whatever a policy or the app's settings say.
+    needed = max(1, rule.min_approvers, approval.minimum_approvers)
     if len(approval.approved) < needed:
         reasons.append(
             f"only {len(approval.approved)} of {needed} required approvals "
@@ -218,15 +221,18 @@ def find_approval(
     key, value = found[0]["key"], found[0].get("value")
     untrusted = f"approval property {key!r} is malformed, so it cannot be trusted"
     if not isinstance(value, dict):
-        return None, f"{untrusted}: its value is {type(value).__name__}, not an object"
-    violations = sorted(
-        validator("approval").iter_errors(value), key=lambda e: list(map(str, e.absolute_path))
-    )
+        return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
+    violations = sorted(validator("approval").iter_errors(value), key=_path_order)
     if violations:
         details = "; ".join(f"{json_path(e.absolute_path)}: {e.message}" for e in violations[:10])
         more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
         return None, f"{untrusted}: {details}{more}"
     return ApprovalProperty.from_value(key, value), ""
+
+
+def _path_order(error: ValidationError) -> list[tuple[int, int | str]]:
+    # $.pending[2] before $.pending[10]: indexes compare as numbers.
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
 
 
 def mentioned_accounts(
