@@ -54,7 +54,7 @@ class ConfluenceError(Exception):
 
 
 class RetryBudgetExceeded(ConfluenceError):
-    """Confluence asked the gate to wait longer than the time it has left."""
+    """Waiting any longer would run past the gate's deadline."""
 
 
 class SharedBackoff:
@@ -74,15 +74,23 @@ class SharedBackoff:
     def __repr__(self) -> str:
         return f"<SharedBackoff resume_at={self._resume_at:.3f}>"
 
-    def pause_for(self, seconds: float) -> None:
-        resume_at = time.monotonic() + seconds
-        if self.deadline is not None and resume_at > self.deadline:
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def ensure_time_for(self, seconds: float, why: str) -> None:
+        left = self.remaining()
+        if left is not None and seconds > left:
             raise RetryBudgetExceeded(
-                f"Confluence asked to wait {seconds:g} s before retrying (Retry-After), longer "
-                "than the time the gate has left; re-run later"
+                f"{why}, but the gate has only {max(left, 0):.0f} s of its "
+                "--confluence-deadline left; re-run later"
             )
+
+    def pause_for(self, seconds: float) -> None:
+        self.ensure_time_for(
+            seconds, f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)"
+        )
         with self._lock:
-            self._resume_at = max(self._resume_at, resume_at)
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
     def wait(self) -> None:
         while True:
@@ -111,9 +119,20 @@ class SharedRetry(Retry):
         self.shared.wait()
         return True
 
+    def _sleep_backoff(self) -> None:
+        backoff = self.get_backoff_time()
+        self.shared.ensure_time_for(backoff, f"the next retry is due in {backoff:g} s")
+        super()._sleep_backoff()
+
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         super().sleep(response)
         self.shared.wait()
+
+    def increment(self, *args: Any, **kwargs: Any) -> Self:
+        retry = super().increment(*args, **kwargs)
+        # A hanging server costs timeout x attempts; the deadline caps the sum.
+        self.shared.ensure_time_for(0.001, "Confluence has not answered yet")
+        return retry
 
 
 class ConfigurationError(Exception):
@@ -234,7 +253,9 @@ class ConfluenceClient:
         retries: int = 4,
         concurrency: int = 8,
         backoff_factor: float = 0.5,
+        deadline: float | None = None,
     ) -> None:
+        """``deadline``: seconds from now after which no request starts or retries."""
         self.site = site
         self.credentials = credentials
         self.timeout = timeout
@@ -244,7 +265,7 @@ class ConfluenceClient:
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"{TOOL_NAME}/{__version__}"
-        self.backoff = SharedBackoff()
+        self.backoff = SharedBackoff(None if deadline is None else time.monotonic() + deadline)
         retry = SharedRetry(
             total=retries,
             connect=retries,
@@ -431,16 +452,23 @@ class ConfluenceClient:
         self, url: str, params: Params | None, what: str, json_body: Any = None
     ) -> requests.Response:
         self.backoff.wait()
+        left = self.backoff.remaining()
+        if left is not None and left <= 0:
+            raise RetryBudgetExceeded(
+                f"the gate's --confluence-deadline ran out before {what} could be fetched"
+            )
         try:
             return self.session.request(
                 "GET" if json_body is None else "POST",
                 url,
                 params=params,
                 json=json_body,
-                timeout=self.timeout,
+                timeout=self.timeout if left is None else min(self.timeout, left),
                 allow_redirects=False,
                 stream=True,
             )
+        except RetryBudgetExceeded as exc:
+            raise RetryBudgetExceeded(f"{exc.message} (fetching {what})") from None
         except requests.exceptions.RequestException as exc:
             if _timed_out(exc):
                 raise ConfluenceError(

@@ -6,6 +6,7 @@ Knows nothing of pytest, so the plugin stays glue and this stays testable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +37,7 @@ class GateOptions:
     replay: Path | None = None
     report: Path | None = None
     insecure_http: bool = False
+    deadline: str = "10m"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class GateSettings:
     as_of: datetime | None
     snapshot: Snapshot | None
     options: GateOptions
+    #: seconds the whole fetch may take
+    deadline: float
 
     @classmethod
     def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:
@@ -62,6 +66,7 @@ class GateSettings:
                 "--confluence-record and --confluence-replay cannot be combined: a replay "
                 "fetches nothing new to record"
             )
+        deadline = parse_duration(options.deadline, "--confluence-deadline")
         credentials = Credentials.from_environment(environ)
         policy = load_policy(options.policy)
         as_of = parse_instant(options.as_of) if options.as_of else None
@@ -89,7 +94,23 @@ class GateSettings:
             as_of=as_of,
             snapshot=snapshot,
             options=options,
+            deadline=deadline,
         )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds (more than zero)."""
+    found = _DURATION.match(text)
+    seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else 0.0
+    if seconds <= 0:
+        raise ConfigurationError(
+            f"{option} {text!r} is not a duration such as 90s, 30m or 2h (more than zero)"
+        )
+    return seconds
 
 
 def parse_instant(text: str) -> datetime:
@@ -136,6 +157,7 @@ class Gate:
             timeout=s.options.timeout,
             retries=s.options.retries,
             concurrency=s.options.concurrency,
+            deadline=s.deadline,
         )
         try:
             self.facts.update(

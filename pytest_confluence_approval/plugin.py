@@ -63,6 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="retries on 429, 502-504 and connection errors, honouring Retry-After (default: 4)",
     )
     group.addoption(
+        "--confluence-deadline",
+        default="10m",
+        metavar="DURATION",
+        help="time the whole fetch may take, e.g. 90s, 10m (default: 10m); a Retry-After "
+        "beyond it fails at once instead of sleeping",
+    )
+    group.addoption(
         "--confluence-as-of",
         metavar="ISO8601",
         help="judge approval age at this instant (default: now; in replay: the recording time)",
@@ -115,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
         replay=_path(option.confluence_replay),
         report=_path(option.confluence_report),
         insecure_http=option.confluence_insecure_http,
+        deadline=option.confluence_deadline,
     )
     handed = getattr(config, "workerinput", {}).get(HANDOFF_KEY)
     if handed is not None:

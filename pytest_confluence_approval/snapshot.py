@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -71,7 +72,19 @@ def dump_snapshot(
         "pages": pages,
         "users": dict(names),
     }
+    document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
+
+
+def content_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 of what a replay decides on, so an edited or damaged snapshot is refused.
+
+    It catches accidents and casual edits; it is not a signature (whoever can edit the
+    file can recompute it), so keep snapshots where audit evidence is kept.
+    """
+    content = {key: document.get(key) for key in ("site", "recorded_at", "pages", "users")}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def write_json_atomically(path: Path, document: Any) -> None:
@@ -108,6 +121,11 @@ def load_snapshot(path: Path) -> Snapshot:
         raise SnapshotError(
             f"{path}: not a valid snapshot (format {FORMAT!r} version {FORMAT_VERSION}): "
             f"{json_path(first.absolute_path)}: {first.message[:300]}"
+        )
+    if content_digest(document) != document["sha256"]:
+        raise SnapshotError(
+            f"{path}: the snapshot's content does not match its SHA-256: it was edited or "
+            "damaged after it was recorded; record it again"
         )
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))

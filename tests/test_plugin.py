@@ -467,3 +467,24 @@ def test_junit_xml_stays_xsd_shaped(gate: Gate) -> None:
         # xunit2 (pytest's default family) forbids <properties> inside a testcase.
         assert case.find("properties") is None
         assert set(case.attrib) <= {"name", "classname", "time"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--confluence-deadline", "0"),
+        ("--confluence-deadline", "soon"),
+        ("--confluence-concurrency", "0"),
+        ("--confluence-timeout", "0"),
+        ("--confluence-retries", "-1"),
+        ("--confluence-as-of", "yesterday"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(gate: Gate, option: str, value: str) -> None:
+    gate.write_policy([{"id": "101"}])
+
+    run = gate.run(option, value)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert option in run.output
+    assert gate.site.requests == []
