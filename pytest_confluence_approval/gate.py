@@ -190,14 +190,27 @@ class Gate:
         if page_id not in self.verdicts:
             self.prepare([page_id])
             assert self.as_of is not None
-            self.verdicts[page_id] = evaluate(
-                self.rules[page_id],
-                self.facts[page_id],
-                as_of=self.as_of,
-                site=self.settings.site,
-                property_key=self.settings.policy.property_key,
-                names=self.names,
-            )
+            rule = self.rules[page_id]
+            try:
+                verdict = evaluate(
+                    rule,
+                    self.facts[page_id],
+                    as_of=self.as_of,
+                    site=self.settings.site,
+                    property_key=self.settings.policy.property_key,
+                    names=self.names,
+                )
+            except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
+                verdict = Verdict(
+                    rule,
+                    Outcome.UNVERIFIABLE,
+                    (
+                        "could not verify: internal error while judging the page "
+                        f"({type(exc).__name__}: {exc}); please report this",
+                    ),
+                    f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
+                )
+            self.verdicts[page_id] = verdict
         return self.verdicts[page_id]
 
     def counts(self) -> dict[Outcome, int]:

@@ -305,9 +305,13 @@ class GateReporter:
         page_id = page_id_of(report.nodeid)
         if report.when != "call" or page_id not in self.gate.facts or self.gate.as_of is None:
             return
-        # Under xdist the controller judges the same facts the worker did, for the
-        # evidence here and for the summary and report at the end.
-        verdict = self.gate.verdict(page_id)
+        verdict = self.gate.verdicts.get(page_id)
+        if verdict is None and self.handoff_dir is not None:
+            # The xdist controller judges the same facts the worker did, for the
+            # evidence here and for the summary and report at the end.
+            verdict = self.gate.verdict(page_id)
+        if verdict is None:
+            return
         xml = self.config.stash.get(xml_key, None)
         if xml is not None:
             element = ET.Element("system-out")
