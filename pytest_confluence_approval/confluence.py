@@ -469,6 +469,12 @@ class ConfluenceClient:
             )
         except RetryBudgetExceeded as exc:
             raise RetryBudgetExceeded(f"{exc.message} (fetching {what})") from None
+        except requests.exceptions.SSLError as exc:
+            raise ConfluenceError(
+                f"the TLS certificate of {_origin_text(self.site)} could not be verified while "
+                f"fetching {what} ({_reason(exc)}); if the site uses a private certificate "
+                "authority, point REQUESTS_CA_BUNDLE at its certificate"
+            ) from None
         except requests.exceptions.RequestException as exc:
             if _timed_out(exc):
                 raise ConfluenceError(

@@ -18,6 +18,7 @@ import hmac
 import json
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -337,7 +338,8 @@ class FakeConfluence:
     point a client at ``url``. Use ``running_fake_confluence()`` or ``with FakeConfluence()``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server-side context to serve https instead of http."""
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._pages: dict[str, _Page] = {}
@@ -356,7 +358,9 @@ class FakeConfluence:
 
         self._server = _Server(self)
         port = self._server.server_address[1]
-        self.origin = f"http://127.0.0.1:{port}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         self.url = f"{self.origin}/wiki"
 
     # -- lifecycle --
@@ -821,9 +825,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def running_fake_confluence() -> Iterator[FakeConfluence]:
+def running_fake_confluence(tls: ssl.SSLContext | None = None) -> Iterator[FakeConfluence]:
     """A started fake; stopped (all connections dropped) on exit."""
-    fake = FakeConfluence()
+    fake = FakeConfluence(tls)
     fake.start()
     try:
         yield fake

@@ -1,0 +1,57 @@
+"""TLS verification is never turned off, and REQUESTS_CA_BUNDLE is honoured."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.conftest import Gate, approved_page
+from tests.fake_confluence import FakeConfluence, running_fake_confluence
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_site(authority: trustme.CA) -> Iterator[FakeConfluence]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    with running_fake_confluence(tls=context) as site:
+        approved_page(site, "101")
+        yield site
+
+
+def test_an_untrusted_certificate_fails_the_page(gate: Gate, tls_site: FakeConfluence) -> None:
+    gate.write_policy([{"id": "101"}])
+
+    run = gate.run("--confluence-url", tls_site.url, "--confluence-retries", "0", url=False)
+
+    run.result.assert_outcomes(failed=1)
+    text = run.failure_text("101")
+    assert "could not verify" in text and "CERTIFICATE_VERIFY_FAILED" in text
+    assert "REQUESTS_CA_BUNDLE" in text
+    assert tls_site.requests == []  # nothing was sent over the unverified connection
+
+
+def test_requests_ca_bundle_is_honoured(
+    gate: Gate,
+    tls_site: FakeConfluence,
+    authority: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    gate.write_policy([{"id": "101"}])
+
+    run = gate.run("--confluence-url", tls_site.url, url=False)
+
+    run.result.assert_outcomes(passed=1)
+    assert tls_site.count("/wiki/api/v2/pages") == 1
