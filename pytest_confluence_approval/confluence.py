@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -112,7 +112,10 @@ class SharedRetry(Retry):
         return retry
 
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
-        seconds = self.get_retry_after(response)
+        try:
+            seconds = self.get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:
+            return False  # an unreadable Retry-After: fall back to exponential back-off
         if seconds is None:
             return False
         self.shared.pause_for(seconds)
@@ -133,6 +136,24 @@ class SharedRetry(Retry):
         # A hanging server costs timeout x attempts; the deadline caps the sum.
         self.shared.ensure_time_for(0.001, "Confluence has not answered yet")
         return retry
+
+
+class DeadlineTimeout(urllib3.Timeout):
+    """A per-attempt timeout trimmed to what is left of the deadline.
+
+    urllib3 clones the timeout for every attempt, retries included, so trimming in
+    clone() keeps the last retry from running past the deadline by a whole timeout.
+    """
+
+    def __init__(self, seconds: float, shared: SharedBackoff) -> None:
+        self.seconds = seconds
+        self.shared = shared
+        left = shared.remaining()
+        trimmed = seconds if left is None else max(min(seconds, left), 0.001)
+        super().__init__(connect=trimmed, read=trimmed)
+
+    def clone(self) -> DeadlineTimeout:
+        return DeadlineTimeout(self.seconds, self.shared)
 
 
 class ConfigurationError(Exception):
@@ -463,7 +484,8 @@ class ConfluenceClient:
                 url,
                 params=params,
                 json=json_body,
-                timeout=self.timeout if left is None else min(self.timeout, left),
+                # requests passes a urllib3 Timeout through unchanged.
+                timeout=cast(Any, DeadlineTimeout(self.timeout, self.backoff)),
                 allow_redirects=False,
                 stream=True,
             )
@@ -476,16 +498,22 @@ class ConfluenceClient:
                 "authority, point REQUESTS_CA_BUNDLE at its certificate"
             ) from None
         except requests.exceptions.RequestException as exc:
+            left = self.backoff.remaining()
+            if left is not None and left <= 0.01:
+                raise RetryBudgetExceeded(
+                    f"the gate's --confluence-deadline ran out while fetching {what}; re-run "
+                    "later or raise --confluence-deadline"
+                ) from None
+            tries = f"up to {self.retries + 1} attempts" if self.retries else "1 attempt"
             if _timed_out(exc):
                 raise ConfluenceError(
                     f"Confluence did not answer for {what} within {self.timeout:g} s "
-                    f"({self.retries + 1} attempts); check that the site is reachable, or "
-                    "raise --confluence-timeout"
+                    f"({tries}); check that the site is reachable, or raise "
+                    "--confluence-timeout"
                 ) from None
             raise ConfluenceError(
                 f"network error while fetching {what} from {_origin_text(self.site)} "
-                f"(after {self.retries + 1} attempts): {_reason(exc)}; check the site URL and "
-                "the network"
+                f"({tries}): {_reason(exc)}; check the site URL and the network"
             ) from None
 
     def _json(self, response: requests.Response, what: str) -> Any:
