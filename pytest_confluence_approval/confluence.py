@@ -357,6 +357,17 @@ class ConfluenceClient:
             )
         )
 
+    def get_versions(self, page_id: str) -> list[Any]:
+        """The page's version history, newest first."""
+        _check_page_id(page_id)
+        return list(
+            self.paginate(
+                f"{self.site}/api/v2/pages/{page_id}/versions",
+                {"limit": "250", "sort": "-modified-date"},
+                what=f"the version history of page {page_id}",
+            )
+        )
+
     def get_display_names(self, account_ids: Iterable[str]) -> dict[str, str]:
         """Display names where the site grants them; names are cosmetic, so never raises."""
         ids = sorted(set(account_ids))

@@ -24,6 +24,9 @@ class PageFacts:
     page: dict[str, Any] | None = None
     properties: list[Any] | None = None
     failure: FetchFailure | None = None
+    #: the page's version history, fetched only where minor edits may be ignored
+    versions: list[Any] | None = None
+    versions_failure: FetchFailure | None = None
 
     @classmethod
     def failed(cls, page_id: str, message: str, status: int | None = None) -> PageFacts:

@@ -87,3 +87,15 @@ def _outcome(result: Callable[[], T]) -> tuple[T | None, FetchFailure | None]:
         return None, FetchFailure(exc.message, exc.status)
     except Exception as exc:  # fail closed on anything unforeseen, without a traceback
         return None, FetchFailure(f"unexpected error while fetching ({type(exc).__name__})")
+
+
+def fetch_versions(
+    client: ConfluenceClient, page_ids: Iterable[str], *, concurrency: int
+) -> dict[str, tuple[list[Any] | None, FetchFailure | None]]:
+    """Version histories, only for the pages whose verdict needs them (minor edits)."""
+    ids = list(dict.fromkeys(page_ids))
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {p: pool.submit(client.get_versions, p) for p in ids}
+        return {p: _outcome(f.result) for p, f in futures.items()}

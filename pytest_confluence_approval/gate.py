@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from .confluence import ConfigurationError, ConfluenceClient, Credentials, normalize_site
 from .facts import PageFacts
-from .fetch import fetch_all
+from .fetch import fetch_all, fetch_versions
 from .policy import Policy, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
-from .verdict import Outcome, Verdict, evaluate, mentioned_accounts
+from .verdict import Outcome, Verdict, evaluate, mentioned_accounts, needs_versions
 
 Mode = Literal["live", "replay"]
 
@@ -168,6 +168,17 @@ class Gate:
                     concurrency=s.options.concurrency,
                 )
             )
+            needing = [
+                p
+                for p in wanted
+                if needs_versions(self.rules[p], self.facts[p], s.policy.property_key)
+            ]
+            for page_id, (versions, failure) in fetch_versions(
+                client, needing, concurrency=s.options.concurrency
+            ).items():
+                self.facts[page_id] = replace(
+                    self.facts[page_id], versions=versions, versions_failure=failure
+                )
             accounts = set().union(
                 *(
                     mentioned_accounts(self.rules[p], self.facts[p], s.policy.property_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     "max_age_days": None,
     "allowed_statuses": ["current"],
     "require_current_version": True,
+    "forbid_self_approval": False,
+    "ignore_minor_edits": False,
 }
 
 
@@ -45,10 +48,34 @@ class PageRule:
     allowed_statuses: tuple[str, ...]
     require_current_version: bool
     line: int
+    forbid_self_approval: bool = False
+    ignore_minor_edits: bool = False
 
     @property
     def label(self) -> str:
         return f'page {self.page_id} "{self.name}"' if self.name else f"page {self.page_id}"
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A ``cql:`` entry: every page the query finds must satisfy ``rule`` (its id aside)."""
+
+    cql: str
+    rule: PageRule
+
+    @property
+    def label(self) -> str:
+        return f'query "{self.rule.name}"' if self.rule.name else f"query {self.cql!r}"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An accepted risk: the page may be not approved until ``expires`` (start of day, UTC)."""
+
+    page_id: str
+    reason: str
+    expires: date
+    line: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,8 @@ class Policy:
     site: str | None
     property_key: str | None
     pages: tuple[PageRule, ...]
+    queries: tuple[PageQuery, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
 
 
 YamlPath = tuple[str | int, ...]
@@ -102,35 +131,69 @@ def parse_policy(data: bytes, path: Path) -> Policy:
     defaults = {**DEFAULT_SETTINGS, **document.get("defaults", {})}
     seen: dict[str, int] = {}
     pages: list[PageRule] = []
+    queries: list[PageQuery] = []
     for index, entry in enumerate(document["pages"]):
-        page_id = str(entry["id"])
         line = _line_of(lines, ("pages", index))
-        if page_id in seen:
-            raise PolicyError(
-                f"{where(('pages', index, 'id'))}: pages[{index}].id: page {page_id} is listed "
-                f"twice (first at line {seen[page_id]}); list each page once"
-            )
-        seen[page_id] = line
         settings = {**defaults, **{k: v for k, v in entry.items() if k in DEFAULT_SETTINGS}}
-        pages.append(
-            PageRule(
-                page_id=page_id,
-                name=entry.get("name"),
-                min_approvers=settings["min_approvers"],
-                required_approvers=tuple(settings["required_approvers"]),
-                max_age_days=settings["max_age_days"],
-                allowed_statuses=tuple(settings["allowed_statuses"]),
-                require_current_version=settings["require_current_version"],
-                line=line,
-            )
+        rule = PageRule(
+            page_id=str(entry.get("id", "")),
+            name=entry.get("name"),
+            min_approvers=settings["min_approvers"],
+            required_approvers=tuple(settings["required_approvers"]),
+            max_age_days=settings["max_age_days"],
+            allowed_statuses=tuple(settings["allowed_statuses"]),
+            require_current_version=settings["require_current_version"],
+            line=line,
+            forbid_self_approval=settings["forbid_self_approval"],
+            ignore_minor_edits=settings["ignore_minor_edits"],
         )
+        if "cql" in entry:
+            queries.append(PageQuery(cql=entry["cql"], rule=rule))
+            continue
+        if rule.page_id in seen:
+            raise PolicyError(
+                f"{where(('pages', index, 'id'))}: pages[{index}].id: page {rule.page_id} is "
+                f"listed twice (first at line {seen[rule.page_id]}); list each page once"
+            )
+        seen[rule.page_id] = line
+        pages.append(rule)
+    waivers: dict[str, Waiver] = {}
+    for index, entry in enumerate(document.get("waivers", [])):
+        at = ("waivers", index, "page")
+        waiver = Waiver(
+            page_id=str(entry["page"]),
+            reason=entry["reason"],
+            expires=_date(entry["expires"], f"{where(('waivers', index, 'expires'))}"),
+            line=_line_of(lines, ("waivers", index)),
+        )
+        if waiver.page_id in waivers:
+            raise PolicyError(
+                f"{where(at)}: waivers[{index}].page: page {waiver.page_id} has two waivers "
+                f"(first at line {waivers[waiver.page_id].line}); keep one"
+            )
+        # A page found by a query is only known once the query runs; that check waits.
+        if waiver.page_id not in seen and not queries:
+            raise PolicyError(
+                f"{where(at)}: waivers[{index}].page: page {waiver.page_id} is not in the "
+                "policy's pages; a waiver can only cover a page the gate checks"
+            )
+        waivers[waiver.page_id] = waiver
     return Policy(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
         site=document.get("site"),
         property_key=document.get("property_key"),
         pages=tuple(pages),
+        queries=tuple(queries),
+        waivers=tuple(waivers.values()),
     )
+
+
+def _date(text: str, where: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PolicyError(f"{where}: expires: {text!r} is not a calendar date") from None
 
 
 def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
@@ -171,7 +234,18 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
         if loader is not None:
             loader.dispose()
     _use_raw_page_ids(node, document)
-    return document, lines
+    return _dates_as_text(document), lines
+
+
+def _dates_as_text(value: Any) -> Any:
+    """YAML reads ``2025-09-01`` as a date; the schema speaks of text, so give it text."""
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
 
 
 def _key_text(node: yaml.Node) -> str:
@@ -244,20 +318,21 @@ def _use_raw_page_ids(node: yaml.Node, document: Any) -> None:
     """
     if not (isinstance(node, yaml.MappingNode) and isinstance(document, dict)):
         return
-    pages_node = next((v for k, v in node.value if k.value == "pages"), None)
-    pages = document.get("pages")
-    if not isinstance(pages_node, yaml.SequenceNode) or not isinstance(pages, list):
-        return
-    for item_node, item in zip(pages_node.value, pages, strict=False):
-        if not (isinstance(item_node, yaml.MappingNode) and isinstance(item, dict)):
+    for section, id_key in (("pages", "id"), ("waivers", "page")):
+        section_node = next((v for k, v in node.value if k.value == section), None)
+        entries = document.get(section)
+        if not isinstance(section_node, yaml.SequenceNode) or not isinstance(entries, list):
             continue
-        for key_node, value_node in item_node.value:
-            if (
-                key_node.value == "id"
-                and isinstance(value_node, yaml.ScalarNode)
-                and value_node.tag == "tag:yaml.org,2002:int"
-            ):
-                item["id"] = value_node.value
+        for item_node, item in zip(section_node.value, entries, strict=False):
+            if not (isinstance(item_node, yaml.MappingNode) and isinstance(item, dict)):
+                continue
+            for key_node, value_node in item_node.value:
+                if (
+                    key_node.value == id_key
+                    and isinstance(value_node, yaml.ScalarNode)
+                    and value_node.tag == "tag:yaml.org,2002:int"
+                ):
+                    item[id_key] = value_node.value
 
 
 def _line_of(lines: Mapping[YamlPath, int], at: YamlPath) -> int:
@@ -292,11 +367,13 @@ def _describe(error: ValidationError, where: Any) -> str:
         instance: Any = error.instance
         missing = [m for m in expected if m not in instance]
         return f"{where(at)}: {key}: missing required key {', '.join(map(repr, missing))}"
-    if at and at[-1] == "id" and v in ("oneOf", "pattern"):
+    if at and at[-1] in ("id", "page") and v in ("oneOf", "pattern"):
         return (
             f"{where(at)}: {key}: page id must be decimal digits (the number in the "
             f"page's URL), got {error.instance!r}"
         )
+    if at and at[-1] == "expires" and v in ("pattern", "type"):
+        return f"{where(at)}: {key}: must be a date such as 2025-09-30, got {error.instance!r}"
     if at == ("pages",) and v == "minItems":
         return f"{where(at)}: pages: the list is empty; a gate that checks nothing must not pass"
     if at == ("version",):

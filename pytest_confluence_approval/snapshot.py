@@ -63,6 +63,13 @@ def dump_snapshot(
             pages[page_id] = {"failure": {"message": f.failure.message, "status": f.failure.status}}
         else:
             pages[page_id] = {"page": f.page, "properties": f.properties}
+            if f.versions is not None:
+                pages[page_id]["versions"] = f.versions
+            if f.versions_failure is not None:
+                pages[page_id]["versions_failure"] = {
+                    "message": f.versions_failure.message,
+                    "status": f.versions_failure.status,
+                }
     document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -139,7 +146,18 @@ def load_snapshot(path: Path) -> Snapshot:
                 page_id, failure=FetchFailure(failure["message"], failure["status"])
             )
         else:
-            pages[page_id] = PageFacts(page_id, page=entry["page"], properties=entry["properties"])
+            versions_failure = entry.get("versions_failure")
+            pages[page_id] = PageFacts(
+                page_id,
+                page=entry["page"],
+                properties=entry["properties"],
+                versions=entry.get("versions"),
+                versions_failure=FetchFailure(
+                    versions_failure["message"], versions_failure["status"]
+                )
+                if versions_failure
+                else None,
+            )
     return Snapshot(
         recorded_at=recorded_at,
         site=document["site"],

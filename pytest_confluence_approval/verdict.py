@@ -64,6 +64,10 @@ class PageVersion:
     author_id: str | None
 
 
+#: Failed rules that waiting can fix: the approvers are simply not done yet.
+WAITABLE = frozenset({"incomplete", "approvals", "required-approvers"})
+
+
 @dataclass(frozen=True)
 class Verdict:
     rule: PageRule
@@ -74,10 +78,22 @@ class Verdict:
     status: str | None = None
     version: PageVersion | None = None
     approval: ApprovalProperty | None = None
+    #: a short code per reason (same order): "fetch", "status", "no-approval",
+    #: "rejected", "incomplete", "approvals", "required-approvers", "stale", "too-old"...
+    failed_rules: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.outcome is Outcome.APPROVED
+
+    @property
+    def waitable(self) -> bool:
+        """Not approved only because approvers are not done yet: waiting may fix it."""
+        return (
+            self.outcome is Outcome.NOT_APPROVED
+            and bool(self.failed_rules)
+            and set(self.failed_rules) <= WAITABLE
+        )
 
     def explain(self) -> str:
         """The failure text of SPEC section 4: every reason, then the page's link."""
@@ -90,6 +106,10 @@ class Verdict:
         lines += [f"  - {reason}" for reason in self.reasons]
         lines.append(f"  {self.link}")
         return "\n".join(lines)
+
+
+def unverifiable(rule: PageRule, reason: str, link: str, **facts: Any) -> Verdict:
+    return Verdict(rule, Outcome.UNVERIFIABLE, (reason,), link, failed_rules=("fetch",), **facts)
 
 
 def evaluate(
@@ -110,92 +130,159 @@ def evaluate(
 
     # Rule 1: the page and its properties could be fetched, in a shape we understand.
     if facts.failure is not None:
-        return Verdict(
-            rule,
-            Outcome.UNVERIFIABLE,
-            (f"could not verify: {facts.failure.message}",),
-            fallback_link,
-        )
+        return unverifiable(rule, f"could not verify: {facts.failure.message}", fallback_link)
     page, problem = _page(facts.page, site)
     if page is None:
-        return Verdict(rule, Outcome.UNVERIFIABLE, (f"could not verify: {problem}",), fallback_link)
+        return unverifiable(rule, f"could not verify: {problem}", fallback_link)
     title, status, version, link = page
     link = link or fallback_link
     properties = facts.properties
     if not _properties_ok(properties):
-        return Verdict(
+        return unverifiable(
             rule,
-            Outcome.UNVERIFIABLE,
-            ("could not verify: Confluence sent the page's properties in an unexpected shape",),
+            "could not verify: Confluence sent the page's properties in an unexpected shape",
             link,
-            title,
-            status,
-            version,
+            title=title,
+            status=status,
+            version=version,
         )
 
     reasons: list[str] = []
+    codes: list[str] = []
+
+    def fail(code: str, reason: str) -> None:
+        codes.append(code)
+        reasons.append(reason)
 
     def verdict(approval: ApprovalProperty | None = None) -> Verdict:
         outcome = Outcome.NOT_APPROVED if reasons else Outcome.APPROVED
-        return Verdict(rule, outcome, tuple(reasons), link, title, status, version, approval)
+        return Verdict(
+            rule, outcome, tuple(reasons), link, title, status, version, approval, tuple(codes)
+        )
 
     # Rule 2: page status.
     if status not in rule.allowed_statuses:
-        reasons.append(
-            f"page status is {status!r}; the policy allows only {', '.join(rule.allowed_statuses)}"
+        fail(
+            "status",
+            f"page status is {status!r}; the policy allows only {', '.join(rule.allowed_statuses)}",
         )
 
     # Rules 3 and 4: exactly one approval property, and a value we can trust.
     approval, problem = find_approval(properties, property_key)
     if approval is None:
-        reasons.append(problem)
+        fail("no-approval", problem)
         return verdict()
 
     # Rule 5: not rejected.
     if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        reasons.append(f"the approval was rejected (rejected by: {people(approval.rejected)})")
+        fail("rejected", f"the approval was rejected (rejected by: {people(approval.rejected)})")
 
     # Rule 6: complete.
     if not approval.is_complete:
         waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
-        reasons.append(f"the approval is not complete yet{waiting}")
+        fail("incomplete", f"the approval is not complete yet{waiting}")
+
+    # Four eyes: whoever published the current version cannot approve it.
+    self_approved = (
+        rule.forbid_self_approval
+        and version.author_id is not None
+        and version.author_id in approval.approved
+    )
+    counted = tuple(a for a in approval.approved if not (self_approved and a == version.author_id))
+    not_counted = (
+        f"; not counted: {people([version.author_id])}, who published the current version "
+        "(forbid_self_approval)"
+        if self_approved and version.author_id
+        else ""
+    )
 
     # Rule 7: enough distinct approvers. Never fewer than one: an approval that nobody
     # gave is not an approval, whatever a policy or the app's settings say.
     needed = max(1, rule.min_approvers, approval.minimum_approvers)
-    if len(approval.approved) < needed:
-        reasons.append(
-            f"only {len(approval.approved)} of {needed} required approvals "
-            f"(approved: {people(approval.approved) or 'nobody'})"
+    if len(counted) < needed:
+        fail(
+            "approvals",
+            f"only {len(counted)} of {needed} required approvals "
+            f"(approved: {people(counted) or 'nobody'}{not_counted})",
         )
 
     # Rule 8: named approvers.
-    missing = [a for a in rule.required_approvers if a not in approval.approved]
+    missing = [a for a in rule.required_approvers if a not in counted]
     if missing:
-        reasons.append(f"required approvers have not approved: {people(missing)}")
+        fail(
+            "required-approvers",
+            f"required approvers have not approved: {people(missing)}"
+            + (not_counted if version.author_id in missing else ""),
+        )
 
     # Rules 9 and 10 speak of a completed approval: before that completedAt means nothing.
     if approval.is_complete:
         completed = approval.completed_at
         if completed is None:
-            reasons.append("the approval is marked complete but has no completion time")
+            fail("no-completion-time", "the approval is marked complete but has no completion time")
         else:
             if rule.require_current_version and completed < version.created_at:
-                reasons.append(
-                    f"page was edited after approval: version {version.number} published "
-                    f"{_iso(version.created_at)}, approval completed {_iso(completed)}; "
-                    "request a new approval of the current version"
-                )
+                stale = _edits_after(completed, version, facts, rule.ignore_minor_edits)
+                if stale:
+                    fail("stale", stale)
             if rule.max_age_days is not None:
                 age = as_of - completed
                 # Compared in seconds: timedelta(days=...) overflows for absurd limits.
                 if age.total_seconds() > rule.max_age_days * 86400:
-                    reasons.append(
+                    fail(
+                        "too-old",
                         f"the approval is too old: completed {_iso(completed)}, "
                         f"{age.days} days before {_iso(as_of)} "
-                        f"(the policy allows {rule.max_age_days})"
+                        f"(the policy allows {rule.max_age_days})",
                     )
     return verdict(approval)
+
+
+def _edits_after(
+    completed: datetime, version: PageVersion, facts: PageFacts, ignore_minor: bool
+) -> str:
+    """Why the approval is stale, or "" when every later edit was minor and that is allowed."""
+    edited = (
+        f"page was edited after approval: version {version.number} published "
+        f"{_iso(version.created_at)}, approval completed {_iso(completed)}"
+    )
+    advice = "; request a new approval of the current version"
+    if not ignore_minor:
+        return edited + advice
+    if facts.versions_failure is not None:
+        why = facts.versions_failure.message
+        return f"{edited}; whether those edits were minor could not be checked ({why})"
+    later: list[tuple[int, bool]] = []
+    for raw in facts.versions or []:
+        if not isinstance(raw, dict):
+            continue
+        created_at, number = _parse_instant(raw.get("createdAt")), raw.get("number")
+        if created_at is None or not isinstance(number, int) or created_at <= completed:
+            continue
+        later.append((number, raw.get("minorEdit") is True))
+    # Fail closed: the history must account for the current version itself.
+    if version.number not in {number for number, _ in later}:
+        return f"{edited}; the version history does not show which edits were minor{advice}"
+    major = sorted(number for number, minor in later if not minor)
+    if major:
+        listed = ", ".join(map(str, major))
+        verb = "was not a minor edit" if len(major) == 1 else "were not minor edits"
+        return f"{edited}; version {listed} after the approval {verb}{advice}"
+    return ""
+
+
+def needs_versions(rule: PageRule, facts: PageFacts, property_key: str | None = None) -> bool:
+    """Whether judging this page needs its version history (minor edits after approval)."""
+    if not (rule.ignore_minor_edits and rule.require_current_version) or facts.failure:
+        return False
+    page, _ = _page(facts.page, "")
+    properties = facts.properties
+    if page is None or not _properties_ok(properties):
+        return False
+    approval, _ = find_approval(properties, property_key)
+    if approval is None or not approval.is_complete or approval.completed_at is None:
+        return False
+    return approval.completed_at < page[2].created_at
 
 
 def find_approval(
