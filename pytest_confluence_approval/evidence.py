@@ -5,12 +5,13 @@ Pure rendering of verdicts; the plugin decides where each piece is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from . import TOOL_NAME, __version__
 from .facts import PageFacts
+from .policy import Waiver
 from .snapshot import utc_iso
 from .verdict import Outcome, Verdict
 
@@ -27,7 +28,12 @@ def _people(accounts: Iterable[str], names: Mapping[str, str]) -> str:
     return ", ".join(_person(a, names) for a in accounts) or "-"
 
 
-def evidence_fields(verdict: Verdict, names: Mapping[str, str]) -> list[tuple[str, str]]:
+WaiverInfo = tuple[Waiver, str]  # the waiver and its state: applied, expired or unused
+
+
+def evidence_fields(
+    verdict: Verdict, names: Mapping[str, str], waiver: WaiverInfo | None = None
+) -> list[tuple[str, str]]:
     """The facts an auditor needs about one page, as ordered (name, value) pairs.
 
     The same pairs become JUnit properties (xunit1) and the testcase's system-out
@@ -58,13 +64,23 @@ def evidence_fields(verdict: Verdict, names: Mapping[str, str]) -> list[tuple[st
             ),
         ]
     fields += [(f"confluence.reason.{n}", reason) for n, reason in enumerate(verdict.reasons, 1)]
+    if waiver is not None:
+        w, state = waiver
+        fields.append(
+            ("confluence.waiver", f"{state}, expires {w.expires.isoformat()}: {w.reason}")
+        )
     return fields
 
 
-def evidence_text(verdict: Verdict, names: Mapping[str, str], as_of: datetime) -> str:
+def evidence_text(
+    verdict: Verdict,
+    names: Mapping[str, str],
+    as_of: datetime,
+    waiver: WaiverInfo | None = None,
+) -> str:
     lines = [
         f"{key.removeprefix('confluence.')}: {value}"
-        for key, value in evidence_fields(verdict, names)
+        for key, value in evidence_fields(verdict, names, waiver)
     ]
     lines.append(f"judged_at: {utc_iso(as_of)}")
     return "\n".join(["Confluence approval evidence", *lines]) + "\n"
@@ -90,6 +106,7 @@ def build_report(
     recorded_at: datetime | None,
     names: Mapping[str, str],
     facts: Mapping[str, PageFacts],
+    waivers: Mapping[str, WaiverInfo] | None = None,
 ) -> dict[str, Any]:
     """The JSON evidence report (schemas/report.schema.json). Same inputs, same document."""
     ordered = sorted(verdicts, key=page_sort_key)
@@ -106,6 +123,7 @@ def build_report(
                 "link": v.link,
                 "verdict": v.outcome.value,
                 "reasons": list(v.reasons),
+                "waiver": _waiver((waivers or {}).get(v.rule.page_id)),
                 "rule": {
                     "min_approvers": v.rule.min_approvers,
                     "required_approvers": _accounts(v.rule.required_approvers, names),
@@ -161,6 +179,13 @@ def build_report(
     }
 
 
+def _waiver(waiver: WaiverInfo | None) -> dict[str, str] | None:
+    if waiver is None:
+        return None
+    w, state = waiver
+    return {"reason": w.reason, "expires": w.expires.isoformat(), "state": state}
+
+
 def _failure(facts: PageFacts | None) -> dict[str, Any] | None:
     if facts is None or facts.failure is None:
         return None
@@ -174,7 +199,9 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
-def markdown_summary(verdicts: Iterable[Verdict], names: Mapping[str, str]) -> str:
+def markdown_summary(
+    verdicts: Iterable[Verdict], names: Mapping[str, str], waived: Collection[str] = ()
+) -> str:
     """A GitHub-flavoured Markdown table for a CI job summary."""
     ordered = sorted(verdicts, key=page_sort_key)
     counts = dict.fromkeys(Outcome, 0)
@@ -196,8 +223,9 @@ def markdown_summary(verdicts: Iterable[Verdict], names: Mapping[str, str]) -> s
         )
         approvers = ", ".join(names.get(a, a) for a in v.approval.approved) if v.approval else ""
         reason = "; ".join(v.reasons)
+        status = "⏸️ waived" if v.rule.page_id in waived else f"{_ICON[v.outcome]} {v.outcome.value}"
         lines.append(
-            f"| {_cell(page)} | {title} | {_ICON[v.outcome]} {v.outcome.value} | "
+            f"| {_cell(page)} | {title} | {status} | "
             f"{_cell(approvers) or '-'} | {_cell(reason) or '-'} |"
         )
     return "\n".join(lines) + "\n\n"

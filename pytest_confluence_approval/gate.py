@@ -9,18 +9,19 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Literal
 
 from .confluence import ConfigurationError, ConfluenceClient, Credentials, normalize_site
 from .facts import PageFacts
 from .fetch import fetch_all, fetch_versions
-from .policy import Policy, load_policy
+from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import Outcome, Verdict, evaluate, mentioned_accounts, needs_versions
 
 Mode = Literal["live", "replay"]
+WaiverState = Literal["applied", "expired", "unused"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class Gate:
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
         self.rules = {rule.page_id: rule for rule in settings.policy.pages}
+        self.waivers = {w.page_id: w for w in settings.policy.waivers}
         self.facts: dict[str, PageFacts] = {}
         self.verdicts: dict[str, Verdict] = {}
         #: account id -> display name, looked up once per run (or taken from the snapshot)
@@ -223,6 +225,24 @@ class Gate:
                 )
             self.verdicts[page_id] = verdict
         return self.verdicts[page_id]
+
+    def waiver(self, page_id: str) -> tuple[Waiver, WaiverState] | None:
+        """The page's waiver and whether it covers the verdict (judged at the as-of instant).
+
+        A waiver covers "not approved" only: a page that could not be verified (an
+        expired token, a site down) is never waived, or a broken gate would pass.
+        """
+        waiver = self.waivers.get(page_id)
+        verdict = self.verdicts.get(page_id)
+        if waiver is None or verdict is None or self.as_of is None:
+            return None
+        if verdict.outcome is not Outcome.NOT_APPROVED:
+            return waiver, "unused"
+        expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
+        return waiver, "applied" if self.as_of < expires_at else "expired"
+
+    def waived(self) -> int:
+        return sum(1 for p in self.verdicts if (self.waiver(p) or (None, ""))[1] == "applied")
 
     def counts(self) -> dict[Outcome, int]:
         counts = dict.fromkeys(Outcome, 0)

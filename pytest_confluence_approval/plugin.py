@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
 from dataclasses import replace
@@ -211,6 +212,10 @@ def page_id_of(nodeid: str) -> str | None:
     return found.group(1) if found else None
 
 
+class ExpiredWaiverWarning(pytest.PytestWarning):
+    """A waiver in the policy has expired: the page is judged as if it had none."""
+
+
 class ApprovalNotGranted(Exception):
     """Raised by an item whose page is not approved; carries the verdict for the report."""
 
@@ -230,10 +235,26 @@ class ApprovalItem(pytest.Item):
         verdict = gate.verdict(self.rule.page_id)
         # Per-testcase <properties> are invalid in xunit2 (the default family), so
         # there the evidence goes to <system-out> only (see pytest_runtest_logreport).
+        waiver = gate.waiver(self.rule.page_id)
         if self.config.getini("junit_family") in ("xunit1", "legacy"):
-            self.user_properties.extend(evidence_fields(verdict, gate.names))
-        if not verdict.passed:
-            raise ApprovalNotGranted(verdict)
+            self.user_properties.extend(evidence_fields(verdict, gate.names, waiver))
+        if verdict.passed:
+            return
+        if waiver is not None and waiver[1] == "applied":
+            w = waiver[0]
+            pytest.xfail(
+                f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
+                + "; ".join(verdict.reasons)
+            )
+        if waiver is not None and waiver[1] == "expired":
+            warnings.warn(
+                ExpiredWaiverWarning(
+                    f"the waiver for {self.rule.label} expired on "
+                    f"{waiver[0].expires.isoformat()} and was ignored ({waiver[0].reason})"
+                ),
+                stacklevel=1,
+            )
+        raise ApprovalNotGranted(verdict)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
@@ -315,7 +336,9 @@ class GateReporter:
         xml = self.config.stash.get(xml_key, None)
         if xml is not None:
             element = ET.Element("system-out")
-            element.text = bin_xml_escape(evidence_text(verdict, self.gate.names, self.gate.as_of))
+            element.text = bin_xml_escape(
+                evidence_text(verdict, self.gate.names, self.gate.as_of, self.gate.waiver(page_id))
+            )
             xml.node_reporter(report).append(element)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -328,6 +351,7 @@ class GateReporter:
         if s.options.report:
             report = build_report(
                 gate.verdicts.values(),
+                waivers={p: w for p in gate.verdicts if (w := gate.waiver(p))},
                 site=s.site,
                 mode=s.mode,
                 auth="none" if s.mode == "replay" else s.credentials.kind,
@@ -342,24 +366,38 @@ class GateReporter:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as stream:
-                stream.write(markdown_summary(gate.verdicts.values(), gate.names))
+                stream.write(
+                    markdown_summary(
+                        gate.verdicts.values(),
+                        gate.names,
+                        {
+                            p
+                            for p in gate.verdicts
+                            if (gate.waiver(p) or (None, ""))[1] == "applied"
+                        },
+                    )
+                )
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
         if self.is_worker or not gate.verdicts:
             return
         counts = gate.counts()
+        waived = gate.waived()
         terminalreporter.section("Confluence approval gate")
         terminalreporter.line(
-            f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
-            f"{counts[Outcome.UNVERIFIABLE]} not verifiable"
+            f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved"
+            + (f" ({waived} waived)" if waived else "")
+            + f", {counts[Outcome.UNVERIFIABLE]} not verifiable"
         )
         for verdict in sorted(gate.verdicts.values(), key=page_sort_key):
             if not verdict.passed:
                 more = len(verdict.reasons) - 1
+                waiver = gate.waiver(verdict.rule.page_id)
+                label = "WAIVED" if waiver and waiver[1] == "applied" else None
                 terminalreporter.line(
-                    f"{verdict.outcome.value.upper()}: {verdict.rule.label}: {verdict.reasons[0]}"
-                    + (f" (+{more} more)" if more else "")
+                    f"{label or verdict.outcome.value.upper()}: {verdict.rule.label}: "
+                    f"{verdict.reasons[0]}" + (f" (+{more} more)" if more else "")
                 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import Gate
@@ -118,3 +120,113 @@ def test_new_settings_must_be_booleans(gate: Gate, flag: str) -> None:
 
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"pages[0].{flag}: must be a boolean" in run.output
+
+
+# -- waivers --------------------------------------------------------------------------------
+
+
+def waiver_site(gate: Gate) -> None:
+    gate.site.add_page("101")
+    gate.site.set_approval("101", approval_value())  # approved
+    gate.site.add_page("102", title="Risk assessment")
+    gate.site.set_approval("102", approval_value(pending=["acc-b"], complete=False))
+    gate.site.add_page("103", title="Old checklist")
+    gate.site.set_approval("103", approval_value(pending=["acc-b"], complete=False))
+
+
+WAIVERS = [
+    {"page": "101", "reason": "never needed", "expires": "2025-12-31"},
+    {"page": 102, "reason": "CAB-123: risk accepted by the CTO", "expires": "2025-09-30"},
+    {"page": "103", "reason": "CAB-99", "expires": "2025-08-01"},
+]
+
+
+def test_an_unexpired_waiver_turns_a_failure_into_an_xfail(gate: Gate) -> None:
+    waiver_site(gate)
+    gate.write_policy([{"id": "101"}, {"id": "102"}, {"id": "103"}], waivers=WAIVERS)
+    report = gate.pytester.path / "report.json"
+
+    run = gate.run(
+        "--confluence-as-of", "2025-08-15T00:00:00Z", "--confluence-report", report, "-rxX"
+    )
+
+    run.result.assert_outcomes(passed=1, xfailed=1, failed=1, warnings=1)
+    skipped = run.testcases()["102"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("type") == "pytest.xfail"
+    message = skipped.get("message", "")
+    assert "waived until 2025-09-30 (CAB-123: risk accepted by the CTO)" in message
+    assert "the approval is not complete yet" in message
+    run.result.stdout.fnmatch_lines(
+        [
+            "*ExpiredWaiverWarning: the waiver for page 103 expired on 2025-08-01 and was "
+            "ignored (CAB-99)",
+            "1 approved, 2 not approved (1 waived), 0 not verifiable",
+        ]
+    )
+    assert "the approval is not complete yet" in run.failure_text("103")
+    pages = {p["id"]: p for p in json.loads(report.read_text())["pages"]}
+    assert pages["101"]["waiver"]["state"] == "unused"
+    assert pages["102"]["waiver"] == {
+        "reason": "CAB-123: risk accepted by the CTO",
+        "expires": "2025-09-30",
+        "state": "applied",
+    }
+    assert pages["103"]["waiver"]["state"] == "expired"
+
+
+def test_a_waiver_expires_at_the_start_of_its_day(gate: Gate) -> None:
+    waiver_site(gate)
+    gate.write_policy([{"id": "102"}], waivers=[WAIVERS[1]])
+
+    before = gate.run("--confluence-as-of", "2025-09-29T23:59:59Z")
+    on_the_day = gate.run("--confluence-as-of", "2025-09-30T00:00:00Z")
+
+    before.result.assert_outcomes(xfailed=1)
+    assert before.result.ret == pytest.ExitCode.OK
+    on_the_day.result.assert_outcomes(failed=1, warnings=1)
+
+
+def test_a_waiver_never_covers_a_page_that_could_not_be_verified(gate: Gate) -> None:
+    gate.write_policy(
+        [{"id": "404"}], waivers=[{"page": "404", "reason": "x", "expires": "2999-01-01"}]
+    )
+
+    run = gate.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert "HTTP 404" in run.failure_text("404")
+
+
+@pytest.mark.parametrize(
+    ("waiver", "expected"),
+    [
+        (
+            {"page": "999", "reason": "x", "expires": "2025-09-30"},
+            "page 999 is not in the policy's pages",
+        ),
+        ({"page": "101", "reason": "x"}, "missing required key 'expires'"),
+        ({"page": "101", "expires": "2025-09-30"}, "missing required key 'reason'"),
+        ({"page": "101", "reason": "x", "expires": "next week"}, "must be a date such as"),
+        ({"page": "101", "reason": "x", "expires": "2025-02-30"}, "is not a calendar date"),
+    ],
+    ids=["unknown-page", "no-expiry", "no-reason", "not-a-date", "impossible-date"],
+)
+def test_bad_waivers_are_usage_errors(gate: Gate, waiver: dict[str, object], expected: str) -> None:
+    gate.write_policy([{"id": "101"}], waivers=[waiver])
+
+    run = gate.run()
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "policy.yaml:" in run.output and expected in run.output
+    assert gate.site.requests == []
+
+
+def test_a_yaml_date_is_accepted_as_expiry(gate: Gate) -> None:
+    waiver_site(gate)
+    (gate.pytester.path / "policy.yaml").write_text(
+        "version: 1\npages:\n  - id: 102\nwaivers:\n"
+        "  - page: 102\n    reason: accepted\n    expires: 2999-01-01\n"
+    )
+
+    gate.run().result.assert_outcomes(xfailed=1)
