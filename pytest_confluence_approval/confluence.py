@@ -368,6 +368,22 @@ class ConfluenceClient:
             )
         )
 
+    def search_pages(self, cql: str) -> list[tuple[str, str]]:
+        """(id, title) of every page a CQL query finds (other content types are ignored)."""
+        found: dict[str, str] = {}
+        for result in self.paginate(
+            f"{self.site}/rest/api/content/search",
+            {"cql": cql, "limit": "100"},
+            what=f"the CQL query {cql!r}",
+            v1=True,
+        ):
+            if not isinstance(result, dict) or result.get("type", "page") != "page":
+                continue
+            page_id, title = result.get("id"), result.get("title")
+            if isinstance(page_id, str) and page_id.isascii() and page_id.isdigit():
+                found.setdefault(page_id, title if isinstance(title, str) else "")
+        return list(found.items())
+
     def get_display_names(self, account_ids: Iterable[str]) -> dict[str, str]:
         """Display names where the site grants them; names are cosmetic, so never raises."""
         ids = sorted(set(account_ids))
@@ -395,8 +411,14 @@ class ConfluenceClient:
 
     # -- the mechanics -------------------------------------------------------
 
-    def paginate(self, url: str, params: Params | None = None, *, what: str) -> Iterator[Any]:
-        """Yield ``results`` across pages, following ``next`` links on the site's origin only."""
+    def paginate(
+        self, url: str, params: Params | None = None, *, what: str, v1: bool = False
+    ) -> Iterator[Any]:
+        """Yield ``results`` across pages, following ``next`` links on the site's origin only.
+
+        ``v1``: the REST v1 API writes ``next`` relative to the site (``/rest/...``),
+        v2 relative to the origin (``/wiki/api/v2/...``).
+        """
         seen: set[str] = set()
         next_url: str | None = url
         while next_url is not None:
@@ -415,7 +437,7 @@ class ConfluenceClient:
                     "(unexpected response shape)"
                 )
             yield from results
-            next_url = self._next_link(response, body, what)
+            next_url = self._next_link(response, body, what, v1)
             params = None  # the next link carries its own query
             if next_url is not None and next_url in seen:
                 raise ConfluenceError(
@@ -423,7 +445,7 @@ class ConfluenceClient:
                 )
 
     def _next_link(
-        self, response: requests.Response, body: dict[str, Any], what: str
+        self, response: requests.Response, body: dict[str, Any], what: str, v1: bool = False
     ) -> str | None:
         links = body.get("_links")
         link = links.get("next") if isinstance(links, dict) else None
@@ -433,7 +455,10 @@ class ConfluenceClient:
             return None
         if not isinstance(link, str) or not link:
             raise ConfluenceError(f"Confluence sent a malformed pagination link for {what}")
-        absolute = urljoin(response.url, link)
+        if v1 and link.startswith("/") and not link.startswith("//"):
+            absolute = self.site + link
+        else:
+            absolute = urljoin(response.url, link)
         if origin_of(absolute) != self._origin:
             raise ConfluenceError(
                 f"Confluence's pagination link for {what} points to another site "

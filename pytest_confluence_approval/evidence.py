@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from . import TOOL_NAME, __version__
-from .facts import PageFacts
-from .policy import Waiver
+from .facts import PageFacts, QueryResult
+from .policy import PageQuery, Waiver
 from .snapshot import utc_iso
 from .verdict import Outcome, Verdict
 
@@ -107,6 +107,7 @@ def build_report(
     names: Mapping[str, str],
     facts: Mapping[str, PageFacts],
     waivers: Mapping[str, WaiverInfo] | None = None,
+    queries: Iterable[tuple[PageQuery, QueryResult, list[str]]] = (),
 ) -> dict[str, Any]:
     """The JSON evidence report (schemas/report.schema.json). Same inputs, same document."""
     ordered = sorted(verdicts, key=page_sort_key)
@@ -176,6 +177,16 @@ def build_report(
             "not_verifiable": counts[Outcome.UNVERIFIABLE],
         },
         "pages": pages,
+        "queries": [
+            {
+                "cql": query.cql,
+                "name": query.rule.name,
+                "found": [page_id for page_id, _ in result.pages],
+                "judged_here": judged_here,
+                "failure": result.failure.message if result.failure else None,
+            }
+            for query, result, judged_here in queries
+        ],
     }
 
 

@@ -31,3 +31,11 @@ class PageFacts:
     @classmethod
     def failed(cls, page_id: str, message: str, status: int | None = None) -> PageFacts:
         return cls(page_id=page_id, failure=FetchFailure(message, status))
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What a ``cql:`` entry found: (page id, title) pairs, or why the search failed."""
+
+    pages: tuple[tuple[str, str], ...] = ()
+    failure: FetchFailure | None = None

@@ -13,8 +13,14 @@ from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Literal
 
-from .confluence import ConfigurationError, ConfluenceClient, Credentials, normalize_site
-from .facts import PageFacts
+from .confluence import (
+    ConfigurationError,
+    ConfluenceClient,
+    ConfluenceError,
+    Credentials,
+    normalize_site,
+)
+from .facts import FetchFailure, PageFacts, QueryResult
 from .fetch import fetch_all, fetch_versions
 from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
@@ -131,6 +137,10 @@ class Gate:
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
         self.rules = {rule.page_id: rule for rule in settings.policy.pages}
+        #: cql -> what it found; None until resolve_queries() ran
+        self.query_results: dict[str, QueryResult] | None = None
+        #: cql -> the page ids that query contributes (not listed explicitly or earlier)
+        self.query_pages: dict[str, list[str]] = {}
         self.waivers = {w.page_id: w for w in settings.policy.waivers}
         self.facts: dict[str, PageFacts] = {}
         self.verdicts: dict[str, Verdict] = {}
@@ -138,6 +148,62 @@ class Gate:
         self.names: dict[str, str] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
+
+    def resolve_queries(self) -> None:
+        """Turn ``cql:`` entries into page rules (once). Raises ConfigurationError for a
+        waiver that names a page neither listed nor found."""
+        if self.query_results is not None:
+            return
+        s = self.settings
+        queries = s.policy.queries
+        results: dict[str, QueryResult] = {}
+        if s.snapshot is not None:
+            for q in queries:
+                results[q.cql] = s.snapshot.queries.get(q.cql) or QueryResult(
+                    failure=FetchFailure(
+                        "the query is not in the snapshot; record a new snapshot that includes it"
+                    )
+                )
+        elif queries:
+            client = self._client()
+            try:
+                for q in queries:
+                    try:
+                        results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
+                    except ConfluenceError as exc:
+                        results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
+            finally:
+                client.close()
+        self.query_results = results
+        for q in queries:
+            # An explicit id entry wins over a query; of two queries, the first wins.
+            mine = [p for p, _ in results[q.cql].pages if p not in self.rules]
+            for page_id, title in results[q.cql].pages:
+                if page_id in mine:
+                    self.rules[page_id] = replace(
+                        q.rule, page_id=page_id, name=q.rule.name or title or None
+                    )
+            self.query_pages[q.cql] = mine
+        if any(r.failure for r in results.values()):
+            return  # a failed query fails the gate anyway; its pages are unknown
+        for waiver in s.policy.waivers:
+            if waiver.page_id not in self.rules:
+                raise ConfigurationError(
+                    f"{s.policy.path}:{waiver.line}: waivers: page {waiver.page_id} is neither "
+                    "in the policy's pages nor found by its queries; a waiver can only cover a "
+                    "page the gate checks"
+                )
+
+    def _client(self) -> ConfluenceClient:
+        s = self.settings
+        return ConfluenceClient(
+            s.site,
+            s.credentials,
+            timeout=s.options.timeout,
+            retries=s.options.retries,
+            concurrency=s.options.concurrency,
+            deadline=s.deadline,
+        )
 
     def prepare(self, page_ids: Iterable[str]) -> None:
         """Fetch (or replay) the facts for these pages, all at once. Idempotent."""
@@ -153,14 +219,7 @@ class Gate:
             return
         fetched_at = datetime.now(timezone.utc)
         self.as_of = s.as_of or fetched_at
-        client = ConfluenceClient(
-            s.site,
-            s.credentials,
-            timeout=s.options.timeout,
-            retries=s.options.retries,
-            concurrency=s.options.concurrency,
-            deadline=s.deadline,
-        )
+        client = self._client()
         try:
             self.facts.update(
                 fetch_all(
@@ -197,6 +256,7 @@ class Gate:
                 recorded_at=fetched_at,
                 facts=self.facts,
                 names=self.names,
+                queries=self.query_results or {},
             )
 
     def verdict(self, page_id: str) -> Verdict:

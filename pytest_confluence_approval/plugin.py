@@ -20,7 +20,7 @@ from _pytest.terminal import TerminalReporter
 from .confluence import ConfigurationError
 from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
 from .gate import Gate, GateOptions, GateSettings
-from .policy import PageRule, PolicyError
+from .policy import PageQuery, PageRule, PolicyError
 from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
 from .verdict import Outcome, Verdict
 
@@ -193,11 +193,54 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 class PolicyFile(pytest.File):
-    def collect(self) -> Iterator[ApprovalItem]:
+    def collect(self) -> Iterator[pytest.Item]:
         gate = self.config.stash[gate_key]
-        for rule in gate.settings.policy.pages:
+        rules = [*gate.settings.policy.pages]
+        for query in gate.settings.policy.queries:
+            rules += [gate.rules[page_id] for page_id in gate.query_pages.get(query.cql, [])]
+        for rule in rules:
             name = f"page[{rule.page_id} {rule.name}]" if rule.name else f"page[{rule.page_id}]"
             yield ApprovalItem.from_parent(self, name=name, rule=rule)
+        for query in gate.settings.policy.queries:
+            result = (gate.query_results or {}).get(query.cql)
+            if result is None or result.failure is not None or not result.pages:
+                label = query.rule.name or query.cql
+                yield QueryItem.from_parent(self, name=f"query[{label}]", query=query)
+
+
+class QueryItem(pytest.Item):
+    """A ``cql:`` entry that found no page, or could not run: it fails, never passes."""
+
+    def __init__(self, *, query: PageQuery, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.query = query
+        self.add_marker(MARKER)
+
+    def runtest(self) -> None:
+        result = (self.config.stash[gate_key].query_results or {}).get(self.query.cql)
+        if result is not None and result.failure is not None:
+            raise QueryFailed(
+                f"{self.query.label} could not be run:\n  - could not verify: "
+                f"{result.failure.message}\n  CQL: {self.query.cql}"
+            )
+        raise QueryFailed(
+            f"{self.query.label} matched no pages: a query that finds nothing must not pass; "
+            f"check the CQL and that the gate's account can see the pages\n  CQL: {self.query.cql}"
+        )
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, QueryFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.query.rule.line - 1, self.query.label
+
+
+class QueryFailed(Exception):
+    """Raised by a query item; the message is the failure text."""
 
 
 _ITEM_NAME = re.compile(r"::page\[(\d+)[ \]]")
@@ -277,6 +320,17 @@ class GateReporter:
         self.is_worker = hasattr(config, "workerinput")
         self.handoff_dir: Path | None = None
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        """Resolve cql: entries into pages before the policy file is collected."""
+        self._resolve_queries()
+
+    def _resolve_queries(self) -> None:
+        try:
+            self.gate.resolve_queries()
+        except ConfigurationError as exc:
+            raise pytest.UsageError(f"confluence approval gate: {exc}") from None
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         # session.items is final here: deselected pages are neither fetched nor judged.
@@ -299,7 +353,8 @@ class GateReporter:
             return
         if self.handoff_dir is None:
             gate = self.gate
-            gate.prepare(rule.page_id for rule in gate.settings.policy.pages)
+            self._resolve_queries()
+            gate.prepare(list(gate.rules))
             assert gate.as_of is not None
             self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
             dump_snapshot(
@@ -308,6 +363,7 @@ class GateReporter:
                 recorded_at=gate.recorded_at or gate.as_of,
                 facts=gate.facts,
                 names=gate.names,
+                queries=gate.query_results or {},
             )
         assert self.gate.as_of is not None
         node.workerinput[HANDOFF_KEY] = {
@@ -352,6 +408,11 @@ class GateReporter:
             report = build_report(
                 gate.verdicts.values(),
                 waivers={p: w for p in gate.verdicts if (w := gate.waiver(p))},
+                queries=[
+                    (q, gate.query_results[q.cql], gate.query_pages.get(q.cql, []))
+                    for q in s.policy.queries
+                    if gate.query_results and q.cql in gate.query_results
+                ],
                 site=s.site,
                 mode=s.mode,
                 auth="none" if s.mode == "replay" else s.credentials.kind,

@@ -7,13 +7,13 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import TOOL_NAME, __version__
-from .facts import FetchFailure, PageFacts
+from .facts import FetchFailure, PageFacts, QueryResult
 from .schemas import json_path, validator
 
 FORMAT = "pytest-confluence-approval snapshot"
@@ -32,6 +32,8 @@ class Snapshot:
     pages: Mapping[str, PageFacts]
     #: account id -> display name, as the site granted them when recording
     names: Mapping[str, str]
+    #: cql -> what the query found when recording
+    queries: Mapping[str, QueryResult] = field(default_factory=dict)
 
     def facts_for(self, page_id: str) -> PageFacts:
         found = self.pages.get(page_id)
@@ -56,6 +58,7 @@ def dump_snapshot(
     recorded_at: datetime,
     facts: Mapping[str, PageFacts],
     names: Mapping[str, str],
+    queries: Mapping[str, QueryResult] | None = None,
 ) -> None:
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
@@ -78,6 +81,14 @@ def dump_snapshot(
         "tool": {"name": TOOL_NAME, "version": __version__},
         "pages": pages,
         "users": dict(names),
+        "queries": {
+            cql: (
+                {"failure": {"message": r.failure.message, "status": r.failure.status}}
+                if r.failure
+                else {"pages": [{"id": p, "title": t} for p, t in r.pages]}
+            )
+            for cql, r in (queries or {}).items()
+        },
     }
     document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
@@ -89,7 +100,9 @@ def content_digest(document: Mapping[str, Any]) -> str:
     It catches accidents and casual edits; it is not a signature (whoever can edit the
     file can recompute it), so keep snapshots where audit evidence is kept.
     """
-    content = {key: document.get(key) for key in ("site", "recorded_at", "pages", "users")}
+    content = {
+        key: document.get(key) for key in ("site", "recorded_at", "pages", "users", "queries")
+    }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -163,4 +176,12 @@ def load_snapshot(path: Path) -> Snapshot:
         site=document["site"],
         pages=pages,
         names=document.get("users", {}),
+        queries={
+            cql: QueryResult(
+                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
+            )
+            if "failure" in entry
+            else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
+            for cql, entry in document.get("queries", {}).items()
+        },
     )

@@ -230,3 +230,105 @@ def test_a_yaml_date_is_accepted_as_expiry(gate: Gate) -> None:
     )
 
     gate.run().result.assert_outcomes(xfailed=1)
+
+
+# -- dynamic page sets (cql:) ---------------------------------------------------------------
+
+RELEASE_CQL = 'type = page AND label = "release-2025-08"'
+
+
+def labelled_pages(gate: Gate, count: int) -> list[str]:
+    ids = [str(5000 + n) for n in range(count)]
+    for page_id in ids:
+        gate.site.add_page(page_id, title=f"Release page {page_id}")
+        gate.site.set_approval(page_id, approval_value())
+    gate.site.add_cql(RELEASE_CQL, ids)
+    return ids
+
+
+def test_a_query_becomes_one_item_per_page_across_pagination(gate: Gate) -> None:
+    ids = labelled_pages(gate, 120)  # more than one page of search results (limit 100)
+    gate.write_policy([{"cql": RELEASE_CQL, "name": "Release 2025-08"}])
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=120)
+    assert sorted(run.testcases()) == sorted(ids)
+    searches = [r for r in gate.site.requests if r.path == "/wiki/rest/api/content/search"]
+    assert len(searches) == 2
+    assert searches[0].query["cql"] == [RELEASE_CQL]
+    assert run.testcases()[ids[0]].get("name") == f"page[{ids[0]} Release 2025-08]"
+
+
+def test_an_explicit_entry_wins_over_a_query(gate: Gate) -> None:
+    ids = labelled_pages(gate, 3)  # each has one approval
+    gate.write_policy(
+        [{"id": ids[0], "name": "Checklist"}, {"cql": RELEASE_CQL, "min_approvers": 2}]
+    )
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=1, failed=2)  # the explicit entry asks for one approval
+    assert run.testcases()[ids[0]].find("failure") is None
+    assert "only 1 of 2 required approvals" in run.failure_text(ids[1])
+
+
+def test_a_query_that_finds_nothing_fails(gate: Gate) -> None:
+    approved = labelled_pages(gate, 1)
+    gate.write_policy([{"id": approved[0]}, {"cql": "label = nothing-here", "name": "Hotfix"}])
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    run.result.stdout.fnmatch_lines(['*query "Hotfix" matched no pages*'])
+
+
+def test_a_query_that_cannot_run_fails_and_says_why(gate: Gate) -> None:
+    gate.site.fault("/wiki/rest/api/content/search", status(400, body=b'{"message": "bad cql"}'))
+    gate.write_policy([{"cql": "label = ("}])
+
+    run = gate.run()
+
+    run.result.assert_outcomes(failed=1)
+    run.result.stdout.fnmatch_lines(["*could not be run:*", "*could not verify*HTTP 400*"])
+
+
+def test_queries_are_recorded_so_replay_needs_no_network(gate: Gate) -> None:
+    ids = labelled_pages(gate, 3)
+    gate.write_policy(
+        [{"cql": RELEASE_CQL}], waivers=[{"page": ids[0], "reason": "r", "expires": "2999-01-01"}]
+    )
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot).result.assert_outcomes(passed=3)
+    asked = len(gate.site.requests)
+
+    replay = gate.run("--confluence-replay", snapshot, url=False)
+
+    replay.result.assert_outcomes(passed=3)
+    assert len(gate.site.requests) == asked
+    assert json.loads(snapshot.read_text())["queries"][RELEASE_CQL]["pages"][0]["id"] == ids[0]
+
+
+def test_a_waiver_for_a_page_no_query_finds_is_a_usage_error(gate: Gate) -> None:
+    labelled_pages(gate, 2)
+    gate.write_policy(
+        [{"cql": RELEASE_CQL}], waivers=[{"page": "42", "reason": "r", "expires": "2999-01-01"}]
+    )
+
+    run = gate.run()
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "page 42 is neither in the policy's pages nor found by its queries" in run.output
+
+
+def test_under_xdist_every_worker_collects_the_same_query_pages(gate: Gate) -> None:
+    pytest.importorskip("xdist")
+    labelled_pages(gate, 6)
+    gate.write_policy([{"cql": RELEASE_CQL}])
+
+    run = gate.run("-n", "2")
+
+    run.result.assert_outcomes(passed=6)
+    assert gate.site.count("/wiki/rest/api/content/search") == 1  # the controller's only
+    assert gate.site.count("/wiki/api/v2/pages") == 1
