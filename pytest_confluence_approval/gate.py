@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Literal
 
 from .confluence import (
@@ -45,6 +46,8 @@ class GateOptions:
     report: Path | None = None
     insecure_http: bool = False
     deadline: str = "10m"
+    wait: str | None = None
+    poll: str = "1m"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class GateSettings:
     options: GateOptions
     #: seconds the whole fetch may take
     deadline: float
+    #: --confluence-wait / --confluence-poll in seconds (wait None: do not wait)
+    wait: float | None = None
+    poll: float = 60.0
 
     @classmethod
     def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:
@@ -74,6 +80,13 @@ class GateSettings:
                 "fetches nothing new to record"
             )
         deadline = parse_duration(options.deadline, "--confluence-deadline")
+        wait = parse_duration(options.wait, "--confluence-wait") if options.wait else None
+        poll = parse_duration(options.poll, "--confluence-poll")
+        if wait is not None and options.replay:
+            raise ConfigurationError(
+                "--confluence-wait cannot be combined with --confluence-replay: a snapshot "
+                "never changes"
+            )
         credentials = Credentials.from_environment(environ)
         policy = load_policy(options.policy)
         as_of = parse_instant(options.as_of) if options.as_of else None
@@ -102,6 +115,8 @@ class GateSettings:
             snapshot=snapshot,
             options=options,
             deadline=deadline,
+            wait=wait,
+            poll=poll,
         )
 
 
@@ -118,6 +133,12 @@ def parse_duration(text: str, option: str) -> float:
             f"{option} {text!r} is not a duration such as 90s, 30m or 2h (more than zero)"
         )
     return seconds
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def parse_instant(text: str) -> datetime:
@@ -205,8 +226,14 @@ class Gate:
             deadline=s.deadline,
         )
 
-    def prepare(self, page_ids: Iterable[str]) -> None:
-        """Fetch (or replay) the facts for these pages, all at once. Idempotent."""
+    def prepare(
+        self, page_ids: Iterable[str], progress: Callable[[str], None] | None = None
+    ) -> None:
+        """Fetch (or replay) the facts for these pages, all at once. Idempotent.
+
+        With ``--confluence-wait``, pages whose only failures are approvers not done
+        yet are fetched again every poll interval until they pass or time runs out.
+        """
         wanted = [p for p in dict.fromkeys(page_ids) if p not in self.facts]
         if not wanted and self.as_of is not None:
             return
@@ -217,8 +244,24 @@ class Gate:
             self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
             self.names.update(s.snapshot.names)
             return
-        fetched_at = datetime.now(timezone.utc)
+        fetched_at = self._fetch(wanted)
+        if s.wait is not None:
+            fetched_at = self._wait(wanted, fetched_at, progress or (lambda _: None))
         self.as_of = s.as_of or fetched_at
+        if s.options.record:
+            dump_snapshot(
+                s.options.record,
+                site=s.site,
+                recorded_at=fetched_at,
+                facts=self.facts,
+                names=self.names,
+                queries=self.query_results or {},
+            )
+
+    def _fetch(self, wanted: list[str]) -> datetime:
+        """One round of requests for these pages; returns when it started."""
+        s = self.settings
+        fetched_at = datetime.now(timezone.utc)
         client = self._client()
         try:
             self.facts.update(
@@ -249,41 +292,69 @@ class Gate:
             self.names.update(client.get_display_names(accounts - self.names.keys()))
         finally:
             client.close()
-        if s.options.record:
-            dump_snapshot(
-                s.options.record,
-                site=s.site,
-                recorded_at=fetched_at,
-                facts=self.facts,
+        return fetched_at
+
+    def _wait(
+        self, wanted: list[str], fetched_at: datetime, progress: Callable[[str], None]
+    ) -> datetime:
+        """Poll the pages that only wait for approvers; fail the others at once."""
+        s = self.settings
+        assert s.wait is not None
+        give_up_at = monotonic() + s.wait
+        while True:
+            waiting = [p for p in wanted if self._judge(p, s.as_of or fetched_at).waitable]
+            if not waiting:
+                return fetched_at
+            left = give_up_at - monotonic()
+            labels = ", ".join(self.rules[p].label for p in waiting[:5])
+            more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
+            if left <= 0:
+                progress(
+                    f"confluence approval gate: stopped waiting after {_duration(s.wait)}; "
+                    f"still waiting for approvers on {len(waiting)} page(s): {labels}{more}"
+                )
+                return fetched_at
+            pause = min(s.poll, left)
+            progress(
+                f"confluence approval gate: waiting for approvers on {len(waiting)} page(s): "
+                f"{labels}{more}; next check in {_duration(pause)}, {_duration(left)} left"
+            )
+            sleep(pause)
+            fetched_at = self._fetch(waiting)
+            done = [p for p in waiting if self._judge(p, s.as_of or fetched_at).passed]
+            if done:
+                progress(
+                    "confluence approval gate: now approved: "
+                    + ", ".join(self.rules[p].label for p in done)
+                )
+
+    def _judge(self, page_id: str, as_of: datetime) -> Verdict:
+        try:
+            return evaluate(
+                self.rules[page_id],
+                self.facts[page_id],
+                as_of=as_of,
+                site=self.settings.site,
+                property_key=self.settings.policy.property_key,
                 names=self.names,
-                queries=self.query_results or {},
+            )
+        except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
+            return Verdict(
+                self.rules[page_id],
+                Outcome.UNVERIFIABLE,
+                (
+                    "could not verify: internal error while judging the page "
+                    f"({type(exc).__name__}: {exc}); please report this",
+                ),
+                f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
+                failed_rules=("internal",),
             )
 
     def verdict(self, page_id: str) -> Verdict:
         if page_id not in self.verdicts:
             self.prepare([page_id])
             assert self.as_of is not None
-            rule = self.rules[page_id]
-            try:
-                verdict = evaluate(
-                    rule,
-                    self.facts[page_id],
-                    as_of=self.as_of,
-                    site=self.settings.site,
-                    property_key=self.settings.policy.property_key,
-                    names=self.names,
-                )
-            except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
-                verdict = Verdict(
-                    rule,
-                    Outcome.UNVERIFIABLE,
-                    (
-                        "could not verify: internal error while judging the page "
-                        f"({type(exc).__name__}: {exc}); please report this",
-                    ),
-                    f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
-                )
-            self.verdicts[page_id] = verdict
+            self.verdicts[page_id] = self._judge(page_id, self.as_of)
         return self.verdicts[page_id]
 
     def waiver(self, page_id: str) -> tuple[Waiver, WaiverState] | None:

@@ -71,6 +71,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "beyond it fails at once instead of sleeping",
     )
     group.addoption(
+        "--confluence-wait",
+        metavar="DURATION",
+        help="wait up to this long (e.g. 30m) for pages whose only failures are approvers "
+        "not done yet, re-checking them every --confluence-poll",
+    )
+    group.addoption(
+        "--confluence-poll",
+        default="1m",
+        metavar="DURATION",
+        help="how often to re-check while waiting (default: 1m)",
+    )
+    group.addoption(
         "--confluence-as-of",
         metavar="ISO8601",
         help="judge approval age at this instant (default: now; in replay: the recording time)",
@@ -124,6 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
         report=_path(option.confluence_report),
         insecure_http=option.confluence_insecure_http,
         deadline=option.confluence_deadline,
+        wait=option.confluence_wait,
+        poll=option.confluence_poll,
     )
     handed = getattr(config, "workerinput", {}).get(HANDOFF_KEY)
     if handed is not None:
@@ -338,8 +352,13 @@ class GateReporter:
         if page_ids and not session.config.option.collectonly:
             # Fetch every selected page at once, before the first item runs, so the
             # items themselves only look up their verdicts.
-            self.gate.prepare(page_ids)
+            self.gate.prepare(page_ids, self._progress)
         return (yield)
+
+    def _progress(self, message: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -354,7 +373,7 @@ class GateReporter:
         if self.handoff_dir is None:
             gate = self.gate
             self._resolve_queries()
-            gate.prepare(list(gate.rules))
+            gate.prepare(list(gate.rules), self._progress)
             assert gate.as_of is not None
             self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
             dump_snapshot(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -332,3 +334,79 @@ def test_under_xdist_every_worker_collects_the_same_query_pages(gate: Gate) -> N
     run.result.assert_outcomes(passed=6)
     assert gate.site.count("/wiki/rest/api/content/search") == 1  # the controller's only
     assert gate.site.count("/wiki/api/v2/pages") == 1
+
+
+# -- waiting for approvers ------------------------------------------------------------------
+
+
+def test_the_gate_waits_for_an_approval_that_completes_meanwhile(gate: Gate) -> None:
+    gate.site.add_page("101", title="Ready")
+    gate.site.set_approval("101", approval_value())
+    gate.site.add_page("102", title="Almost")
+    gate.site.set_approval("102", approval_value(pending=["acc-b"], complete=False))
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+    approver = threading.Timer(
+        0.7,
+        lambda: gate.site.set_approval("102", approval_value(approved=["acc-approver", "acc-b"])),
+    )
+    approver.start()
+    try:
+        started = time.monotonic()
+        run = gate.run("--confluence-wait", "20s", "--confluence-poll", "0.3s")
+        elapsed = time.monotonic() - started
+    finally:
+        approver.cancel()
+
+    run.result.assert_outcomes(passed=2)
+    assert elapsed < 10
+    run.result.stdout.fnmatch_lines(
+        [
+            "*waiting for approvers on 1 page(s): page 102; next check in 0.3 s, 20 s left",
+            "*now approved: page 102*",
+        ]
+    )
+    # Only the waiting page was asked for again.
+    assert gate.site.count("/wiki/api/v2/pages/101/properties") == 1
+    assert gate.site.count("/wiki/api/v2/pages/102/properties") >= 3
+
+
+def test_the_gate_gives_up_when_the_wait_runs_out(gate: Gate) -> None:
+    gate.site.add_page("102")
+    gate.site.set_approval("102", approval_value(pending=["acc-b"], complete=False))
+    gate.write_policy([{"id": "102"}])
+
+    started = time.monotonic()
+    run = gate.run("--confluence-wait", "1s", "--confluence-poll", "0.3s")
+    elapsed = time.monotonic() - started
+
+    run.result.assert_outcomes(failed=1)
+    assert 1 <= elapsed < 6
+    assert "the approval is not complete yet" in run.failure_text("102")
+    run.result.stdout.fnmatch_lines(["*stopped waiting after 1.0 s*page 102*"])
+
+
+def test_pages_no_waiting_can_fix_fail_at_once(gate: Gate) -> None:
+    gate.site.add_page("101")
+    gate.site.set_approval("101", approval_value(rejected=["acc-c"], complete=False))
+    gate.site.add_page("102", version=7, version_created_at="2025-08-01T10:00:00.000Z")
+    gate.site.set_approval("102", approval_value())
+    gate.write_policy([{"id": "101"}, {"id": "102"}, {"id": "103"}])  # 103: not found
+
+    started = time.monotonic()
+    run = gate.run("--confluence-wait", "30s", "--confluence-poll", "0.2s")
+
+    assert time.monotonic() - started < 10
+    run.result.assert_outcomes(failed=3)
+    assert "waiting for approvers" not in run.output
+    assert gate.site.count("/wiki/api/v2/pages") == 1
+
+
+def test_waiting_cannot_be_combined_with_replay(gate: Gate) -> None:
+    gate.write_policy([{"id": "101"}])
+    examples_snapshot = gate.pytester.path / "snap.json"
+    examples_snapshot.write_text("{}")
+
+    run = gate.run("--confluence-wait", "1m", "--confluence-replay", examples_snapshot, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--confluence-wait cannot be combined with --confluence-replay" in run.output
