@@ -795,3 +795,11 @@ _policy_like: st.SearchStrategy[Any] = st.fixed_dictionaries(
 @given(_policy_like | _trees)
 def test_any_dumped_structure_gives_a_policy_or_a_policy_error(document: Any) -> None:
     _check(yaml.safe_dump(document, sort_keys=False, allow_unicode=True).encode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "example", sorted((Path(__file__).parent.parent / "examples").glob("*policy*.yaml"))
+)
+def test_every_shipped_example_policy_is_valid(example: Path) -> None:
+    policy = load_policy(example)
+    assert policy.pages or policy.queries
