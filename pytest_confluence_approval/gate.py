@@ -25,7 +25,14 @@ from .facts import FetchFailure, PageFacts, QueryResult
 from .fetch import fetch_all, fetch_versions
 from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
-from .verdict import Outcome, Verdict, evaluate, mentioned_accounts, needs_versions
+from .verdict import (
+    Outcome,
+    Verdict,
+    evaluate,
+    mentioned_accounts,
+    needs_versions,
+    unverifiable,
+)
 
 Mode = Literal["live", "replay"]
 WaiverState = Literal["applied", "expired", "unused"]
@@ -339,15 +346,11 @@ class Gate:
                 names=self.names,
             )
         except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
-            return Verdict(
+            return unverifiable(
                 self.rules[page_id],
-                Outcome.UNVERIFIABLE,
-                (
-                    "could not verify: internal error while judging the page "
-                    f"({type(exc).__name__}: {exc}); please report this",
-                ),
+                "could not verify: internal error while judging the page "
+                f"({type(exc).__name__}: {exc}); please report this",
                 f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
-                failed_rules=("internal",),
             )
 
     def verdict(self, page_id: str) -> Verdict:

@@ -22,7 +22,7 @@ from .evidence import build_report, evidence_fields, evidence_text, markdown_sum
 from .gate import Gate, GateOptions, GateSettings
 from .policy import PageQuery, PageRule, PolicyError
 from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
-from .verdict import Outcome, Verdict
+from .verdict import Outcome
 
 MARKER = "confluence_approval"
 HANDOFF_KEY = "confluence_approval_handoff"
@@ -222,39 +222,46 @@ class PolicyFile(pytest.File):
                 yield QueryItem.from_parent(self, name=f"query[{label}]", query=query)
 
 
-class QueryItem(pytest.Item):
+class GateItem(pytest.Item):
+    """An item of the gate: marked, and failing with plain-language text, not a traceback."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(MARKER)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, GateFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+
+class GateFailure(Exception):
+    """A failing gate item; the message is the whole failure text."""
+
+
+class QueryItem(GateItem):
     """A ``cql:`` entry that found no page, or could not run: it fails, never passes."""
 
     def __init__(self, *, query: PageQuery, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.query = query
-        self.add_marker(MARKER)
 
     def runtest(self) -> None:
         result = (self.config.stash[gate_key].query_results or {}).get(self.query.cql)
         if result is not None and result.failure is not None:
-            raise QueryFailed(
+            raise GateFailure(
                 f"{self.query.label} could not be run:\n  - could not verify: "
                 f"{result.failure.message}\n  CQL: {self.query.cql}"
             )
-        raise QueryFailed(
+        raise GateFailure(
             f"{self.query.label} matched no pages: a query that finds nothing must not pass; "
             f"check the CQL and that the gate's account can see the pages\n  CQL: {self.query.cql}"
         )
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
-        if isinstance(excinfo.value, QueryFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.query.rule.line - 1, self.query.label
-
-
-class QueryFailed(Exception):
-    """Raised by a query item; the message is the failure text."""
 
 
 _ITEM_NAME = re.compile(r"::page\[(\d+)[ \]]")
@@ -273,19 +280,12 @@ class ExpiredWaiverWarning(pytest.PytestWarning):
     """A waiver in the policy has expired: the page is judged as if it had none."""
 
 
-class ApprovalNotGranted(Exception):
-    """Raised by an item whose page is not approved; carries the verdict for the report."""
+class ApprovalItem(GateItem):
+    """One page of the policy: passes only when its approval is complete and current."""
 
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.explain())
-        self.verdict = verdict
-
-
-class ApprovalItem(pytest.Item):
     def __init__(self, *, rule: PageRule, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rule = rule
-        self.add_marker(MARKER)
 
     def runtest(self) -> None:
         gate = self.config.stash[gate_key]
@@ -311,14 +311,7 @@ class ApprovalItem(pytest.Item):
                 ),
                 stacklevel=1,
             )
-        raise ApprovalNotGranted(verdict)
-
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
-        if isinstance(excinfo.value, ApprovalNotGranted):
-            return excinfo.value.verdict.explain()
-        return super().repr_failure(excinfo, style=style)
+        raise GateFailure(verdict.explain())
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.rule.line - 1, f"Confluence approval of {self.rule.label}"
