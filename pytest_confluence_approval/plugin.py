@@ -149,6 +149,7 @@ def pytest_configure(config: pytest.Config) -> None:
             as_of=handed["as_of"],
             record=None,
             report=None,
+            wait=None,  # the controller already waited
         )
     try:
         settings = GateSettings.resolve(options)
@@ -193,8 +194,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     s = gate.settings
     auth = "none needed (replay)" if s.mode == "replay" else s.credentials.describe()
+    queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
     return [
-        f"confluence approval gate: policy {s.policy.path} ({len(s.policy.pages)} pages)",
+        f"confluence approval gate: policy {s.policy.path} ({len(s.policy.pages)} pages{queries})",
         f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}",
     ]
 

@@ -410,3 +410,21 @@ def test_waiting_cannot_be_combined_with_replay(gate: Gate) -> None:
 
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--confluence-wait cannot be combined with --confluence-replay" in run.output
+
+
+def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
+    pytest.importorskip("xdist")
+    gate.site.add_page("101")
+    gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
+    gate.write_policy([{"id": "101"}])
+    approver = threading.Timer(
+        0.5, lambda: gate.site.set_approval("101", approval_value(approved=["acc-b"]))
+    )
+    approver.start()
+    try:
+        run = gate.run("-n", "2", "--confluence-wait", "20s", "--confluence-poll", "0.2s")
+    finally:
+        approver.cancel()
+
+    run.result.assert_outcomes(passed=1)
+    assert gate.site.count("/wiki/api/v2/pages") >= 2  # the controller polled
