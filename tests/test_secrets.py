@@ -14,7 +14,7 @@ from tests.conftest import Gate, approved_page
 from tests.fake_confluence import approval_value
 
 USER = "release-bot@acme.test"
-TOKEN = "ATATT-not-a-real-token-0123456789abcdef"
+TOKEN = "fake-api-token-not-real-0123456789abcdef"
 BEARER = "pat-not-a-real-bearer-9876543210fedcba"
 
 
