@@ -205,12 +205,13 @@ class Gate:
         self.query_results = results
         for q in queries:
             # An explicit id entry wins over a query; of two queries, the first wins.
-            mine = [p for p, _ in results[q.cql].pages if p not in self.rules]
+            mine: list[str] = []
             for page_id, title in results[q.cql].pages:
-                if page_id in mine:
+                if page_id not in self.rules:
                     self.rules[page_id] = replace(
                         q.rule, page_id=page_id, name=q.rule.name or title or None
                     )
+                    mine.append(page_id)
             self.query_pages[q.cql] = mine
         if any(r.failure for r in results.values()):
             return  # a failed query fails the gate anyway; its pages are unknown
@@ -375,8 +376,9 @@ class Gate:
         expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
         return waiver, "applied" if self.as_of < expires_at else "expired"
 
-    def waived(self) -> int:
-        return sum(1 for p in self.verdicts if (self.waiver(p) or (None, ""))[1] == "applied")
+    def waived(self) -> set[str]:
+        """The pages judged so far whose failure a waiver turned into an xfail."""
+        return {p for p in self.verdicts if (w := self.waiver(p)) and w[1] == "applied"}
 
     def counts(self) -> dict[Outcome, int]:
         counts = dict.fromkeys(Outcome, 0)

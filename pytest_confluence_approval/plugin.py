@@ -441,24 +441,14 @@ class GateReporter:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as stream:
-                stream.write(
-                    markdown_summary(
-                        gate.verdicts.values(),
-                        gate.names,
-                        {
-                            p
-                            for p in gate.verdicts
-                            if (gate.waiver(p) or (None, ""))[1] == "applied"
-                        },
-                    )
-                )
+                stream.write(markdown_summary(gate.verdicts.values(), gate.names, gate.waived()))
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
         if self.is_worker or not gate.verdicts:
             return
         counts = gate.counts()
-        waived = gate.waived()
+        waived = len(gate.waived())
         terminalreporter.section("Confluence approval gate")
         terminalreporter.line(
             f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved"
