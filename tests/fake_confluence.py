@@ -700,6 +700,10 @@ class FakeConfluence:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler still running must never keep the process alive
+    # socketserver's default listen backlog is 5: 32 clients connecting at once then wait
+    # for SYN retransmits (1 s, then 2 s), and the fake, not the client, sets the pace.
+    # A real site's load balancer accepts far more; 128 is Linux's historical SOMAXCONN.
+    request_queue_size = 128
 
     def __init__(self, fake: FakeConfluence) -> None:
         self.fake = fake
