@@ -24,6 +24,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import TOOL_NAME, __version__
+from .entrypoint import DEFAULT_CONCURRENCY
+from .pace import Answer, Pace, Ticket
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Statuses worth another try: rate limiting and the gateway errors of a busy site.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Statuses that tell the gate to slow down (rate limited, overloaded): see pace.py.
+PUSH_BACK_STATUSES = frozenset({429, 503})
 #: A body larger than this is refused: no approval answer is anywhere near it.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
@@ -101,14 +105,61 @@ class SharedBackoff:
             time.sleep(remaining)
 
 
+def pace_answer(status: int, headers: Mapping[str, str]) -> Answer:
+    """What an answer says about the pace: a push-back, or a clean answer.
+
+    Atlassian sends ``X-RateLimit-NearLimit: true`` when less than 20% of a rate-limit
+    budget is left: slowing down then avoids the 429s that would follow.
+    """
+    if status in PUSH_BACK_STATUSES:
+        return Answer.PUSH_BACK
+    if headers.get("X-RateLimit-NearLimit", "").strip().lower() == "true":
+        return Answer.PUSH_BACK
+    return Answer.CLEAN
+
+
+class PaceSlots:
+    """The pace of one client, and the slot each of its worker threads holds.
+
+    urllib3 retries a 429 or 503 inside ``session.request``, in the thread that sent it;
+    the thread's ticket lets the retry tell the pace about the push-back at once.
+    """
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+        self._held = threading.local()
+
+    def acquire(self) -> None:
+        self._held.ticket = self.pace.acquire()
+
+    def push_back(self) -> None:
+        ticket: Ticket | None = getattr(self._held, "ticket", None)
+        if ticket is not None:
+            self.pace.push_back(ticket)
+
+    def requeue(self, *, resend: bool) -> None:
+        """Wait for a slot under the current limit (see Pace.requeue)."""
+        ticket: Ticket | None = getattr(self._held, "ticket", None)
+        if ticket is not None:
+            self._held.ticket = self.pace.requeue(ticket, resend=resend)
+
+    def release(self, answer: Answer) -> None:
+        ticket: Ticket | None = getattr(self._held, "ticket", None)
+        if ticket is not None:
+            self._held.ticket = None
+            self.pace.release(ticket, answer)
+
+
 class SharedRetry(Retry):
     """urllib3's Retry, with Retry-After waits shared by all threads through a SharedBackoff."""
 
     shared: SharedBackoff
+    slots: PaceSlots | None = None
 
     def new(self, **kw: Any) -> Self:
         retry = super().new(**kw)
         retry.shared = self.shared
+        retry.slots = self.slots
         return retry
 
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
@@ -130,9 +181,20 @@ class SharedRetry(Retry):
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         super().sleep(response)
         self.shared.wait()
+        if self.slots is not None:
+            self.slots.requeue(resend=True)  # the retry goes out under the current limit
 
     def increment(self, *args: Any, **kwargs: Any) -> Self:
         retry = super().increment(*args, **kwargs)
+        # A retried push-back slows every worker down now; the last answer, retried or
+        # not, is told to the pace when the slot is released (ConfluenceClient._send).
+        response: BaseHTTPResponse | None = kwargs.get("response")
+        if (
+            response is not None
+            and self.slots is not None
+            and pace_answer(response.status, response.headers) is Answer.PUSH_BACK
+        ):
+            self.slots.push_back()
         # A hanging server costs timeout x attempts; the deadline caps the sum.
         self.shared.ensure_time_for(0.001, "Confluence has not answered yet")
         return retry
@@ -262,7 +324,8 @@ class ConfluenceClient:
     """A small client for the few read-only calls the gate needs.
 
     One ``requests.Session`` is shared by all worker threads: its connection
-    pool is sized to the concurrency so connections are reused, not reopened.
+    pool is sized to the concurrency ceiling so connections are reused, not reopened.
+    How many requests are in flight below that ceiling is ``pace``'s to find.
     """
 
     def __init__(
@@ -272,7 +335,7 @@ class ConfluenceClient:
         *,
         timeout: float = 30.0,
         retries: int = 4,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         backoff_factor: float = 0.5,
         deadline: float | None = None,
     ) -> None:
@@ -304,6 +367,8 @@ class ConfluenceClient:
             raise_on_redirect=False,
         )
         retry.shared = self.backoff
+        self.pace = Pace(max(1, concurrency))
+        self._slots = retry.slots = PaceSlots(self.pace)
         adapter = HTTPAdapter(
             pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry
         )
@@ -508,7 +573,22 @@ class ConfluenceClient:
     def _send(
         self, url: str, params: Params | None, what: str, json_body: Any = None
     ) -> requests.Response:
+        self.backoff.wait()  # a Retry-After pause holds back new requests without a slot
+        self._slots.acquire()
+        answer = Answer.NONE
+        try:
+            response = self._send_now(url, params, what, json_body)
+            answer = pace_answer(response.status_code, response.headers)
+            return response
+        finally:
+            self._slots.release(answer)
+
+    def _send_now(
+        self, url: str, params: Params | None, what: str, json_body: Any
+    ) -> requests.Response:
         self.backoff.wait()
+        # A slot taken before a push-back may no longer fit under the limit.
+        self._slots.requeue(resend=False)
         left = self.backoff.remaining()
         if left is not None and left <= 0:
             raise RetryBudgetExceeded(

@@ -15,7 +15,7 @@ import pytest
 MARKER = "confluence_approval"
 
 #: The one place each option's default lives; GateOptions takes them from here.
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 32
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 4
 DEFAULT_DEADLINE = "10m"
@@ -40,7 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"requests in flight at once (default: {DEFAULT_CONCURRENCY})",
+        help="most requests in flight at once; below it the gate finds the site's pace "
+        f"itself, slowing down on 429/503 (default: {DEFAULT_CONCURRENCY})",
     )
     group.addoption(
         "--confluence-timeout",

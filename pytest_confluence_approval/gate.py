@@ -30,6 +30,7 @@ from .entrypoint import (
 )
 from .facts import FetchFailure, PageFacts, QueryResult
 from .fetch import fetch_all, fetch_versions
+from .pace import Pace
 from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
@@ -183,6 +184,8 @@ class Gate:
         self.names: dict[str, str] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
+        #: the pace of every client this gate made, for the summary's "requests at up to N"
+        self.paces: list[Pace] = []
 
     def resolve_queries(self) -> None:
         """Turn ``cql:`` entries into page rules (once). Raises ConfigurationError for a
@@ -232,13 +235,32 @@ class Gate:
 
     def _client(self) -> ConfluenceClient:
         s = self.settings
-        return ConfluenceClient(
+        client = ConfluenceClient(
             s.site,
             s.credentials,
             timeout=s.options.timeout,
             retries=s.options.retries,
             concurrency=s.options.concurrency,
             deadline=s.deadline,
+        )
+        self.paces.append(client.pace)
+        return client
+
+    def pace_reached(self) -> str | None:
+        """ "fetched 1,503 requests at up to 32 in flight (...)", or None if nothing was sent."""
+        sent = sum(p.sent for p in self.paces)
+        if not sent:
+            return None
+        peak = max(p.peak for p in self.paces)
+        push_backs = sum(p.push_backs for p in self.paces)
+        slowed = (
+            f"; the site asked to slow down {push_backs:,} time{'s' if push_backs > 1 else ''}"
+            if push_backs
+            else ""
+        )
+        return (
+            f"fetched {sent:,} request{'s' if sent > 1 else ''} at up to {peak} in flight "
+            f"(ceiling {self.settings.options.concurrency}{slowed})"
         )
 
     def prepare(

@@ -352,6 +352,8 @@ class GateReporter:
             + (f" ({waived} waived)" if waived else "")
             + f", {counts[Outcome.UNVERIFIABLE]} not verifiable"
         )
+        if pace := gate.pace_reached():
+            terminalreporter.line(pace)
         for verdict in sorted(gate.verdicts.values(), key=page_sort_key):
             if not verdict.passed:
                 more = len(verdict.reasons) - 1

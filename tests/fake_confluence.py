@@ -352,6 +352,20 @@ class FakeConfluence:
 
         self.requests: list[RecordedRequest] = []
         self.latency = 0.0
+        #: Requests the site serves at once; beyond it, 429 with Retry-After (None: no limit).
+        #: Atlassian Cloud rate-limits bursts with HTTP 429 and always says when to come back
+        #: in Retry-After (developer.atlassian.com, "Rate limiting"); a limit on requests in
+        #: flight is the simplest such budget that a client's concurrency can overrun.
+        self.max_in_flight: int | None = None
+        #: the Retry-After (seconds) of those 429s
+        self.limit_retry_after = 1
+        #: Send X-RateLimit-NearLimit: true once this many requests are in flight (None:
+        #: never). Atlassian sends it when less than 20% of a budget is left.
+        self.near_limit_at: int | None = None
+        #: requests refused for max_in_flight, and the most ever admitted at once
+        self.refused = 0
+        self.peak_in_flight = 0
+        self._in_flight = 0
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
         self.versions_page_size = 25
@@ -482,6 +496,21 @@ class FakeConfluence:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def _admit(self) -> tuple[bool, bool]:
+        """(admitted under max_in_flight, near the limit); admitted requests must _leave()."""
+        with self._lock:
+            if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+                self.refused += 1
+                return False, True
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            near = self.near_limit_at is not None and self._in_flight >= self.near_limit_at
+            return True, near
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -767,8 +796,24 @@ class _Handler(BaseHTTPRequestHandler):
             client_port=self.client_address[1],
         )
         fake._record(req)
+        admitted, near_limit = fake._admit()
+        try:
+            self._answer(fake, req, admitted, near_limit)
+        finally:
+            if admitted:
+                fake._leave()
+
+    def _answer(
+        self, fake: FakeConfluence, req: RecordedRequest, admitted: bool, near_limit: bool
+    ) -> None:
+        # The latency is the distance to the site: a refusal travels it too.
         if fake.latency > 0:
             fake._sleep(fake.latency)
+        if not admitted:
+            body = b'{"message":"Rate limit exceeded"}'
+            headers = {"Retry-After": str(fake.limit_retry_after)}
+            self._send(429, body, JSON_TYPE, headers)
+            return
 
         fault = fake._take_fault(req.path)
         if isinstance(fault, ResetConnection):
@@ -787,6 +832,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         code, payload, headers = fake._respond(req)
+        if near_limit:
+            headers["X-RateLimit-NearLimit"] = "true"
         if isinstance(fault, NextLink) and code == 200 and isinstance(payload, dict):
             payload.setdefault("_links", {})["next"] = fault.url
             headers["Link"] = f'<{fault.url}>; rel="next", <{fake.url}>; rel="base"'

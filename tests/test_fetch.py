@@ -168,3 +168,67 @@ def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -
         assert out is not None and f"page_id: {page_id}" in (out.text or "")
     assert "30 approved, 1 not approved, 0 not verifiable" in spread.output
     assert len(json.loads(report.read_text())["pages"]) == 31
+
+
+def test_the_gate_slows_down_to_what_the_site_serves_and_still_judges_every_page(
+    gate: Gate,
+) -> None:
+    ids = many_approved_pages(gate.site, 24)
+    gate.site.latency = 0.2
+    gate.site.max_in_flight = 4  # the gate starts at 8 in flight: the site refuses some
+    gate.site.limit_retry_after = 0
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    run = gate.run()  # no tuning flag: the default ceiling is far above what the site takes
+
+    run.result.assert_outcomes(passed=24)
+    refused = gate.site.refused
+    assert refused >= 1
+    # Every refused request was retried: 1 batch + 24 properties + 1 users-bulk, + retries.
+    assert len(gate.site.requests) == 26 + refused
+    run.result.stdout.re_match_lines(
+        [
+            rf"fetched {26 + refused} requests at up to \d+ in flight "
+            rf"\(ceiling 32; the site asked to slow down {refused} times?\)"
+        ]
+    )
+
+
+def test_atlassians_near_limit_header_slows_the_gate_down(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 12)
+    gate.site.near_limit_at = 1  # every answer says less than 20% of the budget is left
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=12)
+    assert gate.site.refused == 0
+    sent = len(gate.site.requests)
+    run.result.stdout.fnmatch_lines(
+        [
+            f"fetched {sent} requests at up to * in flight (ceiling 32; the site asked to slow "
+            f"down {sent} times)"
+        ]
+    )
+
+
+def test_the_summary_says_how_many_requests_went_out_and_how_many_at_once(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 3)
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    run = gate.run("--confluence-concurrency", "2")
+
+    run.result.assert_outcomes(passed=3)
+    run.result.stdout.fnmatch_lines(["fetched 5 requests at up to 2 in flight (ceiling 2)"])
+
+
+def test_a_replay_sends_no_request_and_says_nothing_of_a_pace(gate: Gate) -> None:
+    ids = many_approved_pages(gate.site, 2)
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot).result.assert_outcomes(passed=2)
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    run.result.assert_outcomes(passed=2)
+    assert "fetched" not in run.output

@@ -1,0 +1,160 @@
+"""How many requests the gate keeps in flight: found as it goes, not guessed by the user.
+
+An AIMD limit, the way TCP finds a network's capacity. ``--confluence-concurrency`` is
+only the ceiling. The limit starts at 8 (or a quarter of a higher ceiling) and grows
+while answers come back clean: by half a request per clean answer at first (x1.5 every
+round trip, TCP's "slow start"), and by one per round trip once the site has pushed
+back. It shrinks by a quarter when the site pushes back: a 429 (rate limited), a 503
+(overloaded), or Atlassian's ``X-RateLimit-NearLimit: true`` on any answer. One
+push-back shrinks it once: answers to requests sent before the last decrease say
+nothing about the new limit, so they do not shrink it again (otherwise a burst of 429s
+would drive it to 1).
+
+Every probe above a site's limit costs a refused request (and, on Atlassian, a
+Retry-After pause for every worker). So near the limit where the site last pushed
+back the limit grows 16 times more slowly: a site with a hard limit is probed about
+once per 16 round trips, not once per round trip.
+
+Pure bookkeeping under one lock: no clock, no sleeps, no HTTP; the client calls
+:meth:`Pace.acquire` before it sends a request and :meth:`Pace.release` once it knows
+the answer's status.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Answer(Enum):
+    """What an answer says about the pace."""
+
+    #: a normal answer (any status that is not a push-back): the site keeps up
+    CLEAN = "clean"
+    #: 429, 503 or X-RateLimit-NearLimit: true: slow down
+    PUSH_BACK = "push-back"
+    #: no answer (a network error, a timeout): says nothing about the site's limit
+    NONE = "none"
+
+
+#: Where the limit starts (or at a quarter of the ceiling, if that is more).
+START = 8
+#: The limit is multiplied by this on a push-back.
+DECREASE = 0.75
+#: Slow start: the limit grows by this per clean answer (x1.5 per round trip).
+SLOW_START_STEP = 0.5
+#: Near the last push-back, growing by one takes this many round trips.
+PLATEAU_ROUNDS = 16
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One request's slot; ``epoch`` counts the decreases made before it was sent."""
+
+    epoch: int
+
+
+class Pace:
+    """An AIMD limit on requests in flight, shared by every worker thread of a fetch."""
+
+    def __init__(self, ceiling: int, start: int | None = None) -> None:
+        if ceiling < 1:
+            raise ValueError("the ceiling must be 1 or more")
+        self.ceiling = ceiling
+        if start is None:
+            # 8 was the fixed concurrency before the pace was found; a quarter of a high
+            # ceiling gets there in fewer round trips.
+            start = max(START, ceiling // 4)
+        self._limit = float(min(ceiling, max(1, start)))
+        self._slow_start = True
+        #: the limit at the last push-back: growth slows down near it
+        self._pushed_back_at: float | None = None
+        self._epoch = 0
+        self._in_flight = 0
+        self._changed = threading.Condition(threading.Lock())
+        #: requests sent (acquired), the most ever in flight at once, push-backs seen
+        self.sent = 0
+        self.peak = 0
+        self.push_backs = 0
+
+    def __repr__(self) -> str:
+        return f"<Pace limit={self.limit} in_flight={self._in_flight} ceiling={self.ceiling}>"
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in flight right now."""
+        return int(self._limit)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def acquire(self) -> Ticket:
+        """Wait for a free slot under the limit, then take it."""
+        with self._changed:
+            while self._in_flight >= int(self._limit):
+                self._changed.wait()
+            self._in_flight += 1
+            self.sent += 1
+            self.peak = max(self.peak, self._in_flight)
+            return Ticket(self._epoch)
+
+    def push_back(self, ticket: Ticket) -> None:
+        """The site pushed back on this request, which will be retried (see :meth:`requeue`)."""
+        with self._changed:
+            self._note_push_back(ticket)
+
+    def requeue(self, ticket: Ticket, *, resend: bool) -> Ticket:
+        """Keep the slot if it still fits under the limit, else queue for a new one.
+
+        Before a retry (``resend``) the slot is always given up and taken again: the
+        retry is a new request under the current limit. Before a first send, a slot
+        taken before the last decrease is given up only while too many are in flight.
+        """
+        with self._changed:
+            if not resend and (ticket.epoch == self._epoch or self._in_flight <= int(self._limit)):
+                return ticket
+            self._in_flight -= 1
+            self._changed.notify_all()
+            while self._in_flight >= int(self._limit):
+                self._changed.wait()
+            self._in_flight += 1
+            self.sent += resend
+            self.peak = max(self.peak, self._in_flight)
+            return Ticket(self._epoch)
+
+    def release(self, ticket: Ticket, answer: Answer) -> None:
+        """Give the slot back, and let the answer move the limit."""
+        with self._changed:
+            if answer is Answer.PUSH_BACK:
+                self._note_push_back(ticket)
+            elif (
+                answer is Answer.CLEAN
+                and ticket.epoch == self._epoch
+                # Grow only while the limit is really used: answers to a handful of
+                # requests say nothing about whether the site takes many more.
+                and 2 * self._in_flight >= int(self._limit)
+            ):
+                self._limit = min(float(self.ceiling), self._limit + self._step())
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def _step(self) -> float:
+        """Growth per clean answer."""
+        if self._slow_start:
+            return SLOW_START_STEP
+        per_round = 1.0
+        last = self._pushed_back_at
+        if last is not None and last - 1 <= self._limit <= last + 1:
+            per_round /= PLATEAU_ROUNDS
+        return per_round / self._limit
+
+    def _note_push_back(self, ticket: Ticket) -> None:
+        self.push_backs += 1
+        if ticket.epoch != self._epoch:
+            return  # sent before the last decrease: already accounted for
+        self._slow_start = False
+        self._pushed_back_at = self._limit
+        self._limit = max(1.0, self._limit * DECREASE)
+        self._epoch += 1

@@ -1,0 +1,177 @@
+"""The adaptive pace: plain values for the arithmetic, threads and events for the waiting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pytest_confluence_approval.pace import Answer, Pace, Ticket
+
+
+def fill(pace: Pace) -> list[Ticket]:
+    """Take every slot the limit allows right now."""
+    return [pace.acquire() for _ in range(pace.limit - pace.in_flight)]
+
+
+def answer_all(pace: Pace, tickets: list[Ticket], answer: Answer = Answer.CLEAN) -> None:
+    for ticket in tickets:
+        pace.release(ticket, answer)
+
+
+class Busy:
+    """A fetch with more work queued than slots: every answer's slot is taken again at once."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+        self.tickets = fill(pace)
+
+    def round_trip(self) -> None:
+        """One round trip: every request in flight is answered cleanly, and replaced."""
+        for _ in range(len(self.tickets)):
+            self.pace.release(self.tickets.pop(0), Answer.CLEAN)
+            self.tickets += fill(self.pace)
+
+
+def test_starts_at_eight_or_a_quarter_of_a_high_ceiling_never_above_the_ceiling() -> None:
+    assert Pace(32).limit == 8
+    assert Pace(100).limit == 25
+    assert Pace(4).limit == 4
+    assert Pace(1).limit == 1
+    with pytest.raises(ValueError):
+        Pace(0)
+
+
+def test_slow_start_grows_by_half_per_clean_answer_up_to_the_ceiling() -> None:
+    pace = Pace(32)
+    busy = Busy(pace)
+    busy.round_trip()  # 8 clean answers
+    assert pace.limit == 12
+    busy.round_trip()
+    assert pace.limit == 18
+    for _ in range(3):
+        busy.round_trip()
+    assert pace.limit == 32  # the ceiling
+    assert pace.peak == 32
+
+
+def test_an_unused_limit_does_not_grow() -> None:
+    pace = Pace(32)
+    for _ in range(50):  # one request at a time: says nothing about 9 at once
+        pace.release(pace.acquire(), Answer.CLEAN)
+    assert pace.limit == 8
+    assert pace.sent == 50
+    assert pace.peak == 1
+
+
+def test_one_burst_of_push_backs_shrinks_the_limit_once() -> None:
+    pace = Pace(32, start=16)
+    tickets = fill(pace)
+    answer_all(pace, tickets, Answer.PUSH_BACK)  # 16 refusals of requests sent together
+    assert pace.limit == 12  # 16 x 0.75, once
+    assert pace.push_backs == 16
+    answer_all(pace, fill(pace), Answer.PUSH_BACK)  # sent after the decrease: counts again
+    assert pace.limit == 9
+
+
+def test_after_a_push_back_growth_is_additive_and_slow_near_the_limit_that_pushed_back() -> None:
+    pace = Pace(32, start=16)
+    pace.release(pace.acquire(), Answer.PUSH_BACK)  # pushed back at 16: limit 12
+    busy = Busy(pace)
+    limits = []
+    for _ in range(40):
+        busy.round_trip()
+        limits.append(pace.limit)
+    # About one more a round trip (not slow start's x1.5) up to within one of 16 ...
+    assert limits[:4] == [12, 13, 14, 15]
+    # ... then about 1/16 a round trip while within one of 16, either side ...
+    assert limits[4:19] == [15] * 15
+    assert limits[19:35] == [16] * 16
+    # ... and one a round trip again beyond it: the site may take more now.
+    assert limits[36:] == [18, 19, 20, 21]
+
+
+def test_never_below_one() -> None:
+    pace = Pace(4, start=1)
+    for _ in range(5):
+        pace.release(pace.acquire(), Answer.PUSH_BACK)
+    assert pace.limit == 1
+
+
+def test_an_answer_without_a_status_neither_grows_nor_shrinks() -> None:
+    pace = Pace(32)
+    answer_all(pace, fill(pace), Answer.NONE)
+    assert pace.limit == 8
+    assert pace.in_flight == 0
+
+
+def test_acquire_waits_for_a_free_slot() -> None:
+    pace = Pace(2)
+    tickets = fill(pace)
+    got_slot = threading.Event()
+
+    def third() -> None:
+        pace.acquire()
+        got_slot.set()
+
+    waiter = threading.Thread(target=third, daemon=True)
+    waiter.start()
+    assert not got_slot.wait(0.2)  # both slots are taken (a slow machine can only agree)
+    pace.release(tickets[0], Answer.CLEAN)
+    assert got_slot.wait(30)
+    waiter.join(30)
+    assert pace.in_flight == 2
+
+
+def test_a_retry_queues_again_under_the_shrunken_limit() -> None:
+    pace = Pace(8, start=4)
+    tickets = fill(pace)
+    pace.push_back(tickets[0])  # limit 3; four still in flight
+    assert pace.limit == 3
+    retried = threading.Event()
+    result: list[Ticket] = []
+
+    def retry() -> None:
+        result.append(pace.requeue(tickets[0], resend=True))
+        retried.set()
+
+    worker = threading.Thread(target=retry, daemon=True)
+    worker.start()
+    assert not retried.wait(0.2)  # three others hold the three slots
+    pace.release(tickets[1], Answer.CLEAN)  # an old-epoch answer: no growth, one slot free
+    assert retried.wait(30)
+    worker.join(30)
+    assert result[0].epoch == 1  # the retry is a request of the new limit
+    assert pace.sent == 5  # a retry is a request sent
+
+
+def test_a_slot_taken_before_a_decrease_is_kept_while_it_still_fits() -> None:
+    pace = Pace(8, start=4)
+    first, second = pace.acquire(), pace.acquire()
+    pace.push_back(first)  # limit 3, two in flight: the second still fits
+    assert pace.requeue(second, resend=False) is second
+    assert pace.in_flight == 2
+
+
+def test_many_threads_never_exceed_the_limit_they_were_given() -> None:
+    pace = Pace(16)
+    over = threading.Event()
+    start = threading.Barrier(24)
+
+    def worker(n: int) -> None:
+        start.wait(30)
+        for i in range(200):
+            ticket = pace.acquire()
+            if pace.in_flight > 16:
+                over.set()
+            pace.release(ticket, Answer.PUSH_BACK if (i + n) % 97 == 0 else Answer.CLEAN)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not over.is_set()
+    assert pace.in_flight == 0
+    assert pace.sent == 24 * 200
+    assert 1 <= pace.limit <= 16
