@@ -58,6 +58,8 @@ class GateOptions:
     as_of: str | None = None
     record: Path | None = None
     replay: Path | None = None
+    #: the replay file is this run's own xdist handoff: not checked again (see snapshot.py)
+    replay_is_handoff: bool = False
     report: Path | None = None
     insecure_http: bool = False
     deadline: str = DEFAULT_DEADLINE
@@ -106,7 +108,11 @@ class GateSettings:
         policy = load_policy(options.policy)
         as_of = parse_instant(options.as_of) if options.as_of else None
         configured = options.url or environ.get("CONFLUENCE_URL") or policy.site
-        snapshot = load_snapshot(options.replay) if options.replay else None
+        snapshot = (
+            load_snapshot(options.replay, own_handoff=options.replay_is_handoff)
+            if options.replay
+            else None
+        )
         if snapshot is not None:
             site = snapshot.site
             if configured and normalize_site(configured, allow_insecure_http=True) != site:

@@ -57,6 +57,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         options = replace(
             options,
             replay=Path(handed["snapshot"]),
+            replay_is_handoff=True,
             as_of=handed["as_of"],
             record=None,
             report=None,
@@ -275,6 +276,7 @@ class GateReporter:
                 facts=gate.facts,
                 names=gate.names,
                 queries=gate.query_results or {},
+                indent=None,  # read by the workers only: compact is quicker both ways
             )
         assert self.gate.as_of is not None
         node.workerinput[HANDOFF_KEY] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ def dump_snapshot(
     facts: Mapping[str, PageFacts],
     names: Mapping[str, str],
     queries: Mapping[str, QueryResult] | None = None,
+    indent: int | None = 2,
 ) -> None:
+    """Write a snapshot; ``indent=None`` writes it compact (for a file only the gate reads)."""
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
         if f.failure is not None:
@@ -91,7 +94,7 @@ def dump_snapshot(
         },
     }
     document["sha256"] = content_digest(document)
-    write_json_atomically(path, document)
+    write_json_atomically(path, document, indent=indent)
 
 
 def content_digest(document: Mapping[str, Any]) -> str:
@@ -104,12 +107,20 @@ def content_digest(document: Mapping[str, Any]) -> str:
         key: document.get(key) for key in ("site", "recorded_at", "pages", "users", "queries")
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256()
+    # Encoded a megabyte at a time: a whole second copy of a large snapshot would raise
+    # the run's peak memory by its size.
+    for start in range(0, len(canonical), _HASH_CHUNK):
+        digest.update(canonical[start : start + _HASH_CHUNK].encode("utf-8"))
+    return digest.hexdigest()
 
 
-def write_json_atomically(path: Path, document: Any) -> None:
+_HASH_CHUNK = 1 << 20
+
+
+def write_json_atomically(path: Path, document: Any, *, indent: int | None = 2) -> None:
     """Readers never see half a file: write beside it, then rename over it."""
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(document, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -121,9 +132,19 @@ def write_json_atomically(path: Path, document: Any) -> None:
         raise
 
 
-def load_snapshot(path: Path) -> Snapshot:
+def load_snapshot(path: Path, *, own_handoff: bool = False) -> Snapshot:
+    """Read, validate and integrity-check a snapshot.
+
+    ``own_handoff``: the file is one this run's xdist controller just wrote for its
+    workers (never a user's file), so its schema and SHA-256 are not checked again.
+    """
     try:
         with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_SNAPSHOT_BYTES:
+                raise SnapshotError(
+                    f"{path}: the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes"
+                )
             data = stream.read(MAX_SNAPSHOT_BYTES + 1)
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read the snapshot: {exc.strerror or exc}") from None
@@ -133,20 +154,9 @@ def load_snapshot(path: Path) -> Snapshot:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
-    errors = sorted(
-        validator("snapshot").iter_errors(document), key=lambda e: list(map(str, e.path))
-    )
-    if errors:
-        first = errors[0]
-        raise SnapshotError(
-            f"{path}: not a valid snapshot (format {FORMAT!r} version {FORMAT_VERSION}): "
-            f"{json_path(first.absolute_path)}: {first.message[:300]}"
-        )
-    if content_digest(document) != document["sha256"]:
-        raise SnapshotError(
-            f"{path}: the snapshot's content does not match its SHA-256: it was edited or "
-            "damaged after it was recorded; record it again"
-        )
+    del data  # the parsed document is all that is needed from here on
+    if not own_handoff:
+        _check_snapshot(path, document)
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
     except ValueError:
@@ -184,4 +194,67 @@ def load_snapshot(path: Path) -> Snapshot:
             else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
             for cql, entry in document.get("queries", {}).items()
         },
+    )
+
+
+def _check_snapshot(path: Path, document: Any) -> None:
+    """The schema, then the SHA-256; raises SnapshotError naming the first problem."""
+    # Validating thousands of page entries with jsonschema cost more than judging them.
+    # When every entry has the shape the schema allows (checked directly below), the
+    # schema checks the rest of the document with the pages left out; otherwise it
+    # checks everything, so the error message is the schema's own.
+    pages = document.get("pages") if isinstance(document, dict) else None
+    if isinstance(pages, dict) and all(_page_entry_ok(k, v) for k, v in pages.items()):
+        checked = {**document, "pages": {}}
+    else:
+        checked = document
+    errors = sorted(
+        validator("snapshot").iter_errors(checked), key=lambda e: list(map(str, e.path))
+    )
+    if errors:
+        first = errors[0]
+        raise SnapshotError(
+            f"{path}: not a valid snapshot (format {FORMAT!r} version {FORMAT_VERSION}): "
+            f"{json_path(first.absolute_path)}: {first.message[:300]}"
+        )
+    if content_digest(document) != document["sha256"]:
+        raise SnapshotError(
+            f"{path}: the snapshot's content does not match its SHA-256: it was edited or "
+            "damaged after it was recorded; record it again"
+        )
+
+
+#: the schema's page-id pattern, matched whole (the schema's "$" also allows a final \n:
+#: such an id only takes the slow path, where the schema decides)
+_PAGE_ID = re.compile(r"[1-9][0-9]{0,18}")
+_PAGE_ENTRY_KEYS = frozenset({"page", "properties", "versions", "versions_failure"})
+
+
+def _page_entry_ok(page_id: str, entry: Any) -> bool:
+    """True only if this page entry surely matches schemas/snapshot.schema.json.
+
+    False means "let the schema decide", never "invalid": it may be stricter than the
+    schema, never looser (tests/test_snapshot.py holds it to that).
+    """
+    if not _PAGE_ID.fullmatch(page_id) or type(entry) is not dict:
+        return False
+    if "failure" in entry:
+        return len(entry) == 1 and _failure_ok(entry["failure"])
+    if not (
+        entry.keys() <= _PAGE_ENTRY_KEYS
+        and type(entry.get("page")) is dict
+        and type(entry.get("properties")) is list
+    ):
+        return False
+    if "versions" in entry and type(entry["versions"]) is not list:
+        return False
+    return "versions_failure" not in entry or _failure_ok(entry["versions_failure"])
+
+
+def _failure_ok(failure: Any) -> bool:
+    return (
+        type(failure) is dict
+        and failure.keys() == {"message", "status"}
+        and type(failure["message"]) is str
+        and (failure["status"] is None or type(failure["status"]) is int)
     )

@@ -488,3 +488,29 @@ def test_bad_option_values_are_usage_errors(gate: Gate, option: str, value: str)
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert option in run.output
     assert gate.site.requests == []
+
+
+def test_replay_reports_the_same_verdicts_byte_for_byte_in_one_process_and_under_xdist(
+    gate: Gate,
+) -> None:
+    mixed_site(gate.site)
+    gate.write_policy(MIXED_POLICY)
+    snapshot = gate.pytester.path / "snap.json"
+    reports = {name: gate.pytester.path / f"{name}.json" for name in ("live", "one", "xdist")}
+    gate.run("--confluence-record", snapshot, "--confluence-report", reports["live"])
+
+    gate.run("--confluence-replay", snapshot, "--confluence-report", reports["one"], url=False)
+    gate.run(
+        "--confluence-replay",
+        snapshot,
+        "--confluence-report",
+        reports["xdist"],
+        "-n",
+        "2",
+        url=False,
+    )
+
+    assert reports["one"].read_bytes() == reports["xdist"].read_bytes()
+    live, replayed = (json.loads(reports[n].read_text()) for n in ("live", "one"))
+    assert len(live["pages"]) == 4
+    assert replayed["pages"] == live["pages"]

@@ -93,3 +93,63 @@ def test_the_shipped_example_snapshot_is_intact(gate: Gate) -> None:
 
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
     run.result.assert_outcomes(passed=2, failed=3)
+
+
+FAILURE = {"message": "HTTP 404", "status": 404}
+PAGE_ENTRIES = [
+    {"page": {"id": "101"}, "properties": []},
+    {"page": {}, "properties": [], "versions": [], "versions_failure": FAILURE},
+    {"failure": FAILURE},
+    {"failure": {"message": "network", "status": None}},
+    # not what the schema allows
+    {"page": {}, "properties": {}},
+    {"page": [], "properties": []},
+    {"page": {}},
+    {"properties": []},
+    {"page": {}, "properties": [], "extra": 1},
+    {"page": {}, "properties": [], "versions": {}},
+    {"page": {}, "properties": [], "versions_failure": {"message": "x"}},
+    {"failure": FAILURE, "page": {}, "properties": []},
+    {"failure": {"message": "x", "status": True}},
+    {"failure": {"message": "x", "status": 2.0}},
+    {"failure": {"message": 1, "status": 404}},
+    {"failure": {"message": "x", "status": 404, "more": 1}},
+    {"failure": "HTTP 404"},
+    [],
+    None,
+]
+
+
+@pytest.mark.parametrize("page_id", ["101", "0101", "101\n", "x", "1" * 20])
+@pytest.mark.parametrize("entry", PAGE_ENTRIES)
+def test_the_quick_page_check_is_never_looser_than_the_schema(page_id: str, entry: object) -> None:
+    from pytest_confluence_approval.schemas import validator
+    from pytest_confluence_approval.snapshot import _page_entry_ok
+
+    document = {
+        "format": "pytest-confluence-approval snapshot",
+        "version": 1,
+        "recorded_at": "2025-08-01T10:00:00.000Z",
+        "site": "https://acme.atlassian.net/wiki",
+        "tool": {"name": "t", "version": "1"},
+        "pages": {page_id: entry},
+        "sha256": "0" * 64,
+    }
+    schema_says = validator("snapshot").is_valid(document)
+    if _page_entry_ok(page_id, entry):
+        assert schema_says
+    if page_id == "101" and entry in PAGE_ENTRIES[:4]:
+        assert _page_entry_ok(page_id, entry)  # the quick path is taken for real entries
+
+
+def test_a_snapshot_with_a_malformed_page_entry_is_refused_naming_it(gate: Gate) -> None:
+    snapshot = recorded(gate)
+    document = json.loads(snapshot.read_text())
+    del document["pages"]["101"]["properties"]
+    snapshot.write_text(json.dumps(document, indent=2))
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{snapshot}: not a valid snapshot" in run.output
+    assert "$.pages.101" in run.output
