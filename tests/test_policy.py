@@ -803,3 +803,53 @@ def test_any_dumped_structure_gives_a_policy_or_a_policy_error(document: Any) ->
 def test_every_shipped_example_policy_is_valid(example: Path) -> None:
     policy = load_policy(example)
     assert policy.pages or policy.queries
+
+
+PAGE_ENTRY_VARIANTS = [
+    {"id": "101"},
+    {"id": 101},
+    {"id": "101", "name": "Release notes"},
+    {"id": 2**63 - 1},
+    {"id": "1" * 19},
+    # not what the schema allows, or not plain
+    {"id": 0},
+    {"id": 2**63},
+    {"id": True},
+    {"id": 1.0},
+    {"id": "0101"},
+    {"id": "101\n"},
+    {"id": "1" * 20},
+    {"id": "101", "name": ""},
+    {"id": "101", "name": "x" * 201},
+    {"id": "101", "name": 5},
+    {"id": "101", "min_approvers": 2},
+    {"id": "101", "extra": 1},
+    {"name": "no id"},
+    {"cql": "type = page"},
+    "101",
+    None,
+]
+
+
+@pytest.mark.parametrize("entry", PAGE_ENTRY_VARIANTS)
+def test_the_quick_page_check_is_never_looser_than_the_schema(entry: Any) -> None:
+    from pytest_confluence_approval.policy import _plain_page
+    from pytest_confluence_approval.schemas import validator
+
+    document = {"version": 1, "pages": [entry]}
+    if _plain_page(entry):
+        assert validator("policy").is_valid(document)
+    if entry in PAGE_ENTRY_VARIANTS[:5]:
+        assert _plain_page(entry)
+
+
+def test_a_bad_entry_among_many_plain_ones_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    lines = ["version: 1", "pages:"] + [f'  - id: "{100 + n}"' for n in range(50)]
+    lines[30] = '  - id: "0042"'  # line 31 of the file
+    path = tmp_path / "policy.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+
+    assert f"{path}:31:" in str(caught.value)
