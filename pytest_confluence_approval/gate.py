@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
 from time import monotonic, sleep
@@ -58,8 +58,8 @@ class GateOptions:
     as_of: str | None = None
     record: Path | None = None
     replay: Path | None = None
-    #: the replay file is this run's own xdist handoff: not checked again (see snapshot.py)
-    replay_is_handoff: bool = False
+    #: the replay file is this run's own xdist handoff, sealed with this key (snapshot.py)
+    handoff_key: str | None = field(default=None, repr=False)
     report: Path | None = None
     insecure_http: bool = False
     deadline: str = DEFAULT_DEADLINE
@@ -109,7 +109,7 @@ class GateSettings:
         as_of = parse_instant(options.as_of) if options.as_of else None
         configured = options.url or environ.get("CONFLUENCE_URL") or policy.site
         snapshot = (
-            load_snapshot(options.replay, own_handoff=options.replay_is_handoff)
+            load_snapshot(options.replay, handoff_key=options.handoff_key)
             if options.replay
             else None
         )
@@ -388,6 +388,11 @@ class Gate:
                 f"({type(exc).__name__}: {exc}); please report this",
                 f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
             )
+
+    def judged(self, page_ids: Iterable[str]) -> dict[str, Verdict]:
+        """Verdicts of these (prepared) pages, without making them this session's."""
+        assert self.as_of is not None
+        return {p: self.verdicts.get(p) or self._judge(p, self.as_of) for p in page_ids}
 
     def verdict(self, page_id: str) -> Verdict:
         if page_id not in self.verdicts:

@@ -25,8 +25,8 @@ from .entrypoint import MARKER
 from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
 from .gate import Gate, GateOptions, GateSettings
 from .policy import PageQuery, PageRule, PolicyError
-from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
-from .verdict import Outcome
+from .snapshot import Snapshot, SnapshotError, dump_handoff, utc_iso, write_json_atomically
+from .verdict import Outcome, Verdict
 
 HANDOFF_KEY = "confluence_approval_handoff"
 gate_key = pytest.StashKey[Gate]()
@@ -57,7 +57,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         options = replace(
             options,
             replay=Path(handed["snapshot"]),
-            replay_is_handoff=True,
+            handoff_key=handed["key"],
             as_of=handed["as_of"],
             record=None,
             report=None,
@@ -68,6 +68,8 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
     except (PolicyError, SnapshotError, ConfigurationError) as exc:
         raise pytest.UsageError(f"confluence approval gate: {exc}") from None
     gate = Gate(settings)
+    if handed is not None and settings.snapshot is not None:
+        gate.verdicts.update(settings.snapshot.verdicts)  # judged once, by the controller
     config.stash[gate_key] = gate
     config.pluginmanager.register(GateReporter(config, gate), "confluence-approval-reporter")
     # With no positional arguments the gate runs alone (testpaths are not collected);
@@ -209,6 +211,9 @@ class GateReporter:
         #: an xdist worker: the controller writes the outputs
         self.is_worker = hasattr(config, "workerinput")
         self.handoff_dir: Path | None = None
+        #: the xdist controller's verdicts of every page, as handed to the workers
+        self.handed_verdicts: dict[str, Verdict] = {}
+        self.handoff_key = ""
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.gate.settings
@@ -268,19 +273,25 @@ class GateReporter:
             self._resolve_queries()
             gate.prepare(list(gate.rules), self._progress)
             assert gate.as_of is not None
+            # Judged once, here: the workers look their verdicts up instead of judging
+            # again, and the controller reuses them for the evidence and the summary.
+            self.handed_verdicts = gate.judged(gate.rules)
             self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
-            dump_snapshot(
-                self.handoff_dir / "facts.json",
-                site=gate.settings.site,
-                recorded_at=gate.recorded_at or gate.as_of,
-                facts=gate.facts,
-                names=gate.names,
-                queries=gate.query_results or {},
-                indent=None,  # read by the workers only: compact is quicker both ways
+            self.handoff_key = dump_handoff(
+                self.handoff_dir / "handoff.pickle",
+                Snapshot(
+                    recorded_at=gate.recorded_at or gate.as_of,
+                    site=gate.settings.site,
+                    pages=gate.facts,
+                    names=gate.names,
+                    queries=gate.query_results or {},
+                    verdicts=self.handed_verdicts,
+                ),
             )
         assert self.gate.as_of is not None
         node.workerinput[HANDOFF_KEY] = {
-            "snapshot": str(self.handoff_dir / "facts.json"),
+            "snapshot": str(self.handoff_dir / "handoff.pickle"),
+            "key": self.handoff_key,
             "as_of": utc_iso(self.gate.as_of),
         }
 
@@ -297,9 +308,9 @@ class GateReporter:
             return
         verdict = self.gate.verdicts.get(page_id)
         if verdict is None and self.handoff_dir is not None:
-            # The xdist controller judges the same facts the worker did, for the
+            # The xdist controller's verdicts of the pages its workers ran, for the
             # evidence here and for the summary and report at the end.
-            verdict = self.gate.verdict(page_id)
+            verdict = self.gate.verdicts[page_id] = self.handed_verdicts[page_id]
         if verdict is None:
             return
         xml = self.config.stash.get(xml_key, None)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import pickle
 import re
+import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, PageFacts, QueryResult
 from .schemas import json_path, validator
+
+if TYPE_CHECKING:
+    from .verdict import Verdict
 
 FORMAT = "pytest-confluence-approval snapshot"
 FORMAT_VERSION = 1
@@ -35,6 +41,8 @@ class Snapshot:
     names: Mapping[str, str]
     #: cql -> what the query found when recording
     queries: Mapping[str, QueryResult] = field(default_factory=dict)
+    #: page id -> verdict, judged by the xdist controller (only in its handoff to workers)
+    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
 
     def facts_for(self, page_id: str) -> PageFacts:
         found = self.pages.get(page_id)
@@ -60,9 +68,7 @@ def dump_snapshot(
     facts: Mapping[str, PageFacts],
     names: Mapping[str, str],
     queries: Mapping[str, QueryResult] | None = None,
-    indent: int | None = 2,
 ) -> None:
-    """Write a snapshot; ``indent=None`` writes it compact (for a file only the gate reads)."""
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
         if f.failure is not None:
@@ -94,7 +100,7 @@ def dump_snapshot(
         },
     }
     document["sha256"] = content_digest(document)
-    write_json_atomically(path, document, indent=indent)
+    write_json_atomically(path, document)
 
 
 def content_digest(document: Mapping[str, Any]) -> str:
@@ -132,12 +138,46 @@ def write_json_atomically(path: Path, document: Any, *, indent: int | None = 2) 
         raise
 
 
-def load_snapshot(path: Path, *, own_handoff: bool = False) -> Snapshot:
+def dump_handoff(path: Path, snapshot: Snapshot) -> str:
+    """The xdist controller's handoff to its workers: facts and verdicts, judged once.
+
+    Returns the key the workers need to read it. A pickle (the verdicts as they are, no
+    second judging): it is written into the controller's private temporary directory
+    (mkdtemp: mode 0700) and sealed with an HMAC whose fresh key reaches the workers
+    only through xdist's own channel, never the disk, so a worker unpickles nothing
+    but what its controller wrote. A user's snapshot is never read this way.
+    """
+    key = secrets.token_hex(32)
+    data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+    seal = hmac.new(bytes.fromhex(key), data, hashlib.sha256).digest()
+    with path.open("wb") as stream:
+        stream.write(seal + data)
+    return key
+
+
+def _load_handoff(path: Path, key: str) -> Snapshot:
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read the xdist controller's handoff: {exc}") from None
+    seal, data = blob[:32], blob[32:]
+    expected = hmac.new(bytes.fromhex(key), data, hashlib.sha256).digest()
+    if not hmac.compare_digest(seal, expected):
+        raise SnapshotError(f"{path}: the xdist controller's handoff was altered; run again")
+    handed = pickle.loads(data)  # noqa: S301 - sealed by this run's controller (above)
+    if not isinstance(handed, Snapshot):
+        raise SnapshotError(f"{path}: not the xdist controller's handoff")
+    return handed
+
+
+def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     """Read, validate and integrity-check a snapshot.
 
-    ``own_handoff``: the file is one this run's xdist controller just wrote for its
-    workers (never a user's file), so its schema and SHA-256 are not checked again.
+    ``handoff_key``: the file is the handoff this run's xdist controller wrote for its
+    workers (dump_handoff), not a user's snapshot: nothing to check, nothing to judge again.
     """
+    if handoff_key is not None:
+        return _load_handoff(path, handoff_key)
     try:
         with path.open("rb") as stream:
             size = os.fstat(stream.fileno()).st_size
@@ -155,8 +195,7 @@ def load_snapshot(path: Path, *, own_handoff: bool = False) -> Snapshot:
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
     del data  # the parsed document is all that is needed from here on
-    if not own_handoff:
-        _check_snapshot(path, document)
+    _check_snapshot(path, document)
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
     except ValueError:
