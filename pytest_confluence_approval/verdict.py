@@ -18,6 +18,7 @@ from jsonschema import ValidationError
 from .facts import PageFacts
 from .policy import PageRule
 from .schemas import json_path, validator
+from .untrusted import render_lines
 
 APPROVAL_KEY_SUFFIX = "_capable_approval"
 
@@ -98,14 +99,14 @@ class Verdict:
     def explain(self) -> str:
         """The failure text of SPEC section 4: every reason, then the page's link."""
         if self.passed:
-            return f"{self.rule.label} is approved\n  {self.link}"
+            return render_lines([f"{self.rule.label} is approved", f"  {self.link}"])
         heading = (
             "could not be verified" if self.outcome is Outcome.UNVERIFIABLE else "is not approved"
         )
         lines = [f"{self.rule.label} {heading}:"]
         lines += [f"  - {reason}" for reason in self.reasons]
         lines.append(f"  {self.link}")
-        return "\n".join(lines)
+        return render_lines(lines)  # Confluence text in reasons cannot forge a line
 
 
 def unverifiable(rule: PageRule, reason: str, link: str, **facts: Any) -> Verdict:

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+# pytester's in-process runs drop every module first imported inside them; the gate
+# loads requests lazily (entrypoint.py), so without this each inner run would get a
+# fresh http.cookiejar that the first run's requests no longer recognises
+# ("You can only merge into CookieJar").
+import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]
