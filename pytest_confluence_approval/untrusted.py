@@ -22,10 +22,11 @@ piece came from Confluence. What rendering guarantees, for any input:
   visible escape (``\\n``, ``\\x1b``, ``\\u202e``, ``\\U000e0001``), and a backslash
   is shown as ``\\\\``, so the escaping is reversible and two different texts never
   look alike;
-- no rendered line begins with ``::`` (a GitHub Actions workflow command): a line
-  that would is prefixed with a space. Every line the gate prints starts with its
-  own words anyway (``NOT APPROVED: page 101 ...``, ``  - ...``, ``title: ...``), so
-  this is a second lock, not the first.
+- no rendered line begins with ``::`` (a GitHub Actions workflow command), even
+  after leading blanks: the first colon of such a line is shown as ``\\x3a``.
+  Every line the gate prints starts with its own words anyway (``NOT APPROVED:
+  page 101 ...``, ``  - ...``, ``title: ...``), so this is a second lock, not the
+  first.
 
 The JSON report and snapshots are not human-facing: they keep the raw values (JSON
 escapes them). The job summary adds Markdown/HTML escaping on top (jobsummary.py).
@@ -66,7 +67,10 @@ def neutral(text: str) -> str:
 def render_line(line: str) -> str:
     """One line of output, safe to print: neutralised, and never a workflow command."""
     safe = neutral(line)
-    return " " + safe if safe.startswith("::") else safe
+    body = safe.lstrip()
+    if body.startswith("::"):  # the runner may trim leading blanks: escape the colon itself
+        return safe[: len(safe) - len(body)] + "\\x3a" + body[1:]
+    return safe
 
 
 def render_lines(lines: Iterable[str]) -> str:
