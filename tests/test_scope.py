@@ -52,7 +52,9 @@ def test_deselected_pages_are_named_in_every_output(
         "⏭️ not judged (deselected)",
     ]
     assert run.junit is not None
-    suite = {p.get("name"): p.get("value") for p in run.junit.find("testsuite").iter("property")}
+    testsuite = run.junit.find("testsuite")
+    assert testsuite is not None
+    suite = {p.get("name"): p.get("value") for p in testsuite.iter("property")}
     assert suite["confluence.approved"] == "1"
     assert suite["confluence.not_judged"] == "NOT JUDGED: 2 pages deselected (102, 103)"
 
