@@ -20,6 +20,8 @@ from .schemas import validator
 
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
 MAX_POLICY_BYTES = 1_000_000
+#: Values (scalars, lists, mappings) in one policy: thousands of pages with settings.
+MAX_POLICY_NODES = 50_000
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
     "min_approvers": 1,
@@ -200,6 +202,7 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
     """Parse YAML safely, keeping the line of every key and item for error messages."""
     loader = None
     try:
+        _refuse_anchors(text, path)
         loader = _SafeLoader(text)  # the reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
@@ -235,6 +238,36 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
             loader.dispose()
     _use_raw_page_ids(node, document)
     return _dates_as_text(document), lines
+
+
+def _refuse_anchors(text: str, path: Path) -> None:
+    """Refuse what could exhaust the machine, before anything is built from the text.
+
+    Anchors (``&a``) and aliases (``*a``): a few hundred bytes of nested aliases
+    expand to gigabytes ("billion laughs"), and a policy has no need for them:
+    shared settings go under ``defaults:``. And more than MAX_POLICY_NODES values:
+    a megabyte of ``[1,1,1,...]`` would become half a million Python objects. The
+    parser's events are read once, in linear time and constant memory.
+    """
+    nodes = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        alias = isinstance(event, yaml.AliasEvent)
+        if alias or event.anchor is not None:
+            what = f"alias *{event.anchor}" if alias else f"anchor &{event.anchor}"
+            raise PolicyError(
+                f"{path}:{line}: YAML anchors and aliases are not "
+                f"supported ({what}); put shared settings under defaults: instead"
+            )
+        nodes += 1
+        if nodes > MAX_POLICY_NODES:
+            raise PolicyError(
+                f"{path}:{line}: the policy has more than "
+                f"{MAX_POLICY_NODES} YAML values; split it, or use cql: entries for large "
+                "page sets"
+            )
 
 
 def _dates_as_text(value: Any) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.policy import (
+    MAX_POLICY_BYTES,
+    MAX_POLICY_NODES,
     PageRule,
     Policy,
     PolicyError,
@@ -493,7 +497,6 @@ def test_wrong_type_message_says_what_was_expected_and_found() -> None:
         pytest.param("version: 1\npages: [\n  {id: 1}\n", 4, id="unclosed-flow"),
         pytest.param("version: 1\npages:\n  - id: 1\n   name: x\n", 4, id="indentation"),
         pytest.param("version: 1\npages:\n  - id: 1\n\tname: x\n", 4, id="tab"),
-        pytest.param("version: 1\npages:\n  - id: *nope\n", 3, id="undefined-alias"),
         pytest.param("version: 1\npages: [{id: 1}]\n---\nversion: 1\n", 3, id="two-documents"),
         pytest.param(
             "version: 1\npages:\n  - id: !!python/object:os.system 1\n", 3, id="unsafe-tag"
@@ -594,15 +597,82 @@ def test_load_policy_refuses_an_oversized_file(tmp_path: Path) -> None:
     assert "larger than" in str(info.value)
 
 
-def test_merge_key_is_resolved_or_refused_never_ignored() -> None:
+def test_merge_key_is_refused_never_ignored() -> None:
     text = "version: 1\npages:\n  - &p {id: 1, min_approvers: 3}\n  - {<<: *p, id: 2}\n"
+    message = error_of(text)
+    assert message.startswith(f"{NAME}:3:")
+    assert "anchors and aliases are not supported (anchor &p)" in message
+    assert "defaults:" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        pytest.param("version: 1\npages:\n  - id: *nope\n", 3, "alias *nope", id="alias"),
+        pytest.param("version: 1\ndefaults: &d\n  min_approvers: 2\n", 2, "anchor &d", id="anchor"),
+        pytest.param("version: 1\npages:\n  - id: &i 1\n", 3, "anchor &i", id="scalar"),
+    ],
+)
+def test_anchors_and_aliases_are_refused_with_their_line(text: str, line: int, what: str) -> None:
+    message = error_of(text)
+    assert message.startswith(f"{NAME}:{line}:")
+    assert f"YAML anchors and aliases are not supported ({what})" in message
+
+
+MB = 1_000_000
+
+
+def _bounded(data: bytes) -> tuple[Policy | None, str, float, int]:
+    """(the policy or None, the error, seconds, peak bytes under tracemalloc).
+
+    Timed and traced in two passes: tracemalloc itself slows Python down severalfold.
+    """
+
+    def attempt() -> tuple[Policy | None, str]:
+        try:
+            return parse_policy(data, Path(NAME)), ""
+        except PolicyError as exc:
+            return None, str(exc)
+
+    started = time.perf_counter()
+    policy, error = attempt()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
     try:
-        policy = parse(text)
-    except PolicyError as exc:
-        assert str(exc).startswith(f"{NAME}:4:")
-        return
-    assert policy.pages[1].page_id == "2"
-    assert policy.pages[1].min_approvers == 3
+        attempt()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return policy, error, seconds, peak
+
+
+def test_billion_laughs_is_refused_at_once() -> None:
+    lines = ["version: 1", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 8)}]" for n in range(1, 12)]
+    lines += ["pages:", "  - id: 1", "    name: *a11"]
+    policy, error, seconds, peak = _bounded("\n".join(lines).encode())
+    assert policy is None and "anchors and aliases are not supported" in error
+    assert peak < 100 * MB and seconds < 5  # generous: the bound that matters is memory
+
+
+def test_a_large_flat_policy_loads_within_bounds() -> None:
+    entry = "  - id: {}\n    name: Page {} of a long policy\n    min_approvers: 2\n"
+    entries = "".join(entry.format(n, n) for n in range(1, 5001))
+    data = f"version: 1\npages:\n{entries}".encode()
+    policy, error, seconds, peak = _bounded(data)
+    assert policy is not None, error
+    assert len(policy.pages) == 5000
+    assert peak < 100 * MB and seconds < 5
+
+
+def test_a_megabyte_of_tiny_values_is_refused_before_it_is_built() -> None:
+    data = b"version: 1\npages: [{id: 1}]\ndefaults: {required_approvers: [" + b"a," * 499_000
+    data += b"a]}\n"
+    assert len(data) <= MAX_POLICY_BYTES
+    policy, error, seconds, peak = _bounded(data)
+    assert policy is None
+    assert f"the policy has more than {MAX_POLICY_NODES} YAML values" in error
+    assert peak < 100 * MB and seconds < 5
 
 
 def test_alias_loop_is_an_error_not_a_hang() -> None:
