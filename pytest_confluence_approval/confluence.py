@@ -173,26 +173,33 @@ class Credentials:
     secret: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
-        username = environ.get("CONFLUENCE_USERNAME") or None
-        api_token = environ.get("CONFLUENCE_API_TOKEN") or None
-        bearer = environ.get("CONFLUENCE_PERSONAL_TOKEN") or None
-        if (username or api_token) and bearer:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Credentials:
+        """The credentials in ``environ`` (default: the process environment).
+
+        Which variables are set is decided before any secret is read, so no frame that
+        can raise holds the environment or a secret (``pytest -l`` prints every local).
+        """
+        username = _env(environ, "CONFLUENCE_USERNAME")
+        has_api_token = _env(environ, "CONFLUENCE_API_TOKEN") is not None
+        has_bearer = _env(environ, "CONFLUENCE_PERSONAL_TOKEN") is not None
+        if (username or has_api_token) and has_bearer:
             raise ConfigurationError(
                 "both CONFLUENCE_USERNAME/CONFLUENCE_API_TOKEN and CONFLUENCE_PERSONAL_TOKEN "
                 "are set; set only one, so it is clear which identity the gate checked with"
             )
-        if bearer:
-            return cls("bearer", secret=bearer)
-        if username and api_token:
-            return cls("basic", username=username, secret=api_token)
-        if username or api_token:
-            given, missing = (
-                ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
-                if username
-                else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
-            )
-            raise ConfigurationError(f"{given} is set but {missing} is not; set both, or neither")
+        if username or has_api_token:
+            if not (username and has_api_token):
+                given, missing = (
+                    ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
+                    if username
+                    else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
+                )
+                raise ConfigurationError(
+                    f"{given} is set but {missing} is not; set both, or neither"
+                )
+            return cls("basic", username=username, secret=_env(environ, "CONFLUENCE_API_TOKEN"))
+        if has_bearer:
+            return cls("bearer", secret=_env(environ, "CONFLUENCE_PERSONAL_TOKEN"))
         return cls("anonymous")
 
     def describe(self) -> str:
@@ -201,6 +208,11 @@ class Credentials:
         if self.kind == "bearer":
             return "bearer token (CONFLUENCE_PERSONAL_TOKEN)"
         return "anonymous (no credentials in the environment)"
+
+
+def _env(environ: Mapping[str, str] | None, name: str) -> str | None:
+    """One variable of ``environ`` (None: the process environment); empty means unset."""
+    return (os.environ if environ is None else environ).get(name) or None
 
 
 class _Auth(requests.auth.AuthBase):
@@ -224,7 +236,14 @@ class _Auth(requests.auth.AuthBase):
 def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
     """Validate a wiki base URL and bring it into the form requests are built from."""
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"site URL {url!r} is not a valid URL ({exc}); give a base URL like "
+            "https://acme.atlassian.net/wiki"
+        ) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(
             f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"

@@ -80,8 +80,14 @@ class GateSettings:
     poll: float
 
     @classmethod
-    def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:
-        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError."""
+    def resolve(
+        cls, options: GateOptions, environ: Mapping[str, str] | None = None
+    ) -> GateSettings:
+        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError.
+
+        ``environ`` defaults to the process environment, read where it is needed: no
+        frame that can raise keeps it in a local, where ``pytest -l`` would print it.
+        """
         if options.concurrency < 1:
             raise ConfigurationError("--confluence-concurrency must be 1 or more")
         if not options.timeout > 0:
@@ -104,7 +110,16 @@ class GateSettings:
         credentials = Credentials.from_environment(environ)
         policy = load_policy(options.policy)
         as_of = parse_instant(options.as_of) if options.as_of else None
-        configured = options.url or environ.get("CONFLUENCE_URL") or policy.site
+        if policy.site:  # checked even when overridden: a policy's site must be valid
+            try:
+                normalize_site(policy.site, allow_insecure_http=True)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{options.policy}: site: {exc}") from None
+        configured = (
+            options.url
+            or (os.environ if environ is None else environ).get("CONFLUENCE_URL")
+            or policy.site
+        )
         snapshot = load_snapshot(options.replay) if options.replay else None
         if snapshot is not None:
             site = snapshot.site
