@@ -334,7 +334,7 @@ def _group_failures(
     return [
         (
             "groups",
-            f'only {len(tally.members_counted)} of {needed} required approvals from group '
+            f"only {len(tally.members_counted)} of {needed} required approvals from group "
             f'"{group}" (members who approved: {people(tally.members_counted) or "nobody"}'
             f"{outside})",
         )
