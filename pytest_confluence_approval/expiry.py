@@ -66,8 +66,9 @@ def parse_duration(text: str) -> Duration:
         years, month_count, weeks, day_count = (int(g) if g else 0 for g in iso.groups())
         months = 12 * years + month_count
         days = 7 * weeks + day_count
-    # Compared as if every month had 31 days, so "1200 months" and "100 years" both pass.
-    if months * 31 + days > MAX_YEARS * 12 * 31:
+    # A month taken as 30.4375 days (a 400-year cycle's average): "100 years", "1200 months"
+    # and "36525 days" all just pass.
+    if months * 487 + days * 16 > MAX_YEARS * 36525 * 16 // 100:
         raise DurationError(f"{text!r} is longer than {MAX_YEARS} years")
     return Duration(months, days, text.strip())
 
