@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -353,6 +353,9 @@ class FakeConfluence:
         self._thread: threading.Thread | None = None
 
         self.requests: list[RecordedRequest] = []
+        #: called with each request as it arrives, before it is answered (to change the
+        #: site at an exact point of a run, instead of after a guessed delay)
+        self.on_request: Callable[[RecordedRequest], None] | None = None
         self.latency = 0.0
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
@@ -495,6 +498,9 @@ class FakeConfluence:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            hook = self.on_request
+        if hook is not None:
+            hook(request)
 
     def _sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)

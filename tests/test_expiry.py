@@ -5,7 +5,6 @@ Starts from the fully approved page of test_verdict and states only what differs
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -269,9 +268,10 @@ def judge_groups(
     groups: dict[str, GroupMembers],
     approved: list[str],
     requirements: tuple[GroupRequirement, ...] = (QA, SECURITY),
-    **overrides: object,
+    *,
+    forbid_self_approval: bool = False,
 ) -> Verdict:
-    policy = dataclasses.replace(rule(required_groups=requirements), **overrides)
+    policy = rule(required_groups=requirements, forbid_self_approval=forbid_self_approval)
     return judge_completed(COMPLETED, AS_OF, policy, groups, approved=approved)
 
 
