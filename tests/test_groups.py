@@ -248,3 +248,21 @@ def test_a_member_listing_that_points_to_another_site_is_not_followed(gate: Gate
     text = run.failure_text("101")
     assert 'could not verify the approvers from group "qa"' in text
     assert "points to another site (https://attacker.example:443)" in text
+
+
+def test_under_xdist_groups_are_read_once_and_judged_alike_on_every_worker(gate: Gate) -> None:
+    team_site(gate)
+    gate.site.add_page("102", title="Left the team")
+    gate.site.set_approval("102", approval_value(approved=["acc-alice", "acc-carol"]))
+    gate.write_policy(
+        [{"id": "101"}, {"id": "102"}, {"id": "103"}], defaults={"required_groups": TEAMS}
+    )
+    gate.site.add_page("103")
+    gate.site.set_approval("103", approval_value(approved=["acc-bob", "acc-alice", "acc-carol"]))
+
+    run = gate.run("-n", "2")
+
+    run.result.assert_outcomes(passed=2, failed=1)
+    assert 'only 1 of 2 required approvals from group "qa"' in run.failure_text("102")
+    assert len(member_requests(gate, "qa")) == 3  # one listing, three pages of it
+    assert len(member_requests(gate, "security-team")) == 1
