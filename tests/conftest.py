@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+# Loaded here, before pytester snapshots sys.modules around each in-process run: the gate
+# now imports requests lazily, and a copy imported inside one run and dropped after it
+# leaves the next run's requests with two CookieJar classes ("You can only merge into
+# CookieJar") when a test file runs on its own.
+import pytest_confluence_approval.confluence  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]
