@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-# Loaded here, before pytester snapshots sys.modules around each in-process run: the gate
-# now imports requests lazily, and a copy imported inside one run and dropped after it
-# leaves the next run's requests with two CookieJar classes ("You can only merge into
-# CookieJar") when a test file runs on its own.
-import pytest_confluence_approval.confluence  # noqa: F401
+# The gate imports requests, urllib3 and its own modules only once a policy enables it,
+# i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
+# again. The next run would import a second copy of requests beside the first's
+# leftovers ("ValueError: You can only merge into CookieJar"). Imported here, in the
+# outer run, they are loaded once and shared by every inner run.
+import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]
