@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_confluence_approval.expiry import (
     Duration,
@@ -328,3 +330,22 @@ def test_a_group_that_cannot_be_read_makes_the_page_not_verifiable(
     assert verdict.failed_rules == ("groups-unverifiable",)
     assert not verdict.waitable
     assert 'could not verify the approvers from group "qa"' in the_reason(verdict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2400, 12, 31), timezones=st.just(UTC)
+    ),
+    months=st.integers(min_value=0, max_value=1200),
+)
+def test_calendar_months_land_in_the_right_month_never_past_its_end(
+    start: datetime, months: int
+) -> None:
+    end = add_calendar(start, months=months)
+    assert end is not None
+    assert (end.year * 12 + end.month) - (start.year * 12 + start.month) == months
+    assert end.time() == start.time()
+    # The same day of the month, or the month's last day when the month is shorter.
+    assert end.day == start.day or (end.day < start.day and (end + timedelta(days=1)).day == 1)
+    assert end >= start
