@@ -446,6 +446,11 @@ def _describe(error: ValidationError, where: Any) -> str:
             f"{where(at)}: {key}: page id must be decimal digits (the number in the "
             f"page's URL), got {error.instance!r}"
         )
+    if at and at[-1] == "group" and v == "pattern":
+        return (
+            f"{where(at)}: {key}: a group name cannot contain control characters such as "
+            f"tabs or line breaks, got {error.instance!r}"
+        )
     if at and at[-1] == "max_age" and v in ("pattern", "type"):
         return (
             f"{where(at)}: {key}: must be a duration such as 90 days, 2 weeks, 6 months, "

@@ -901,6 +901,7 @@ def test_a_bad_expires_on_names_the_line(value: str, fragment: str) -> None:
         ("[{group: qa, minimum: 2}]", "required_groups[0].minimum", "unknown key"),
         ("[{group: ''}]", "required_groups[0].group", "group"),
         ("qa", "required_groups", "must be a list"),
+        ('[{group: "qa\\tteam"}]', "required_groups[0].group", "control characters"),
     ],
 )
 def test_bad_required_groups_name_the_line(groups: str, key: str, fragment: str) -> None:
