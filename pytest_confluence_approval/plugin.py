@@ -254,8 +254,8 @@ class GateReporter:
         queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
         pages = f"{len(s.policy.pages)} pages{queries}"
         return [
-            f"confluence approval gate: policy {s.policy.path} ({pages})",
-            f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}",
+            render_line(f"confluence approval gate: policy {s.policy.path} ({pages})"),
+            render_line(f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}"),
         ]
 
     def pytest_collect_file(
