@@ -33,6 +33,7 @@ from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
 HANDOFF_KEY = "confluence_approval_handoff"
+DESELECTED_KEY = "confluence_approval_deselected"
 gate_key = pytest.StashKey[Gate]()
 
 
@@ -297,6 +298,15 @@ class GateReporter:
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected.update(i.rule.page_id for i in items if isinstance(i, ApprovalItem))
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            # xdist hands a worker's workeroutput to the controller when it shuts down.
+            workeroutput[DESELECTED_KEY] = sorted(self.deselected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: the pages a worker's -k, -m or --deselect dropped."""
+        self.deselected.update(getattr(node, "workeroutput", {}).get(DESELECTED_KEY, ()))
 
     def _progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -22,8 +22,7 @@ class NotJudged:
     #: page ids dropped by -k, -m or --deselect
     deselected: tuple[str, ...] = ()
     #: page ids in the policy (or found by its queries) that were not run for another
-    #: reason: not collected (a node id on the command line), -x, --collect-only, or
-    #: deselected on an xdist worker (the controller cannot tell those apart)
+    #: reason: not collected (a node id on the command line), -x, --collect-only
     not_run: tuple[str, ...] = ()
     #: labels of cql: entries that could not be run
     queries_failed: tuple[str, ...] = ()

@@ -29,7 +29,7 @@ def test_a_pytest_without_it_is_a_usage_error_not_missing_evidence(
     assert gate.site.requests == []
 
 
-def test_under_xdist_the_controller_names_pages_left_out_on_workers(gate: Gate) -> None:
+def test_under_xdist_the_controller_names_pages_deselected_on_workers(gate: Gate) -> None:
     pytest.importorskip("xdist")
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)
@@ -37,7 +37,7 @@ def test_under_xdist_the_controller_names_pages_left_out_on_workers(gate: Gate) 
 
     run = gate.run("-n", "2", "-k", "101")
 
-    assert "1 approved, 0 not approved, 0 not verifiable; NOT JUDGED: 1 page not run (102)" in (
+    assert "1 approved, 0 not approved, 0 not verifiable; NOT JUDGED: 1 page deselected (102)" in (
         run.output
     )
     assert run.junit is not None

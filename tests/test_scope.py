@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import Gate, approved_page
@@ -81,7 +79,7 @@ def test_a_run_that_judged_nothing_says_so(gate: Gate) -> None:
         "0 approved, 0 not approved, 0 not verifiable; "
         "NOT JUDGED: 3 pages deselected (101, 102, 103)"
     )
-    assert json.loads(report.read_text())["as_of"] is None
+    assert assert_valid_report(report)["as_of"] is None
     assert gate.site.count("/wiki/api/v2/pages") == 0  # nothing was fetched
 
 
