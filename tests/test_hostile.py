@@ -16,10 +16,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_confluence_approval.jobsummary import markdown_summary
+from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import neutral, render_line, render_lines
+from pytest_confluence_approval.verdict import Outcome, Verdict, unverifiable
 from tests.conftest import Gate, GateRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render
@@ -218,3 +221,35 @@ def test_known_escapes_are_the_familiar_ones() -> None:
     assert render_line("::error::x") == "\\x3a:error::x"
     assert render_line("  ::error::x") == "  \\x3a:error::x"
     assert neutral("Ünïcödé ✅ title") == "Ünïcödé ✅ title"
+
+
+def _rule(page_id: str, name: str | None) -> PageRule:
+    return PageRule(page_id, name, 1, (), None, ("current",), True, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(title=st.text(), name=st.text(), reason=st.text(), approver=st.text())
+def test_any_title_stays_inside_its_cell_of_the_one_table(
+    title: str, name: str, reason: str, approver: str
+) -> None:
+    site = "https://acme.atlassian.net/wiki"
+    hostile = Verdict(
+        _rule("101", name),
+        Outcome.NOT_APPROVED,
+        (reason,),
+        "https://evil.test/)",
+        title=title,
+        approval=None,
+    )
+    plain = unverifiable(_rule("102", None), "could not verify: x", site)
+    text = markdown_summary([hostile, plain], {approver: approver}, site=site, rules={})
+
+    rendered = render(text)
+    assert rendered.headings == ["h3 Confluence approval gate"]
+    assert rendered.html == []
+    [table] = rendered.tables
+    assert len(table) == 3 and all(len(row) == 5 for row in table)
+    hostile_row = table[1]
+    assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
+    assert hostile_row[4] == (neutral(reason).strip() or "-")
+    assert rendered.links == [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]
