@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+# pytester's in-process runs drop every module first imported inside them. The gate loads
+# requests only once a policy enables it, so without this the first inner run would import
+# requests (and http.cookiejar) and the next one would mix the dropped modules with fresh
+# ones ("You can only merge into CookieJar"). Loaded here, they outlive every inner run.
+import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]
