@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import advanced_example
 from tests.conftest import QUIET
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,3 +126,33 @@ def test_help_names_every_environment_variable(pytester: pytest.Pytester) -> Non
         "CONFLUENCE_PERSONAL_TOKEN",
     ):
         assert name in group, name
+
+
+def test_the_advanced_snapshot_is_what_its_script_builds(tmp_path: Path) -> None:
+    rebuilt = tmp_path / "advanced-snapshot.json"
+    advanced_example.build(rebuilt)
+    assert rebuilt.read_bytes() == (EXAMPLES / "advanced-snapshot.json").read_bytes(), (
+        "examples/advanced-snapshot.json is stale: run `python -m tests.advanced_example`"
+    )
+
+
+def test_the_advanced_example_runs_offline_as_the_readme_shows(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "--confluence-policy",
+        EXAMPLES / "advanced-policy.yaml",
+        "--confluence-replay",
+        EXAMPLES / "advanced-snapshot.json",
+        *QUIET,
+    )
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=2, failed=2, xfailed=1)
+    output = result.stdout.str()
+    summary = "2 approved, 3 not approved (1 waived), 0 not verifiable"
+    assert summary in output
+    # Every feature of the policy shows: the query's pages, four eyes, the waiver.
+    assert "WAIVED: page 718962699" in output
+    assert "who published the current version (forbid_self_approval)" in output
+    assert "edited after approval" not in output  # only minor edits since (ignore_minor_edits)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert summary in readme and "WAIVED: page 718962699" in readme
