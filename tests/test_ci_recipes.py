@@ -25,7 +25,7 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 def load_yaml(path: Path) -> Any:
     # BaseLoader: every scalar stays a string, as GitHub/GitLab/Azure read `on:`/`yes`.
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
 
 
 ACTION = load_yaml(REPO / "action.yml")
@@ -98,7 +98,7 @@ def test_action_installs_its_own_checkout() -> None:
     install = composite_steps()[0]
     assert install["name"].startswith("Install")
     assert install["env"]["GATE_SOURCE"] == "${{ github.action_path }}"
-    assert '-m pip install' in install["run"] and '"$GATE_SOURCE"' in install["run"]
+    assert "-m pip install" in install["run"] and '"$GATE_SOURCE"' in install["run"]
 
 
 def test_action_runs_the_gate_live_and_writes_every_output(
@@ -171,3 +171,118 @@ def test_action_inputs_cannot_inject_shell_commands(tmp_path: Path) -> None:
 
     assert exit_code == pytest.ExitCode.USAGE_ERROR  # no such policy file
     assert not list(tmp_path.glob("pwned*"))
+
+
+# --- the recipes in examples/ -------------------------------------------------------------
+
+OUTPUTS = ("gate.xml", "evidence.json", "snapshot.json")
+GATE_OPTION = re.compile(r"--confluence-[a-z-]+")
+
+
+def pytest_command_flags(command: str) -> dict[str, str]:
+    """`--junitxml X --confluence-report Y ...` in a recipe's command -> {flag: value}."""
+    words = command.replace("\\\n", " ").split()
+    return {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--")}
+
+
+def assert_gate_command(command: str) -> dict[str, str]:
+    flags = pytest_command_flags(command)
+    source = (REPO / "pytest_confluence_approval" / "entrypoint.py").read_text()
+    for option in GATE_OPTION.findall(command):
+        assert f'"{option}"' in source, f"{option} is not an option of the gate"
+    assert flags["--confluence-policy"] == "release/policy.yaml"
+    for flag, name in zip(
+        ("--junitxml", "--confluence-report", "--confluence-record"), OUTPUTS, strict=True
+    ):
+        assert flags[flag].endswith(name), (flag, flags[flag])
+    return flags
+
+
+def test_gitlab_recipe_publishes_junit_and_keeps_the_evidence() -> None:
+    pipeline = load_yaml(EXAMPLES / "gitlab-ci.yml")
+    job = pipeline["confluence-approval"]
+
+    assert job["stage"] in pipeline["stages"]
+    install, check = job["script"]
+    assert "CONFLUENCE_GATE_PACKAGE" in install and "pip install" in install
+    assert_gate_command(check)
+    artifacts = job["artifacts"]
+    assert artifacts["when"] == "always"
+    assert artifacts["reports"]["junit"] == "gate.xml"
+    assert set(OUTPUTS) <= set(artifacts["paths"])
+
+
+def test_azure_recipe_publishes_junit_and_keeps_the_evidence() -> None:
+    pipeline = load_yaml(EXAMPLES / "azure-pipelines.yml")
+    steps = pipeline["steps"]
+    scripts = [s for s in steps if "script" in s]
+    tasks = {s["task"]: s for s in steps if "task" in s}
+
+    assert "CONFLUENCE_GATE_PACKAGE" in scripts[0]["script"]
+    check = next(s for s in scripts if "pytest" in s["script"])
+    flags = assert_gate_command(check["script"])
+    assert set(check["env"]) >= {"CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN"}
+    published = tasks["PublishTestResults@2"]
+    assert published["condition"] == "succeededOrFailed()"
+    assert published["inputs"]["testResultsFormat"] == "JUnit"
+    assert published["inputs"]["testResultsFiles"] == flags["--junitxml"]
+    kept = tasks["PublishPipelineArtifact@1"]
+    assert kept["condition"] == "succeededOrFailed()"
+    for flag in ("--junitxml", "--confluence-report", "--confluence-record"):
+        assert flags[flag].startswith(kept["inputs"]["targetPath"] + "/")
+
+
+def groovy_structure(text: str) -> str:
+    """The Jenkinsfile without comments and string contents; brackets must balance."""
+    out, i, stack = [], 0, []
+    pairs = {"}": "{", ")": "(", "]": "["}
+    while i < len(text):
+        if text.startswith("//", i):
+            i = text.index("\n", i)
+            continue
+        quote = next((q for q in ("'''", '"""', "'", '"') if text.startswith(q, i)), None)
+        if quote:
+            end = text.index(quote, i + len(quote))  # ValueError: an unclosed string
+            out.append(quote + quote)
+            i = end + len(quote)
+            continue
+        char = text[i]
+        if char in "{([":
+            stack.append(char)
+        elif char in pairs:
+            assert stack and stack.pop() == pairs[char], f"unbalanced {char!r} at offset {i}"
+        out.append(char)
+        i += 1
+    assert not stack, f"unclosed {stack}"
+    return "".join(out)
+
+
+def test_jenkins_recipe_publishes_junit_and_keeps_the_evidence() -> None:
+    text = (EXAMPLES / "Jenkinsfile").read_text(encoding="utf-8")
+    structure = " ".join(groovy_structure(text).split())
+
+    for block in ("pipeline {", "agent any", "stages {", "steps {", "post { always {"):
+        assert block in structure, block
+    command = next(s for s in re.findall(r"sh '''(.*?)'''", text, re.S) if "pytest" in s)
+    flags = assert_gate_command(command)
+    assert f"junit testResults: '{flags['--junitxml']}'" in text
+    archived = re.search(r"archiveArtifacts artifacts: '([^']*)'", text)
+    assert archived is not None
+    assert {p.strip() for p in archived.group(1).split(",")} >= set(OUTPUTS)
+    assert "usernameVariable: 'CONFLUENCE_USERNAME'" in text
+    assert "passwordVariable: 'CONFLUENCE_API_TOKEN'" in text
+
+
+def test_github_recipe_uses_the_action_with_inputs_it_declares() -> None:
+    workflow = load_yaml(EXAMPLES / "github-workflow.yml")
+    steps = workflow["jobs"]["confluence-approval"]["steps"]
+    fetch = next(s for s in steps if s.get("with", {}).get("path") == ".confluence-gate")
+    gate = next(s for s in steps if s.get("uses") == "./" + fetch["with"]["path"])
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+
+    assert set(gate["with"]) <= set(ACTION["inputs"])
+    assert gate["with"]["policy"] == "release/policy.yaml"
+    assert {"CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN"} <= set(gate["env"])
+    written = {gate["with"][k] for k in ("junit-path", "report-path", "record-path")}
+    assert written == set(OUTPUTS) == set(upload["with"]["path"].split())
+    assert upload["if"] == "always()"
