@@ -1,4 +1,4 @@
-"""The rules of SPEC section 4: policy rule + fetched facts + as-of instant -> Verdict.
+"""The rules of "When a page passes" (README): policy rule + fetched facts + as-of -> Verdict.
 
 Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
 failing verdict lists all its reasons, not only the first.
@@ -96,7 +96,7 @@ class Verdict:
         )
 
     def explain(self) -> str:
-        """The failure text of SPEC section 4: every reason, then the page's link."""
+        """The failure text the README shows: every reason, then the page's link."""
         if self.passed:
             return f"{self.rule.label} is approved\n  {self.link}"
         heading = (
@@ -121,7 +121,7 @@ def evaluate(
     property_key: str | None = None,
     names: Mapping[str, str] = MappingProxyType({}),
 ) -> Verdict:
-    """Judge every rule of SPEC section 4; ``names`` maps account ids to display names."""
+    """Judge every rule of "When a page passes"; ``names`` maps account ids to display names."""
 
     def people(accounts: Sequence[str]) -> str:
         return ", ".join(names.get(a, a) for a in accounts)
