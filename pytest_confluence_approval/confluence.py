@@ -42,6 +42,10 @@ PAGES_PER_BATCH = 250
 PAGE_STATUSES = ("current", "archived", "trashed", "deleted")
 #: POST /api/v2/users-bulk takes at most this many account ids per request.
 USERS_PER_BULK_REQUEST = 100
+#: GET /rest/api/group/member answers at most 200 users per page (Atlassian's REST v1 docs).
+GROUP_MEMBERS_PER_PAGE = 200
+#: The scope a scoped API token or OAuth 2.0 app needs to read group members.
+GROUP_SCOPE = "read:group:confluence"
 
 
 class ConfluenceError(Exception):
@@ -384,6 +388,32 @@ class ConfluenceClient:
                 found.setdefault(page_id, title if isinstance(title, str) else "")
         return list(found.items())
 
+    def get_group_members(self, group: str) -> list[str]:
+        """Account ids of the members of a Confluence group, by the group's name.
+
+        REST v1 ``GET /rest/api/group/member?name=...`` pages with ``start``/``limit``
+        and writes ``_links.next`` relative to the site, like the other v1 listings.
+        """
+        what = f'the members of group "{group}"'
+        members: list[str] = []
+        try:
+            for user in self.paginate(
+                f"{self.site}/rest/api/group/member",
+                {"name": group, "start": "0", "limit": str(GROUP_MEMBERS_PER_PAGE)},
+                what=what,
+                v1=True,
+            ):
+                account = user.get("accountId") if isinstance(user, dict) else None
+                if not isinstance(account, str) or not account.strip() or len(account) > 128:
+                    raise ConfluenceError(
+                        f'Confluence listed a member of group "{group}" without a usable '
+                        "account id (unexpected response shape)"
+                    )
+                members.append(account)
+        except ConfluenceError as exc:
+            raise _group_error(exc, group) from None
+        return list(dict.fromkeys(members))
+
     def get_display_names(self, account_ids: Iterable[str]) -> dict[str, str]:
         """Display names where the site grants them; names are cosmetic, so never raises."""
         ids = sorted(set(account_ids))
@@ -625,6 +655,30 @@ def _status_message(status: int, what: str, credentials: Credentials) -> str:
             "out; re-run later"
         )
     return f"Confluence answered HTTP {status} for {what}"
+
+
+def _group_error(exc: ConfluenceError, group: str) -> ConfluenceError:
+    """The generic status messages speak of pages; a group needs its own advice."""
+    if exc.status == 404:
+        return ConfluenceError(
+            f'group "{group}" was not found (HTTP 404): check the group name in the '
+            "policy's required_groups (as Confluence administration shows it)",
+            404,
+        )
+    if exc.status == 403:
+        return ConfluenceError(
+            f'the account may not read the members of group "{group}" (HTTP 403): it needs '
+            f"Confluence's 'Can use' permission, and a scoped API token or OAuth 2.0 app the "
+            f"scope {GROUP_SCOPE}",
+            403,
+        )
+    if exc.status == 401:
+        return ConfluenceError(
+            f"{exc.message}; a scoped API token or OAuth 2.0 app also needs the scope "
+            f"{GROUP_SCOPE} to read group members",
+            401,
+        )
+    return exc
 
 
 def _too_large(what: str) -> str:

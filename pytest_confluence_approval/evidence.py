@@ -13,7 +13,7 @@ from . import TOOL_NAME, __version__
 from .facts import PageFacts, QueryResult
 from .policy import PageQuery, Waiver
 from .snapshot import utc_iso
-from .verdict import Outcome, Verdict
+from .verdict import GroupTally, Outcome, Verdict
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
@@ -63,6 +63,14 @@ def evidence_fields(
                 else "-",
             ),
         ]
+    if verdict.expires_at is not None:
+        fields.append(("confluence.approval_expires", utc_iso(verdict.expires_at)))
+    if rule.expires_on is not None:
+        fields.append(("confluence.approval_expires_on", rule.expires_on.isoformat()))
+    fields += [
+        (f"confluence.group.{n}", _group_text(tally, names))
+        for n, tally in enumerate(verdict.groups, 1)
+    ]
     fields += [(f"confluence.reason.{n}", reason) for n, reason in enumerate(verdict.reasons, 1)]
     if waiver is not None:
         w, state = waiver
@@ -70,6 +78,14 @@ def evidence_fields(
             ("confluence.waiver", f"{state}, expires {w.expires.isoformat()}: {w.reason}")
         )
     return fields
+
+
+def _group_text(tally: GroupTally, names: Mapping[str, str]) -> str:
+    group, needed = tally.requirement.group, tally.requirement.min
+    if tally.failure is not None:
+        return f"{group}: not verifiable ({tally.failure})"
+    counted = len(tally.members_counted)
+    return f"{group}: {counted} of {needed} required: {_people(tally.members_counted, names)}"
 
 
 def evidence_text(
@@ -131,9 +147,24 @@ def build_report(
                     "max_age_days": v.rule.max_age_days,
                     "allowed_statuses": list(v.rule.allowed_statuses),
                     "require_current_version": v.rule.require_current_version,
+                    "max_age": v.rule.max_age.text if v.rule.max_age else None,
+                    "expires_on": v.rule.expires_on.isoformat() if v.rule.expires_on else None,
+                    "required_groups": [
+                        {"group": r.group, "min": r.min} for r in v.rule.required_groups
+                    ],
                 },
                 "facts": {
                     "fetch_failure": _failure(facts.get(v.rule.page_id)),
+                    "approval_expires_at": utc_iso(v.expires_at) if v.expires_at else None,
+                    "groups": [
+                        {
+                            "group": t.requirement.group,
+                            "min": t.requirement.min,
+                            "approvers_counted": _accounts(t.members_counted, names),
+                            "failure": t.failure,
+                        }
+                        for t in v.groups
+                    ],
                     "status": v.status,
                     "version": None
                     if v.version is None

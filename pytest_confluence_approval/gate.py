@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
@@ -28,8 +29,8 @@ from .entrypoint import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
 )
-from .facts import FetchFailure, PageFacts, QueryResult
-from .fetch import fetch_all, fetch_versions
+from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
+from .fetch import fetch_all, fetch_groups, fetch_versions
 from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
@@ -185,6 +186,8 @@ class Gate:
         self.verdicts: dict[str, Verdict] = {}
         #: account id -> display name, looked up once per run (or taken from the snapshot)
         self.names: dict[str, str] = {}
+        #: group name -> members, for required_groups: fetched once per run (or replayed)
+        self.groups: dict[str, GroupMembers] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
 
@@ -262,6 +265,13 @@ class Gate:
             self.as_of = s.as_of or s.snapshot.recorded_at
             self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
             self.names.update(s.snapshot.names)
+            for group in self._groups_for(wanted):
+                self.groups[group] = s.snapshot.groups.get(group) or GroupMembers(
+                    failure=FetchFailure(
+                        f'group "{group}" is not in the snapshot; record a new snapshot '
+                        "that includes it"
+                    )
+                )
             return
         fetched_at = self._fetch(wanted)
         if s.wait is not None:
@@ -275,13 +285,27 @@ class Gate:
                 facts=self.facts,
                 names=self.names,
                 queries=self.query_results or {},
+                groups=self.groups,
             )
+
+    def _groups_for(self, page_ids: Iterable[str]) -> list[str]:
+        """The required groups of these pages whose members this run has not read yet."""
+        wanted = (r.group for p in page_ids for r in self.rules[p].required_groups)
+        return [g for g in dict.fromkeys(wanted) if g not in self.groups]
 
     def _fetch(self, wanted: list[str]) -> datetime:
         """One round of requests for these pages; returns when it started."""
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
         client = self._client()
+        # Group members are read beside the pages, not after them: each group once per run.
+        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confluence-groups")
+        groups = side.submit(
+            fetch_groups,
+            client,
+            self._groups_for(wanted),
+            concurrency=s.options.concurrency,
+        )
         try:
             self.facts.update(
                 fetch_all(
@@ -309,7 +333,9 @@ class Gate:
                 )
             )
             self.names.update(client.get_display_names(accounts - self.names.keys()))
+            self.groups.update(groups.result())
         finally:
+            side.shutdown(wait=True)
             client.close()
         return fetched_at
 
@@ -356,6 +382,7 @@ class Gate:
                 site=self.settings.site,
                 property_key=self.settings.policy.property_key,
                 names=self.names,
+                groups=self.groups,
             )
         except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
             return unverifiable(

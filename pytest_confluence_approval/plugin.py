@@ -281,6 +281,7 @@ class GateReporter:
                 facts=gate.facts,
                 names=gate.names,
                 queries=gate.query_results or {},
+                groups=gate.groups,
             )
         assert self.gate.as_of is not None
         node.workerinput[HANDOFF_KEY] = {

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_confluence_approval.facts import PageFacts, QueryResult
+from pytest_confluence_approval.facts import GroupMembers, PageFacts, QueryResult
 from pytest_confluence_approval.snapshot import dump_snapshot, load_snapshot
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -28,6 +28,13 @@ TARGET = EXAMPLES / "advanced-snapshot.json"
 RELEASE_LABEL_QUERY = 'type = page AND space = ENG AND label = "release-2025-08"'
 RELEASE_BOT = "557058:1d2e3f40-aaaa-4bbb-8ccc-dddddddddddd"
 PRIYA = "5b10a2844c20165700ede21g"
+JONAS = "557058:f3a1c2d4-9e7b-4c1a-8f2e-0a1b2c3d4e5f"
+AMARA = "712020:0c3b7e1d-6a45-4f0e-9d2b-5e6f7a8b9c0d"
+#: the groups of the policy's required_groups, as the site lists their members
+GROUPS = {
+    "security-team": GroupMembers(members=frozenset({PRIYA, AMARA})),
+    "qa": GroupMembers(members=frozenset({PRIYA, JONAS})),
+}
 
 
 def _version(number: int, created_at: str, *, minor: bool, message: str) -> dict[str, Any]:
@@ -45,7 +52,8 @@ def build(target: Path = TARGET) -> None:
     pages = {page_id: copy.deepcopy(base.pages[page_id]) for page_id in base.pages}
 
     # Change record: the two edits after its approval (2025-07-15) were typo fixes, so
-    # ignore_minor_edits keeps the approval current; it still has 1 of 2 approvals.
+    # ignore_minor_edits keeps the approval current; it still has 1 of 2 approvals, and
+    # none from the security team.
     change = pages["718962699"]
     assert change.page is not None
     change.page["version"] = _version(7, "2025-08-01T10:00:00.000Z", minor=True, message="typo")
@@ -90,6 +98,7 @@ def build(target: Path = TARGET) -> None:
         facts={pid: pages[pid] for pid in fetched},
         names=base.names,
         queries={RELEASE_LABEL_QUERY: QueryResult(pages=tuple(titles.items()))},
+        groups=GROUPS,
     )
 
 

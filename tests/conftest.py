@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-# pytester's in-process runs drop every module first imported inside them. The gate loads
-# requests only once a policy enables it, so without this the first inner run would import
-# requests (and http.cookiejar) and the next one would mix the dropped modules with fresh
-# ones ("You can only merge into CookieJar"). Loaded here, they outlive every inner run.
+# The gate imports requests, urllib3 and its own modules only once a policy enables it,
+# i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
+# again. The next run would import a second copy of requests beside the first's
+# leftovers ("ValueError: You can only merge into CookieJar"). Imported here, in the
+# outer run, they are loaded once and shared by every inner run.
 import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 

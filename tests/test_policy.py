@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from pytest_confluence_approval.expiry import parse_duration
 from pytest_confluence_approval.policy import (
+    GroupRequirement,
     PageRule,
     Policy,
     PolicyError,
@@ -803,3 +806,115 @@ def test_any_dumped_structure_gives_a_policy_or_a_policy_error(document: Any) ->
 def test_every_shipped_example_policy_is_valid(example: Path) -> None:
     policy = load_policy(example)
     assert policy.pages or policy.queries
+
+
+# --- calendar expiry, exact dates and teams ------------------------------------------------
+
+
+def test_max_age_expires_on_and_required_groups_merge_like_every_setting() -> None:
+    policy = parse(
+        """\
+        version: 1
+        defaults:
+          max_age: 6 months
+          expires_on: 2026-06-30
+          required_groups: [{group: security-team}]
+        pages:
+          - id: 1
+          - id: 2
+            max_age_days: 30
+            required_groups:
+              - {group: security-team, min: 1}
+              - {group: qa, min: 2}
+          - id: 3
+            max_age: P1Y2M
+            expires_on: null
+            required_groups: []
+        """
+    )
+    first, second, third = policy.pages
+    assert first.max_age == parse_duration("6 months")
+    assert first.max_age_days is None
+    assert first.expires_on == date(2026, 6, 30)
+    assert first.required_groups == (GroupRequirement("security-team", 1),)
+    # The entry's max_age_days replaces the defaults' max_age: one setting, two spellings.
+    assert second.max_age is None
+    assert second.max_age_days == 30
+    assert second.age_limit == parse_duration("30 days")
+    assert second.required_groups == (
+        GroupRequirement("security-team", 1),
+        GroupRequirement("qa", 2),
+    )
+    assert (third.max_age, third.expires_on, third.required_groups) == (
+        parse_duration("P1Y2M"),
+        None,
+        (),
+    )
+
+
+@pytest.mark.parametrize("where", ["defaults", "entry"])
+def test_max_age_and_max_age_days_in_one_mapping_is_a_usage_error(where: str) -> None:
+    both = "max_age: 1 month\n    max_age_days: 30\n"
+    if where == "defaults":
+        text = f"version: 1\ndefaults:\n    {both}pages:\n  - id: 1\n"
+        line, key = 3, "defaults.max_age"
+    else:
+        text = f"version: 1\npages:\n  - id: 1\n    {both}"
+        line, key = 4, "pages[0].max_age"
+    message = error_of(text)
+    assert_names(message, line, key)
+    assert "two spellings of one setting" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("6 fortnights", "must be a duration such as 90 days"),
+        ("PT12H", "must be a duration such as 90 days"),
+        ("P", "is not a duration"),
+        ("200 years", "longer than 100 years"),
+        ("6", "must be a duration"),
+    ],
+)
+def test_a_bad_max_age_names_the_line(value: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    max_age: {value}\n")
+    assert_names(message, 4, "pages[0].max_age")
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("30 June 2026", "must be a date such as"), ("2026-6-30", "must be a date such as")],
+)
+def test_a_bad_expires_on_names_the_line(value: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    expires_on: {value}\n")
+    assert_names(message, 4, "pages[0].expires_on")
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("groups", "key", "fragment"),
+    [
+        ("[{group: qa}, {group: qa, min: 2}]", "required_groups[1].group", "listed twice"),
+        ("[{group: qa, min: 0}]", "required_groups[0].min", "must be 1 or more"),
+        ("[{min: 2}]", "required_groups[0]", "missing required key 'group'"),
+        ("[{group: qa, minimum: 2}]", "required_groups[0].minimum", "unknown key"),
+        ("[{group: ''}]", "required_groups[0].group", "group"),
+        ("qa", "required_groups", "must be a list"),
+        ('[{group: "qa\\tteam"}]', "required_groups[0].group", "control characters"),
+    ],
+)
+def test_bad_required_groups_name_the_line(groups: str, key: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    required_groups: {groups}\n")
+    assert_names(message, 4, f"pages[0].{key}")
+    assert fragment in message
+
+
+def test_the_new_settings_are_in_the_schema_with_editor_hints() -> None:
+    schema = load_schema("policy")
+    settings = schema["$defs"]["settings"]["properties"]
+    for key in ("max_age", "expires_on", "required_groups"):
+        assert settings[key]["description"]
+        assert settings[key]["examples"]
+        for entry in ("page", "query"):
+            assert key in schema["$defs"][entry]["properties"]
