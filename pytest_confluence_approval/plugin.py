@@ -20,7 +20,7 @@ from _pytest.terminal import TerminalReporter
 
 from . import junit
 from .confluence import ConfigurationError
-from .entrypoint import MARKER
+from .entrypoint import MARKER, absolute_path
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
@@ -95,7 +95,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
 
 
 def _path(value: str | None) -> Path | None:
-    return Path(value).absolute() if value else None
+    return absolute_path(value) if value else None
 
 
 def _same_file(arg: str, path: Path) -> bool:
@@ -262,9 +262,15 @@ class GateReporter:
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
     ) -> pytest.Collector | None:
-        if file_path == self.gate.settings.policy.path:
+        if file_path != self.gate.settings.policy.path:
+            return None
+        root = self.config.rootpath
+        if file_path.is_relative_to(root):
             return PolicyFile.from_parent(parent, path=file_path)
-        return None
+        # Outside the rootdir (e.g. an ini's `confluence_policy = ../policy.yaml`) pytest
+        # would give the file an empty node id, and every page an id like "::page[..]".
+        nodeid = os.path.relpath(file_path, root).replace(os.sep, "/")
+        return PolicyFile.from_parent(parent, path=file_path, nodeid=nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:

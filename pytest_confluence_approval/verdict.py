@@ -1,4 +1,4 @@
-"""The rules of SPEC section 4: policy rule + fetched facts + as-of instant -> Verdict.
+"""The rules of "When a page passes" (README): policy rule + fetched facts + as-of -> Verdict.
 
 Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
 failing verdict lists all its reasons, not only the first.
@@ -113,7 +113,7 @@ class Verdict:
         )
 
     def explain(self) -> str:
-        """The failure text of SPEC section 4: every reason, then the page's link."""
+        """The failure text the README shows: every reason, then the page's link."""
         if self.passed:
             return render_lines([f"{self.rule.label} is approved", f"  {self.link}"])
         heading = (
@@ -139,7 +139,7 @@ def evaluate(
     names: Mapping[str, str] = MappingProxyType({}),
     groups: Mapping[str, GroupMembers] = MappingProxyType({}),
 ) -> Verdict:
-    """Judge every rule of SPEC section 4; ``names`` maps account ids to display names,
+    """Judge every rule of "When a page passes"; ``names`` maps account ids to display names,
     ``groups`` group names to their members (for ``required_groups``)."""
 
     def people(accounts: Sequence[str]) -> str:
