@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import TOOL_NAME, __version__
-from .facts import FetchFailure, PageFacts, QueryResult
+from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .schemas import json_path, validator
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class Snapshot:
     names: Mapping[str, str]
     #: cql -> what the query found when recording
     queries: Mapping[str, QueryResult] = field(default_factory=dict)
+    #: group name -> its members when recording (for required_groups)
+    groups: Mapping[str, GroupMembers] = field(default_factory=dict)
     #: page id -> verdict, judged by the xdist controller (only in its handoff to workers)
     verdicts: Mapping[str, Verdict] = field(default_factory=dict)
 
@@ -68,6 +70,7 @@ def dump_snapshot(
     facts: Mapping[str, PageFacts],
     names: Mapping[str, str],
     queries: Mapping[str, QueryResult] | None = None,
+    groups: Mapping[str, GroupMembers] | None = None,
 ) -> None:
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
@@ -98,6 +101,14 @@ def dump_snapshot(
             )
             for cql, r in (queries or {}).items()
         },
+        "groups": {
+            name: (
+                {"failure": {"message": g.failure.message, "status": g.failure.status}}
+                if g.failure
+                else {"members": sorted(g.members)}
+            )
+            for name, g in (groups or {}).items()
+        },
     }
     document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
@@ -112,6 +123,9 @@ def content_digest(document: Mapping[str, Any]) -> str:
     content = {
         key: document.get(key) for key in ("site", "recorded_at", "pages", "users", "queries")
     }
+    # Snapshots recorded before groups existed lack the key; their digest never had it.
+    if "groups" in document:
+        content["groups"] = document["groups"]
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256()
     # Encoded a megabyte at a time: a whole second copy of a large snapshot would raise
@@ -124,9 +138,9 @@ def content_digest(document: Mapping[str, Any]) -> str:
 _HASH_CHUNK = 1 << 20
 
 
-def write_json_atomically(path: Path, document: Any, *, indent: int | None = 2) -> None:
+def write_json_atomically(path: Path, document: Any) -> None:
     """Readers never see half a file: write beside it, then rename over it."""
-    text = json.dumps(document, indent=indent, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -232,6 +246,14 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
             if "failure" in entry
             else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
             for cql, entry in document.get("queries", {}).items()
+        },
+        groups={
+            name: GroupMembers(
+                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
+            )
+            if "failure" in entry
+            else GroupMembers(frozenset(entry["members"]))
+            for name, entry in document.get("groups", {}).items()
         },
     )
 
