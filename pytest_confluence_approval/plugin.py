@@ -472,7 +472,7 @@ class GateReporter:
             skipped=self.not_judged(),
         )
         if pace := gate.pace_reached():
-            lines.insert(1, pace)  # our own counts, nothing from the site: no rendering needed
+            lines.append(pace)  # our own counts, nothing from the site: no rendering needed
         for line in lines:
             terminalreporter.line(line)
         for error in self.output_errors:
