@@ -24,12 +24,12 @@ from .verdict import Outcome, Verdict
 HEADING = "### Confluence approval gate"
 
 _ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIABLE: "⚠️"}
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in string.punctuation})
+_MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
 
 
 def cell(text: str) -> str:
     """Untrusted text as the content of one table cell (or one paragraph): inert."""
-    return neutral(text).translate(_MARKDOWN_SPECIAL).strip() or "\\-"
+    return neutral(text).translate(_MARKDOWN_PUNCTUATION).strip() or "\\-"
 
 
 def page_url(site: str, page_id: str) -> str:
@@ -55,10 +55,9 @@ def markdown_summary(
     lines = [
         HEADING,
         "",
-        cell(
-            f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
-            f"{counts[Outcome.UNVERIFIABLE]} not verifiable"
-        ),
+        # Our own words and numbers: left as they are, so they read (and grep) as in the terminal.
+        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
+        f"{counts[Outcome.UNVERIFIABLE]} not verifiable",
         "",
     ]
     if skipped:
