@@ -852,6 +852,8 @@ class ReplayRow:
     replay: Measurement
     trivial: Measurement
     xdist: dict[int, Measurement] = field(default_factory=dict)
+    #: as many trivial tests under -n N: what xdist itself costs for that many items
+    trivial_xdist: dict[int, Measurement] = field(default_factory=dict)
 
     @property
     def time_ratio(self) -> float:
@@ -906,11 +908,17 @@ def replay_rows(
             for workers in xdist_workers:
                 print(f"measuring replay of {size} pages under -n {workers} ...", flush=True)
                 m = Measurement(f"replay {size} -n {workers}")
+                t = Measurement(f"trivial {size} -n {workers}")
                 for _ in range(repeat):
                     result = run_pytest([*args, "-n", str(workers)], directory)
                     check_all_approved(f"replay {size} -n {workers}", result, size)
                     m.add(result)
+                    result = run_pytest(["-n", str(workers)], trivial_dir)
+                    if result.returncode != 0:
+                        raise BenchmarkBroken(f"{t.label}: pytest failed:\n" + tail(result.output))
+                    t.add(result)
                 row.xdist[workers] = m
+                row.trivial_xdist[workers] = t
         rows.append(row)
     return rows
 
@@ -991,7 +999,7 @@ def print_issue_rows(
         print("\nReplay vs as many trivial parametrized tests (median of interleaved runs):")
         replay_table: list[tuple[str, ...]] = []
         for r in replays:
-            for m in (r.replay, r.trivial, *r.xdist.values()):
+            for m in (r.replay, r.trivial, *r.xdist.values(), *r.trivial_xdist.values()):
                 replay_table.append(
                     (m.label, f"{m.median:.2f}", m.spread, f"{m.peak:.0f}", str(len(m.walls)))
                 )
@@ -1007,10 +1015,11 @@ def print_issue_rows(
             )
             for workers, m in r.xdist.items():
                 ratio = m.median / r.replay.median
+                trivial_ratio = r.trivial_xdist[workers].median / r.trivial.median
                 checks.append(
                     (
                         f"replay {r.pages} -n {workers} / one process",
-                        f"{ratio:.2f}x",
+                        f"{ratio:.2f}x (trivial tests: {trivial_ratio:.2f}x)",
                         f"<= {TARGET_XDIST}x",
                         verdict(ratio <= TARGET_XDIST),
                     )
