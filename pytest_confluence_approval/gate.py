@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
-from time import monotonic, sleep
+from time import monotonic
 from typing import Literal
 
 from .confluence import (
@@ -19,6 +20,7 @@ from .confluence import (
     ConfluenceClient,
     ConfluenceError,
     Credentials,
+    Deadline,
     normalize_site,
 )
 from .facts import FetchFailure, PageFacts, QueryResult
@@ -176,6 +178,17 @@ class Gate:
         self.names: dict[str, str] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
+        #: The run's one time limit, shared by every phase that goes to the network:
+        #: queries, pages and properties, version histories, display names and the
+        #: polling of --confluence-wait (whose time counts on top of the deadline).
+        self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
+        #: Where links for people point: the site's own base URL as Confluence states it
+        #: (``_links.base``), never Atlassian's API gateway that the requests go to.
+        self.link_base = settings.snapshot.site if settings.snapshot else settings.site
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop all network work of this run now."""
+        self.deadline.cancel()
 
     def resolve_queries(self) -> None:
         """Turn ``cql:`` entries into page rules (once). Raises ConfigurationError for a
@@ -193,15 +206,12 @@ class Gate:
                     )
                 )
         elif queries:
-            client = self._client()
-            try:
+            with self._client() as client:
                 for q in queries:
                     try:
                         results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
                     except ConfluenceError as exc:
                         results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
-            finally:
-                client.close()
         self.query_results = results
         for q in queries:
             # An explicit id entry wins over a query; of two queries, the first wins.
@@ -223,16 +233,28 @@ class Gate:
                     "page the gate checks"
                 )
 
-    def _client(self) -> ConfluenceClient:
+    @contextmanager
+    def _client(self) -> Iterator[ConfluenceClient]:
+        """A client for one phase, spending from the run's deadline."""
         s = self.settings
-        return ConfluenceClient(
+        client = ConfluenceClient(
             s.site,
             s.credentials,
             timeout=s.options.timeout,
             retries=s.options.retries,
             concurrency=s.options.concurrency,
-            deadline=s.deadline,
+            deadline=self.deadline,
         )
+        try:
+            yield client
+        except BaseException:
+            self.deadline.cancel()  # an interrupt: cut whatever is still in flight
+            raise
+        finally:
+            client.close()
+            self.deadline.stop_watching()
+            if client.human_base and self.link_base == s.site:
+                self.link_base = client.human_base
 
     def prepare(
         self, page_ids: Iterable[str], progress: Callable[[str], None] | None = None
@@ -270,8 +292,7 @@ class Gate:
         """One round of requests for these pages; returns when it started."""
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
-        client = self._client()
-        try:
+        with self._client() as client:
             self.facts.update(
                 fetch_all(
                     client,
@@ -298,8 +319,6 @@ class Gate:
                 )
             )
             self.names.update(client.get_display_names(accounts - self.names.keys()))
-        finally:
-            client.close()
         return fetched_at
 
     def _wait(
@@ -327,7 +346,12 @@ class Gate:
                 f"confluence approval gate: waiting for approvers on {len(waiting)} page(s): "
                 f"{labels}{more}; next check in {_duration(pause)}, {_duration(left)} left"
             )
-            sleep(pause)
+            if self.deadline.expired():
+                return fetched_at
+            try:
+                self.deadline.sleep(min(pause, max(self.deadline.remaining() or pause, 0)))
+            except ConfluenceError:
+                return fetched_at  # interrupted
             fetched_at = self._fetch(waiting)
             done = [p for p in waiting if self._judge(p, s.as_of or fetched_at).passed]
             if done:
@@ -342,7 +366,7 @@ class Gate:
                 self.rules[page_id],
                 self.facts[page_id],
                 as_of=as_of,
-                site=self.settings.site,
+                site=self.link_base,
                 property_key=self.settings.policy.property_key,
                 names=self.names,
             )
@@ -351,7 +375,7 @@ class Gate:
                 self.rules[page_id],
                 "could not verify: internal error while judging the page "
                 f"({type(exc).__name__}: {exc}); please report this",
-                f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
+                f"{self.link_base}/pages/viewpage.action?pageId={page_id}",
             )
 
     def verdict(self, page_id: str) -> Verdict:
