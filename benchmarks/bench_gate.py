@@ -60,7 +60,7 @@ BATCH_SIZE = 250  # SPEC 8: up to 250 ids per GET /api/v2/pages?id=...
 FIRST_PAGE_ID = 718_962_697
 SUBPROCESS_TIMEOUT = 900.0  # seconds; a hung run is a broken run
 HTTP_TIMEOUT = 30.0
-GATE_PLUGIN = "pytest_confluence_approval.plugin"
+GATE_PLUGIN = "pytest_confluence_approval.entrypoint"
 KINDS = ("batch", "page", "properties", "users-bulk", "other")
 PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
 

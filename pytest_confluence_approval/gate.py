@@ -23,6 +23,13 @@ from .confluence import (
     Deadline,
     normalize_site,
 )
+from .entrypoint import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DEADLINE,
+    DEFAULT_POLL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from .facts import FetchFailure, PageFacts, QueryResult
 from .fetch import fetch_all, fetch_versions
 from .policy import Policy, Waiver, load_policy
@@ -46,17 +53,17 @@ class GateOptions:
 
     policy: Path
     url: str | None = None
-    concurrency: int = 8
-    timeout: float = 30.0
-    retries: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
     as_of: str | None = None
     record: Path | None = None
     replay: Path | None = None
     report: Path | None = None
     insecure_http: bool = False
-    deadline: str = "10m"
+    deadline: str = DEFAULT_DEADLINE
     wait: str | None = None
-    poll: str = "1m"
+    poll: str = DEFAULT_POLL
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ class GateSettings:
     #: seconds the whole fetch may take
     deadline: float
     #: --confluence-wait / --confluence-poll in seconds (wait None: do not wait)
-    wait: float | None = None
-    poll: float = 60.0
+    wait: float | None
+    poll: float
 
     @classmethod
     def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:

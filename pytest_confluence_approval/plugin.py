@@ -1,4 +1,7 @@
-"""pytest glue: options, one item per policy page, failure text, header and summary."""
+"""pytest glue of an enabled gate: one item per policy page, failure text, header, summary.
+
+Imported only once the gate is on (see entrypoint.py), so it may import freely.
+"""
 
 from __future__ import annotations
 
@@ -18,111 +21,19 @@ from _pytest.junitxml import bin_xml_escape, xml_key
 from _pytest.terminal import TerminalReporter
 
 from .confluence import ConfigurationError
+from .entrypoint import MARKER
 from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
 from .gate import Gate, GateOptions, GateSettings
 from .policy import PageQuery, PageRule, PolicyError
 from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
 from .verdict import Outcome
 
-MARKER = "confluence_approval"
 HANDOFF_KEY = "confluence_approval_handoff"
 gate_key = pytest.StashKey[Gate]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("confluence-approval", "Confluence approval gate")
-    group.addoption(
-        "--confluence-policy",
-        metavar="PATH",
-        help="policy file naming the pages that must be approved; enables the gate",
-    )
-    group.addoption(
-        "--confluence-url",
-        metavar="URL",
-        help="wiki base URL, e.g. https://acme.atlassian.net/wiki "
-        "(default: $CONFLUENCE_URL, then the policy's site:)",
-    )
-    group.addoption(
-        "--confluence-concurrency",
-        type=int,
-        default=8,
-        metavar="N",
-        help="requests in flight at once (default: 8)",
-    )
-    group.addoption(
-        "--confluence-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="timeout of each request (default: 30)",
-    )
-    group.addoption(
-        "--confluence-retries",
-        type=int,
-        default=4,
-        metavar="N",
-        help="retries on 429, 502-504 and connection errors, honouring Retry-After (default: 4)",
-    )
-    group.addoption(
-        "--confluence-deadline",
-        default="10m",
-        metavar="DURATION",
-        help="time the whole fetch may take, e.g. 90s, 10m (default: 10m); a Retry-After "
-        "beyond it fails at once instead of sleeping",
-    )
-    group.addoption(
-        "--confluence-wait",
-        metavar="DURATION",
-        help="wait up to this long (e.g. 30m) for pages whose only failures are approvers "
-        "not done yet, re-checking them every --confluence-poll",
-    )
-    group.addoption(
-        "--confluence-poll",
-        default="1m",
-        metavar="DURATION",
-        help="how often to re-check while waiting (default: 1m)",
-    )
-    group.addoption(
-        "--confluence-as-of",
-        metavar="ISO8601",
-        help="judge approval age at this instant (default: now; in replay: the recording time)",
-    )
-    group.addoption(
-        "--confluence-record",
-        metavar="PATH",
-        help="write everything fetched to this snapshot file",
-    )
-    group.addoption(
-        "--confluence-replay",
-        metavar="PATH",
-        help="evaluate from this snapshot file, with no network access",
-    )
-    group.addoption(
-        "--confluence-report",
-        metavar="PATH",
-        help="write a JSON evidence report (format: schemas/report.schema.json)",
-    )
-    group.addoption(
-        "--confluence-insecure-http",
-        action="store_true",
-        default=False,
-        help="allow plain http to a host other than this machine (credentials travel unencrypted)",
-    )
-    parser.addini(
-        "confluence_policy",
-        "policy file for the Confluence approval gate (relative to the ini file)",
-        type="string",
-        default="",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"{MARKER}: a Confluence page's approval, checked by pytest-confluence-approval"
-    )
-    policy = _policy_path(config)
-    if policy is None:
-        return
+def enable_gate(config: pytest.Config, policy: Path) -> None:
+    """Turn the gate on for this session (called by the entry point's pytest_configure)."""
     option = config.option
     options = GateOptions(
         policy=policy,
@@ -166,17 +77,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.append(str(policy))
 
 
-def _policy_path(config: pytest.Config) -> Path | None:
-    given = config.getoption("confluence_policy")
-    if given:
-        return Path(given).absolute()
-    from_ini = str(config.getini("confluence_policy") or "")
-    if from_ini:
-        base = config.inipath.parent if config.inipath else config.rootpath
-        return (base / from_ini).absolute()
-    return None
-
-
 def _path(value: str | None) -> Path | None:
     return Path(value).absolute() if value else None
 
@@ -186,26 +86,6 @@ def _same_file(arg: str, path: Path) -> bool:
         return Path(arg.split("::")[0]).absolute().resolve() == path.resolve()
     except OSError:
         return False
-
-
-def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    gate = config.stash.get(gate_key, None)
-    if gate is None:
-        return None
-    s = gate.settings
-    auth = "none needed (replay)" if s.mode == "replay" else s.credentials.describe()
-    queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
-    return [
-        f"confluence approval gate: policy {s.policy.path} ({len(s.policy.pages)} pages{queries})",
-        f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}",
-    ]
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    gate = parent.config.stash.get(gate_key, None)
-    if gate is not None and file_path == gate.settings.policy.path:
-        return PolicyFile.from_parent(parent, path=file_path)
-    return None
 
 
 class PolicyFile(pytest.File):
@@ -328,6 +208,23 @@ class GateReporter:
         #: an xdist worker: the controller writes the outputs
         self.is_worker = hasattr(config, "workerinput")
         self.handoff_dir: Path | None = None
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.gate.settings
+        auth = "none needed (replay)" if s.mode == "replay" else s.credentials.describe()
+        queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
+        pages = f"{len(s.policy.pages)} pages{queries}"
+        return [
+            f"confluence approval gate: policy {s.policy.path} ({pages})",
+            f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}",
+        ]
+
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> pytest.Collector | None:
+        if file_path == self.gate.settings.policy.path:
+            return PolicyFile.from_parent(parent, path=file_path)
+        return None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:

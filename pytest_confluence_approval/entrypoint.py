@@ -1,0 +1,134 @@
+"""The module pytest's ``pytest11`` entry point names: options, the marker, and the switch.
+
+Every pytest run in an environment where the plugin is installed imports this
+module, with or without the gate. So it imports nothing heavy: requests, urllib3,
+jsonschema, PyYAML and the gate itself load only when ``--confluence-policy`` (or
+the ini option ``confluence_policy``) turns the gate on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+MARKER = "confluence_approval"
+
+#: The one place each option's default lives; GateOptions takes them from here.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 4
+DEFAULT_DEADLINE = "10m"
+DEFAULT_POLL = "1m"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("confluence-approval", "Confluence approval gate")
+    group.addoption(
+        "--confluence-policy",
+        metavar="PATH",
+        help="policy file naming the pages that must be approved; enables the gate",
+    )
+    group.addoption(
+        "--confluence-url",
+        metavar="URL",
+        help="wiki base URL, e.g. https://acme.atlassian.net/wiki "
+        "(default: $CONFLUENCE_URL, then the policy's site:)",
+    )
+    group.addoption(
+        "--confluence-concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"requests in flight at once (default: {DEFAULT_CONCURRENCY})",
+    )
+    group.addoption(
+        "--confluence-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"timeout of each request (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--confluence-retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help="retries on 429, 502-504 and connection errors, honouring Retry-After "
+        f"(default: {DEFAULT_RETRIES})",
+    )
+    group.addoption(
+        "--confluence-deadline",
+        default=DEFAULT_DEADLINE,
+        metavar="DURATION",
+        help=f"time the whole fetch may take, e.g. 90s, 10m (default: {DEFAULT_DEADLINE}); a "
+        "Retry-After beyond it fails at once instead of sleeping",
+    )
+    group.addoption(
+        "--confluence-wait",
+        metavar="DURATION",
+        help="wait up to this long (e.g. 30m) for pages whose only failures are approvers "
+        "not done yet, re-checking them every --confluence-poll",
+    )
+    group.addoption(
+        "--confluence-poll",
+        default=DEFAULT_POLL,
+        metavar="DURATION",
+        help=f"how often to re-check while waiting (default: {DEFAULT_POLL})",
+    )
+    group.addoption(
+        "--confluence-as-of",
+        metavar="ISO8601",
+        help="judge approval age at this instant (default: now; in replay: the recording time)",
+    )
+    group.addoption(
+        "--confluence-record",
+        metavar="PATH",
+        help="write everything fetched to this snapshot file",
+    )
+    group.addoption(
+        "--confluence-replay",
+        metavar="PATH",
+        help="evaluate from this snapshot file, with no network access",
+    )
+    group.addoption(
+        "--confluence-report",
+        metavar="PATH",
+        help="write a JSON evidence report (format: schemas/report.schema.json)",
+    )
+    group.addoption(
+        "--confluence-insecure-http",
+        action="store_true",
+        default=False,
+        help="allow plain http to a host other than this machine (credentials travel unencrypted)",
+    )
+    parser.addini(
+        "confluence_policy",
+        "policy file for the Confluence approval gate (relative to the ini file)",
+        type="string",
+        default="",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}: a Confluence page's approval, checked by pytest-confluence-approval"
+    )
+    policy = policy_path(config)
+    if policy is None:
+        return
+    from .plugin import enable_gate  # the heavy part: only now that the gate is on
+
+    enable_gate(config, policy)
+
+
+def policy_path(config: pytest.Config) -> Path | None:
+    """The policy file, absolute: the command line's, else the ini file's (relative to it)."""
+    given = config.getoption("confluence_policy")
+    if given:
+        return Path(given).absolute()
+    from_ini = str(config.getini("confluence_policy") or "")
+    if from_ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return (base / from_ini).absolute()
+    return None
