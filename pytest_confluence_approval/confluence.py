@@ -922,7 +922,9 @@ class ConfluenceClient:
 def _check_page_id(page_id: str) -> None:
     # Ids go into URL paths; the policy schema allows the same form only.
     if not is_page_id(page_id):
-        raise ConfluenceError(f"page id {page_id!r} is not a Confluence page id")
+        raise ConfluenceError(
+            f"page id {page_id!r} is not decimal digits (a positive number, no leading zero)"
+        )
 
 
 def is_page_id(value: object) -> bool:

@@ -150,6 +150,7 @@ def parse_policy(data: bytes, path: Path) -> Policy:
         if "cql" in entry:
             queries.append(PageQuery(cql=entry["cql"], rule=rule))
             continue
+        _check_int64(rule.page_id, f"{where(('pages', index, 'id'))}: pages[{index}].id")
         if rule.page_id in seen:
             raise PolicyError(
                 f"{where(('pages', index, 'id'))}: pages[{index}].id: page {rule.page_id} is "
@@ -166,6 +167,7 @@ def parse_policy(data: bytes, path: Path) -> Policy:
             expires=_date(entry["expires"], f"{where(('waivers', index, 'expires'))}"),
             line=_line_of(lines, ("waivers", index)),
         )
+        _check_int64(waiver.page_id, f"{where(at)}: waivers[{index}].page")
         if waiver.page_id in waivers:
             raise PolicyError(
                 f"{where(at)}: waivers[{index}].page: page {waiver.page_id} has two waivers "
@@ -333,6 +335,18 @@ def _use_raw_page_ids(node: yaml.Node, document: Any) -> None:
                     and value_node.tag == "tag:yaml.org,2002:int"
                 ):
                     item[id_key] = value_node.value
+
+
+#: Confluence page ids are int64 values: the schema's 19 digits can still be too many.
+_INT64_MAX = 2**63 - 1
+
+
+def _check_int64(page_id: str, where: str) -> None:
+    if int(page_id) > _INT64_MAX:
+        raise PolicyError(
+            f"{where}: page id {page_id} is larger than any Confluence page id "
+            f"(at most {_INT64_MAX})"
+        )
 
 
 def _line_of(lines: Mapping[YamlPath, int], at: YamlPath) -> int:

@@ -16,6 +16,8 @@ from . import TOOL_NAME, __version__
 from .facts import FetchFailure, PageFacts, QueryResult
 from .schemas import json_path, validator
 
+_INT64_MAX = 2**63 - 1
+
 FORMAT = "pytest-confluence-approval snapshot"
 FORMAT_VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
@@ -151,6 +153,13 @@ def load_snapshot(path: Path) -> Snapshot:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
     except ValueError:
         raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
+    query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
+    too_large = [p for p in [*document["pages"], *query_ids] if int(p) > _INT64_MAX]
+    if too_large:
+        raise SnapshotError(
+            f"{path}: not a valid snapshot: page id {too_large[0]} is larger than any "
+            "Confluence page id"
+        )
     pages: dict[str, PageFacts] = {}
     for page_id, entry in document["pages"].items():
         if "failure" in entry:
