@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,25 +32,31 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 __all__ = [
     "CannedResponse",
+    "Chunked",
     "FakeConfluence",
     "Fault",
     "Hang",
     "NextLink",
+    "NoContentType",
     "Oversized",
     "RecordedRequest",
     "ResetConnection",
+    "Trickle",
     "approval_value",
+    "chunked",
     "hang",
     "html_login",
     "json_body",
     "malformed_json",
     "next_link",
+    "no_content_type",
     "oversized",
     "redirect",
     "reset",
     "retry_after",
     "running_fake_confluence",
     "status",
+    "trickle",
 ]
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -113,6 +119,34 @@ class Oversized(Fault):
     """200 JSON whose body is ``n_bytes`` long and never closes its brackets."""
 
     n_bytes: int
+
+
+@dataclass(frozen=True)
+class Trickle(Fault):
+    """Answer normally, but send the body ``bytes_per_second`` bytes at a time, once a second.
+
+    What a congested link or a hostile server does to a client that only bounds each
+    read: every read succeeds, so no read timeout ever fires.
+    """
+
+    bytes_per_second: int = 2
+
+
+@dataclass(frozen=True)
+class Chunked(Fault):
+    """Answer normally, with ``Transfer-Encoding: chunked`` and no Content-Length.
+
+    ``pad_to``: first pad the JSON with spaces to this many bytes (an oversized body a
+    client cannot refuse from its headers); ``chunk``: bytes per HTTP chunk.
+    """
+
+    pad_to: int = 0
+    chunk: int = 1000
+
+
+@dataclass(frozen=True)
+class NoContentType(Fault):
+    """Answer normally, without a Content-Type header."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +214,18 @@ def oversized(n_bytes: int) -> Oversized:
 
 def next_link(url: str) -> NextLink:
     return NextLink(url)
+
+
+def trickle(bytes_per_second: int = 2) -> Trickle:
+    return Trickle(bytes_per_second)
+
+
+def chunked(pad_to: int = 0, chunk: int = 1000) -> Chunked:
+    return Chunked(pad_to, chunk)
+
+
+def no_content_type() -> NoContentType:
+    return NoContentType()
 
 
 # --- the Capable Approval property value ---------------------------------------------------
@@ -338,8 +384,18 @@ class FakeConfluence:
     point a client at ``url``. Use ``running_fake_confluence()`` or ``with FakeConfluence()``.
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """``tls``: a server-side context to serve https instead of http."""
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, *, gateway_cloud_id: str | None = None
+    ) -> None:
+        """``tls``: a server-side context to serve https instead of http.
+
+        ``gateway_cloud_id``: answer as Atlassian's API gateway does for that cloud id
+        (the base URL for scoped API tokens and OAuth 2.0): the API lives under
+        ``/ex/confluence/{cloudId}/wiki``; ``next`` links are written without that prefix
+        (``/wiki/api/v2/...``, v1: ``/rest/api/...``) and ``_links.base`` is the site
+        itself (``https://acme.atlassian.net/wiki``), as observed on api.atlassian.com
+        (see atlassian-python-api #1655, confluence-publisher #531).
+        """
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._pages: dict[str, _Page] = {}
@@ -349,6 +405,7 @@ class FakeConfluence:
         self._open_sockets: set[socket.socket] = set()
         self._next_property_id = 1_000_000
         self._thread: threading.Thread | None = None
+        self._watchers: list[tuple[str, int, Callable[[], None]]] = []
 
         self.requests: list[RecordedRequest] = []
         self.latency = 0.0
@@ -361,7 +418,11 @@ class FakeConfluence:
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        self.url = f"{self.origin}/wiki"
+        #: the gateway's path prefix before /wiki ("" for a site)
+        self.prefix = f"/ex/confluence/{gateway_cloud_id}" if gateway_cloud_id else ""
+        self.url = f"{self.origin}{self.prefix}/wiki"
+        #: what answers give as ``_links.base``: the site's own URL, also via the gateway
+        self.links_base = "https://acme.atlassian.net/wiki" if gateway_cloud_id else self.url
 
     # -- lifecycle --
 
@@ -472,6 +533,21 @@ class FakeConfluence:
         with self._lock:
             self._faults.clear()
 
+    def when(self, path: str, n: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in the serving thread) once the ``n``-th request to ``path``
+        (exact, or a prefix ending in "*") has been received, before it is answered."""
+        with self._lock:
+            self._watchers.append((path, n, callback))
+
+    def wait_for(self, path: str, n: int = 1, timeout: float = 30.0) -> bool:
+        """Block until ``n`` requests to ``path`` have been received (False on timeout)."""
+        arrived = threading.Event()
+        with self._lock:
+            if self.count(path) >= n:
+                return True
+            self._watchers.append((path, n, arrived.set))
+        return arrived.wait(timeout)
+
     def count(self, path: str) -> int:
         """How many recorded requests match ``path`` (exact, or a prefix ending in "*")."""
         with self._lock:
@@ -482,6 +558,13 @@ class FakeConfluence:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            due = [
+                w
+                for w in self._watchers
+                if _path_matches(w[0], request.path) and self.count(w[0]) == w[1]
+            ]
+        for _, _, callback in due:
+            callback()
 
     def _sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -525,6 +608,11 @@ class FakeConfluence:
 
     def _route(self, req: RecordedRequest) -> tuple[int, object, dict[str, str]]:
         path, query = req.path, req.query
+        if self.prefix:
+            # The gateway serves only under its prefix; /wiki/... at its root is a 404.
+            if not path.startswith(self.prefix + "/"):
+                raise _v2_error(404, "Not Found")
+            path = path[len(self.prefix) :]
         if req.method == "GET" and path == "/wiki/api/v2/pages":
             return self._get_pages(query)
         if req.method == "POST" and path == "/wiki/api/v2/users-bulk":
@@ -555,7 +643,7 @@ class FakeConfluence:
             "tinyui": "/x/" + base64.urlsafe_b64encode(tiny).decode().rstrip("="),
         }
         if single:  # PageSingle carries the base; PageBulk relies on the list's _links.base
-            links["base"] = self.url
+            links["base"] = self.links_base
         return {
             "id": page.id,
             "status": page.status,
@@ -579,8 +667,8 @@ class FakeConfluence:
         limit = min(_int_param(query, "limit", server_max, 1), server_max)
         cursor = _single(query, "cursor")
         offset = _decode_cursor(cursor) if cursor else 0
-        links: dict[str, str] = {"base": self.url}
-        link_header = f'<{self.url}>; rel="base"'
+        links: dict[str, str] = {"base": self.links_base}
+        link_header = f'<{self.links_base}>; rel="base"'
         if offset + limit < len(items):
             params = [("cursor", _encode_cursor(offset + limit)), ("limit", str(limit))]
             params += [
@@ -657,7 +745,7 @@ class FakeConfluence:
             for account_id in dict.fromkeys(ids)
             if account_id in self._users
         ]
-        return 200, {"results": results, "_links": {"base": self.url}}, {}
+        return 200, {"results": results, "_links": {"base": self.links_base}}, {}
 
     def _cql_search(self, query: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
         cql = _single(query, "cql")
@@ -680,7 +768,7 @@ class FakeConfluence:
                     "title": page.title if page else f"Page {page_id}",
                 }
             )
-        links = {"base": self.url, "context": "/wiki"}
+        links = {"base": self.links_base, "context": "/wiki"}
         if start + limit < len(ids):
             params = urlencode({"cql": cql, "limit": limit, "start": start + limit})
             # v1 quirk: relative to the SITE base (no /wiki prefix).
@@ -785,18 +873,61 @@ class _Handler(BaseHTTPRequestHandler):
         code, payload, headers = fake._respond(req)
         if isinstance(fault, NextLink) and code == 200 and isinstance(payload, dict):
             payload.setdefault("_links", {})["next"] = fault.url
-            headers["Link"] = f'<{fault.url}>; rel="next", <{fake.url}>; rel="base"'
-        self._send(code, json.dumps(payload).encode(), JSON_TYPE, headers)
+            headers["Link"] = f'<{fault.url}>; rel="next", <{fake.links_base}>; rel="base"'
+        body = json.dumps(payload).encode()
+        if isinstance(fault, Trickle):
+            self._send_trickle(code, body, headers, fault.bytes_per_second)
+        elif isinstance(fault, Chunked):
+            self._send_chunked(code, body.ljust(fault.pad_to), headers, fault.chunk)
+        else:
+            content_type = None if isinstance(fault, NoContentType) else JSON_TYPE
+            self._send(code, body, content_type, headers)
 
-    def _send(self, code: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+    def _send(
+        self, code: int, body: bytes, content_type: str | None, headers: dict[str, str]
+    ) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_trickle(
+        self, code: int, body: bytes, headers: dict[str, str], per_second: int
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", JSON_TYPE)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        fake = self.server.fake
+        for start in range(0, len(body), per_second):
+            self.wfile.write(body[start : start + per_second])
+            self.wfile.flush()
+            if fake._stopping.wait(1.0):
+                break
+        self.close_connection = True
+
+    def _send_chunked(self, code: int, body: bytes, headers: dict[str, str], size: int) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", JSON_TYPE)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        stopping = self.server.fake._stopping
+        for start in range(0, len(body), size):
+            if stopping.is_set():
+                break
+            part = body[start : start + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\n\r\n")
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN, so the client

@@ -301,3 +301,68 @@ def test_requests_identify_the_tool(confluence: FakeConfluence) -> None:
     confluence.add_page("1")
     client(confluence.url).get_page("1")
     assert confluence.requests[0].headers["user-agent"].startswith("pytest-confluence-approval/")
+
+
+# -- same origin, judged as urllib3 connects (a second fake plays "other") ----------------
+
+
+def _port(site: FakeConfluence) -> int:
+    return int(site.origin.rsplit(":", 1)[1])
+
+
+def _crafted_links(site: FakeConfluence, other: FakeConfluence) -> list[str]:
+    """Links that look like ``site`` to urlsplit but lead elsewhere, or are ambiguous."""
+    path = "/wiki/api/v2/pages/1/properties?cursor=x"
+    return [
+        # urlsplit: host 127.0.0.1, port of site; urllib3: port of other, path "\@...".
+        f"http://127.0.0.1:{_port(other)}\\@127.0.0.1:{_port(site)}{path}",
+        f"http://user:pw@127.0.0.1:{_port(site)}{path}",
+        f"http://127.0.0.1:{_port(site)}{path}\x00",
+        f"http://127.0.0.1:{_port(site)}/wiki/api/v2/pages/1/properties?cursor=a b",
+        f"http://127.0.0.1:{_port(site)}/wiki/api/v2/pages/1/properties?cursor=\x1b",
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_crafted_pagination_link_sends_nothing_anywhere(
+    confluence: FakeConfluence, other_site: FakeConfluence, index: int
+) -> None:
+    confluence.add_page("1")
+    link = _crafted_links(confluence, other_site)[index]
+    confluence.fault("/wiki/api/v2/pages/1/properties", next_link(link), times=1)
+
+    with pytest.raises(ConfluenceError, match=r"pagination link .* no credentials were sent"):
+        client(confluence.url, basic()).get_properties("1")
+
+    assert other_site.requests == []
+    assert confluence.count("/wiki/api/v2/pages/1/properties") == 1
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_crafted_redirect_sends_nothing_anywhere(
+    confluence: FakeConfluence, other_site: FakeConfluence, index: int
+) -> None:
+    confluence.add_page("1")
+    location = _crafted_links(confluence, other_site)[index]
+    confluence.fault("/wiki/api/v2/pages/1", redirect(location))
+
+    with pytest.raises(ConfluenceError, match=r"redirected .* it was not followed"):
+        client(confluence.url, basic()).get_page("1")
+
+    assert other_site.requests == []
+    assert confluence.count("/wiki/api/v2/pages/1") == 1
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://other.test:1\\@acme.atlassian.net/wiki",
+        "https://bot:pw@acme.atlassian.net/wiki",
+        "https://acme.atlassian.net/wi ki",
+        "https://acme.atlassian.net/wiki\x07",
+        "https://acme.atlassian.net/wiki#top",
+    ],
+)
+def test_a_site_url_with_userinfo_fragment_or_odd_characters_is_refused(given: str) -> None:
+    with pytest.raises(ConfigurationError, match="site URL"):
+        normalize_site(given)
