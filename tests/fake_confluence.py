@@ -412,6 +412,8 @@ class FakeConfluence:
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
         self.versions_page_size = 25
+        #: the most CQL results per answer whatever ``limit`` asks (v1 search caps it too)
+        self.search_page_size = 1000
 
         self._server = _Server(self)
         port = self._server.server_address[1]
@@ -752,7 +754,7 @@ class FakeConfluence:
         if not cql:
             raise _HttpError(400, {"statusCode": 400, "message": "cql is required"})
         try:
-            limit = _int_param(query, "limit", 25, 1)
+            limit = min(_int_param(query, "limit", 25, 1), self.search_page_size)
             start = _int_param(query, "start", 0, 0)
         except _HttpError as error:  # v1 error shape, not v2's
             raise _HttpError(400, {"statusCode": 400, "message": "bad limit/start"}) from error
