@@ -579,13 +579,14 @@ class ConfluenceClient:
     def get_properties(self, page_id: str, key: str | None = None) -> list[Any]:
         _check_page_id(page_id)
         params = {"key": key} if key else {"limit": "250"}
-        return list(
-            self.paginate(
-                f"{self.site}/api/v2/pages/{page_id}/properties",
-                params,
-                what=f"the properties of page {page_id}",
-            )
+        listing = self.paginate(
+            f"{self.site}/api/v2/pages/{page_id}/properties",
+            params,
+            what=f"the properties of page {page_id}",
         )
+        # A property without a key cannot be the approval (nor tell which one is): it is
+        # skipped, so it cannot make the page's other properties unreadable.
+        return [p for p in listing if isinstance(p, dict) and isinstance(p.get("key"), str)]
 
     def get_versions(self, page_id: str) -> list[Any]:
         """The page's version history, newest first."""

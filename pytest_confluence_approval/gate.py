@@ -160,7 +160,7 @@ def _duration(seconds: float) -> str:
 def parse_instant(text: str) -> datetime:
     """ISO 8601 date or date-time; without an offset it is taken as UTC."""
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(
             f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"

@@ -386,7 +386,9 @@ def _parse_instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 allows a lowercase "z" (and "t"); fromisoformat takes neither "z" nor
+        # "Z" on every Python version, so the offset is spelled out.
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         # An instant without an offset cannot be compared safely: treat it as unknown.
         # Normalising here keeps every instant the rules see in UTC and in range.
         return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
