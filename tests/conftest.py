@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-import pytest_confluence_approval.plugin  # noqa: F401  (see below)
+# The gate imports requests, urllib3 and its own modules only once a policy enables it,
+# i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
+# again. The next run would import a second copy of requests beside the first's
+# leftovers ("ValueError: You can only merge into CookieJar"). Imported here, in the
+# outer run, they are loaded once and shared by every inner run.
+import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
-
-# The plugin loads requests lazily, inside the first in-process pytester run; pytester
-# then drops the modules that run imported, and the next run mixes a fresh requests with
-# objects of the old one ("You can only merge into CookieJar"). Importing it here first
-# keeps one copy for the whole test session.
 
 pytest_plugins = ["pytester"]
 
