@@ -92,8 +92,8 @@ class Deadline:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        self._watchdog: threading.Thread | None = None
-        self._stop_watchdog = threading.Event()
+        #: set to stop the current watchdog thread; None while none runs
+        self._watchdog_stop: threading.Event | None = None
 
     def __repr__(self) -> str:
         left = self.remaining()
@@ -143,7 +143,7 @@ class Deadline:
     def cancel(self) -> None:
         """Ctrl-C: refuse all further work and cut the connections in flight."""
         self._cancelled.set()
-        self._stop_watchdog.set()
+        self.stop_watching()
         self._shut_down_sockets()
 
     # -- connections in flight --
@@ -153,12 +153,16 @@ class Deadline:
             return
         with self._lock:
             self._sockets.add(sock)
-            if self.at is not None and (self._watchdog is None or not self._watchdog.is_alive()):
-                self._stop_watchdog.clear()
-                self._watchdog = threading.Thread(
-                    target=self._watch, name="confluence-deadline", daemon=True
-                )
-                self._watchdog.start()
+            if self.at is not None and self._watchdog_stop is None:
+                # One thread per round of requests: it cuts what is still open when the
+                # deadline comes, so no read can outlive it.
+                self._watchdog_stop = threading.Event()
+                threading.Thread(
+                    target=self._watch,
+                    args=(self._watchdog_stop,),
+                    name="confluence-deadline",
+                    daemon=True,
+                ).start()
         if self.cancelled or self.expired():
             self._shut_down_sockets()
 
@@ -168,12 +172,15 @@ class Deadline:
                 self._sockets.discard(sock)
 
     def stop_watching(self) -> None:
-        """The round of requests is over: the watchdog thread may end (it restarts on use)."""
-        self._stop_watchdog.set()
+        """The round of requests is over: the watchdog thread ends (a new one starts on use)."""
+        with self._lock:
+            stop, self._watchdog_stop = self._watchdog_stop, None
+        if stop is not None:
+            stop.set()
 
-    def _watch(self) -> None:
+    def _watch(self, stop: threading.Event) -> None:
         left = self.remaining()
-        if left is not None and not self._stop_watchdog.wait(max(left, 0)):
+        if left is not None and not stop.wait(max(left, 0)):
             self._shut_down_sockets()
 
     def _shut_down_sockets(self) -> None:
