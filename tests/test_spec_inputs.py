@@ -146,3 +146,22 @@ def test_a_property_without_a_key_is_skipped(gate: Gate) -> None:
     gate.write_policy([{"id": "101"}])
 
     gate.run().result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("page_id", "usable"),
+    [("9223372036854775807", True), ("9223372036854775808", False), ("0100", False)],
+)
+def test_policy_page_ids_are_positive_int64_without_leading_zeros(
+    gate: Gate, page_id: str, usable: bool
+) -> None:
+    gate.write_policy([{"id": page_id}])
+
+    run = gate.run("--collect-only")
+
+    assert_clean_session(run.output)
+    if usable:
+        assert run.result.ret == pytest.ExitCode.OK
+    else:
+        assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+        assert f"{page_id}" in run.output
