@@ -23,16 +23,19 @@ T = TypeVar("T")
 def worker_pool(client: ConfluenceClient, concurrency: int) -> Iterator[ThreadPoolExecutor]:
     """A thread pool that an interrupt (Ctrl-C) stops at once.
 
-    On the way out through an exception (KeyboardInterrupt above all), queued
-    requests are dropped, the connections in flight are cut (the run's deadline is
-    cancelled) and nobody waits for the workers: they end on their own within moments.
+    On Ctrl-C, queued requests are dropped, the connections in flight are cut (the
+    run's deadline is cancelled) and nobody waits for the workers: they end on their
+    own within moments.
     """
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     try:
         yield pool
-    except BaseException:
+    except KeyboardInterrupt:
         client.deadline.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True)
         raise
     pool.shutdown(wait=True)
 

@@ -193,10 +193,6 @@ class Gate:
         #: (``_links.base``), never Atlassian's API gateway that the requests go to.
         self.link_base = settings.snapshot.site if settings.snapshot else settings.site
 
-    def interrupt(self) -> None:
-        """Ctrl-C: stop all network work of this run now."""
-        self.deadline.cancel()
-
     def resolve_queries(self) -> None:
         """Turn ``cql:`` entries into page rules (once). Raises ConfigurationError for a
         waiver that names a page neither listed nor found."""
@@ -254,8 +250,8 @@ class Gate:
         )
         try:
             yield client
-        except BaseException:
-            self.deadline.cancel()  # an interrupt: cut whatever is still in flight
+        except KeyboardInterrupt:
+            self.deadline.cancel()  # Ctrl-C: cut whatever is still in flight
             raise
         finally:
             client.close()
