@@ -41,6 +41,7 @@ __all__ = [
     "Oversized",
     "RecordedRequest",
     "ResetConnection",
+    "Rewrite",
     "Trickle",
     "approval_value",
     "chunked",
@@ -54,6 +55,7 @@ __all__ = [
     "redirect",
     "reset",
     "retry_after",
+    "rewrite",
     "running_fake_confluence",
     "status",
     "trickle",
@@ -150,6 +152,15 @@ class NoContentType(Fault):
 
 
 @dataclass(frozen=True)
+class Rewrite(Fault):
+    """Answer normally, but pass the JSON payload through ``change`` first (it may edit
+    the payload in place): a site that sends what its OpenAPI description allows but
+    this fake would not, or a hostile one."""
+
+    change: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
 class NextLink(Fault):
     """Answer normally, but point ``_links.next`` and the Link header at ``url``."""
 
@@ -214,6 +225,10 @@ def oversized(n_bytes: int) -> Oversized:
 
 def next_link(url: str) -> NextLink:
     return NextLink(url)
+
+
+def rewrite(change: Callable[[Any], None]) -> Rewrite:
+    return Rewrite(change)
 
 
 def trickle(bytes_per_second: int = 2) -> Trickle:
@@ -873,6 +888,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         code, payload, headers = fake._respond(req)
+        if isinstance(fault, Rewrite) and code == 200:
+            fault.change(payload)
         if isinstance(fault, NextLink) and code == 200 and isinstance(payload, dict):
             payload.setdefault("_links", {})["next"] = fault.url
             headers["Link"] = f'<{fault.url}>; rel="next", <{fake.links_base}>; rel="base"'

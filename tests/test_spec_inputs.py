@@ -8,11 +8,12 @@ plugin against the fake.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.conftest import Gate, approved_page
-from tests.fake_confluence import approval_value, json_body, status
+from tests.fake_confluence import approval_value, json_body, rewrite, status
 
 CQL = "label = release"
 #: Deeper than any JSON parser's stack (Python's gives up near 1,000 levels).
@@ -57,18 +58,14 @@ def test_json_nested_a_thousand_deep_in_users_bulk_only_costs_the_names(gate: Ga
 def test_a_batch_answer_with_an_odd_id_fails_that_page_only(gate: Gate, bad_id: object) -> None:
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)
-    answer = gate.site._respond  # the real answer, with page 101's id replaced
 
-    def odd(req):  # type: ignore[no-untyped-def]
-        code, payload, headers = answer(req)
-        if req.path == "/wiki/api/v2/pages" and isinstance(payload, dict):
-            for page in payload["results"]:
-                if page["id"] == "101":
-                    page["id"] = bad_id
-        return code, payload, headers
+    def odd_id_for_101(payload: Any) -> None:
+        for page in payload["results"]:
+            if page["id"] == "101":
+                page["id"] = bad_id
 
-    gate.site._respond = odd  # type: ignore[method-assign]
-    gate.site.fault("/wiki/api/v2/pages/101", status(404), times=None)
+    gate.site.fault("/wiki/api/v2/pages", rewrite(odd_id_for_101))
+    gate.site.fault("/wiki/api/v2/pages/101", status(404))
     gate.write_policy([{"id": "101"}, {"id": "102"}])
 
     run = gate.run()
@@ -134,15 +131,11 @@ def test_rfc3339_times_with_lowercase_letters_are_read(gate: Gate, written: str)
 
 def test_a_property_without_a_key_is_skipped(gate: Gate) -> None:
     approved_page(gate.site, "101")
-    answer = gate.site._respond
 
-    def keyless_extra(req):  # type: ignore[no-untyped-def]
-        code, payload, headers = answer(req)
-        if req.path.endswith("/properties") and isinstance(payload, dict):
-            payload["results"].insert(0, {"id": "7", "value": {"x": 1}})  # no "key"
-        return code, payload, headers
+    def add_keyless(payload: Any) -> None:
+        payload["results"].insert(0, {"id": "7", "value": {"x": 1}})  # no "key"
 
-    gate.site._respond = keyless_extra  # type: ignore[method-assign]
+    gate.site.fault("/wiki/api/v2/pages/101/properties", rewrite(add_keyless))
     gate.write_policy([{"id": "101"}])
 
     gate.run().result.assert_outcomes(passed=1)
