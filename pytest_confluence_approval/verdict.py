@@ -1,4 +1,4 @@
-"""The rules of SPEC section 4: policy rule + fetched facts + as-of instant -> Verdict.
+"""The rules of "When a page passes" (README): policy rule + fetched facts + as-of -> Verdict.
 
 Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
 failing verdict lists all its reasons, not only the first.
@@ -7,17 +7,18 @@ failing verdict lists all its reasons, not only the first.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from jsonschema import ValidationError
 
-from .facts import PageFacts
-from .policy import PageRule
+from .facts import GroupMembers, PageFacts
+from .policy import GroupRequirement, PageRule
 from .schemas import json_path, validator
+from .untrusted import render_lines
 
 APPROVAL_KEY_SUFFIX = "_capable_approval"
 
@@ -65,7 +66,19 @@ class PageVersion:
 
 
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
-WAITABLE = frozenset({"incomplete", "approvals", "required-approvers"})
+WAITABLE = frozenset({"incomplete", "approvals", "required-approvers", "groups"})
+#: Failed rules that make a page not verifiable rather than not approved.
+UNVERIFIABLE_RULES = frozenset({"groups-unverifiable"})
+
+
+@dataclass(frozen=True)
+class GroupTally:
+    """One ``required_groups`` entry as judged: the counted approvers who are members."""
+
+    requirement: GroupRequirement
+    members_counted: tuple[str, ...]
+    #: why the group's members could not be read (then nothing is counted)
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,10 @@ class Verdict:
     #: a short code per reason (same order): "fetch", "status", "no-approval",
     #: "rejected", "incomplete", "approvals", "required-approvers", "stale", "too-old"...
     failed_rules: tuple[str, ...] = ()
+    #: where the policy requires groups: who counted for which group
+    groups: tuple[GroupTally, ...] = ()
+    #: when the completed approval stops counting under max_age (None: no limit or never)
+    expires_at: datetime | None = None
 
     @property
     def passed(self) -> bool:
@@ -96,16 +113,16 @@ class Verdict:
         )
 
     def explain(self) -> str:
-        """The failure text of SPEC section 4: every reason, then the page's link."""
+        """The failure text the README shows: every reason, then the page's link."""
         if self.passed:
-            return f"{self.rule.label} is approved\n  {self.link}"
+            return render_lines([f"{self.rule.label} is approved", f"  {self.link}"])
         heading = (
             "could not be verified" if self.outcome is Outcome.UNVERIFIABLE else "is not approved"
         )
         lines = [f"{self.rule.label} {heading}:"]
         lines += [f"  - {reason}" for reason in self.reasons]
         lines.append(f"  {self.link}")
-        return "\n".join(lines)
+        return render_lines(lines)  # Confluence text in reasons cannot forge a line
 
 
 def unverifiable(rule: PageRule, reason: str, link: str, **facts: Any) -> Verdict:
@@ -120,8 +137,10 @@ def evaluate(
     site: str,
     property_key: str | None = None,
     names: Mapping[str, str] = MappingProxyType({}),
+    groups: Mapping[str, GroupMembers] = MappingProxyType({}),
 ) -> Verdict:
-    """Judge every rule of SPEC section 4; ``names`` maps account ids to display names."""
+    """Judge every rule of "When a page passes"; ``names`` maps account ids to display names,
+    ``groups`` group names to their members (for ``required_groups``)."""
 
     def people(accounts: Sequence[str]) -> str:
         return ", ".join(names.get(a, a) for a in accounts)
@@ -149,6 +168,8 @@ def evaluate(
 
     reasons: list[str] = []
     codes: list[str] = []
+    tallies: tuple[GroupTally, ...] = ()
+    expires_at: datetime | None = None
 
     def fail(code: str, reason: str) -> None:
         codes.append(code)
@@ -156,8 +177,20 @@ def evaluate(
 
     def verdict(approval: ApprovalProperty | None = None) -> Verdict:
         outcome = Outcome.NOT_APPROVED if reasons else Outcome.APPROVED
+        if UNVERIFIABLE_RULES.intersection(codes):
+            outcome = Outcome.UNVERIFIABLE
         return Verdict(
-            rule, outcome, tuple(reasons), link, title, status, version, approval, tuple(codes)
+            rule,
+            outcome,
+            tuple(reasons),
+            link,
+            title,
+            status,
+            version,
+            approval,
+            tuple(codes),
+            groups=tallies,
+            expires_at=expires_at,
         )
 
     # Rule 2: page status.
@@ -215,6 +248,18 @@ def evaluate(
             + (not_counted if version.author_id in missing else ""),
         )
 
+    # Teams: enough counted approvers from each required Confluence group.
+    tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
+    for tally in tallies:
+        for code, reason in _group_failures(tally, counted, people):
+            fail(code, reason)
+
+    # An exact end date holds whether or not the approval is complete: waiting cannot help.
+    if rule.expires_on is not None:
+        expired = _expired_on(rule.expires_on, as_of)
+        if expired:
+            fail("expired", expired)
+
     # Rules 9 and 10 speak of a completed approval: before that completedAt means nothing.
     if approval.is_complete:
         completed = approval.completed_at
@@ -225,17 +270,76 @@ def evaluate(
                 stale = _edits_after(completed, version, facts, rule.ignore_minor_edits)
                 if stale:
                     fail("stale", stale)
-            if rule.max_age_days is not None:
-                age = as_of - completed
-                # Compared in seconds: timedelta(days=...) overflows for absurd limits.
-                if age.total_seconds() > rule.max_age_days * 86400:
-                    fail(
-                        "too-old",
-                        f"the approval is too old: completed {_iso(completed)}, "
-                        f"{age.days} days before {_iso(as_of)} "
-                        f"(the policy allows {rule.max_age_days})",
-                    )
+            limit = rule.age_limit
+            if limit is not None:
+                expires_at = limit.after(completed)
+                too_old = _too_old(rule, limit.text, completed, expires_at, as_of)
+                if too_old:
+                    fail("too-old", too_old)
     return verdict(approval)
+
+
+def _too_old(
+    rule: PageRule, limit: str, completed: datetime, expires_at: datetime | None, as_of: datetime
+) -> str:
+    """Rule 10 with calendar months: why the approval is too old, or "" while it counts."""
+    # Aware datetimes compare as instants, whatever the as-of's offset.
+    if expires_at is None or as_of <= expires_at:
+        return ""
+    setting = "max_age" if rule.max_age is not None else "max_age_days"
+    age = as_of - completed
+    return (
+        f"the approval is too old: it expired on {_iso(expires_at)} (completed "
+        f"{_iso(completed)}, {setting} {limit}; {age.days} days before {_iso(as_of)}); "
+        "request a new approval"
+    )
+
+
+def _expired_on(expires_on: date, as_of: datetime) -> str:
+    """``expires_on``: from the start of that day (UTC) on, the approval no longer counts."""
+    if as_of < datetime.combine(expires_on, time.min, tzinfo=timezone.utc):
+        return ""
+    return (
+        f"the approval expired on {expires_on.isoformat()} (expires_on in the policy; judged at "
+        f"{_iso(as_of)}); request a new approval"
+    )
+
+
+def tally_group(
+    requirement: GroupRequirement, counted: Sequence[str], members: GroupMembers | None
+) -> GroupTally:
+    if members is None:
+        return GroupTally(
+            requirement, (), "its members were not fetched; record a snapshot that includes them"
+        )
+    if members.failure is not None:
+        return GroupTally(requirement, (), members.failure.message)
+    return GroupTally(requirement, tuple(a for a in counted if a in members.members))
+
+
+def _group_failures(
+    tally: GroupTally, counted: Sequence[str], people: Callable[[Sequence[str]], str]
+) -> list[tuple[str, str]]:
+    group, needed = tally.requirement.group, tally.requirement.min
+    if tally.failure is not None:
+        return [
+            (
+                "groups-unverifiable",
+                f'could not verify the approvers from group "{group}": {tally.failure}',
+            )
+        ]
+    if len(tally.members_counted) >= needed:
+        return []
+    others = [a for a in counted if a not in tally.members_counted]
+    outside = f"; approved, but not in the group: {people(others)}" if others else ""
+    return [
+        (
+            "groups",
+            f"only {len(tally.members_counted)} of {needed} required approvals from group "
+            f'"{group}" (members who approved: {people(tally.members_counted) or "nobody"}'
+            f"{outside})",
+        )
+    ]
 
 
 def _edits_after(

@@ -69,6 +69,13 @@ class GateRun:
         return failure.text or ""
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """PyYAML writes an object used twice as an anchor and alias, which policies refuse."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 class Gate:
     """Runs pytest as a user would, with a policy file, against the fake site."""
 
@@ -80,7 +87,8 @@ class Gate:
         document: dict[str, Any] = {"version": 1, **top}
         document["pages"] = list(pages) if pages is not None else [{"id": "100"}]
         path = self.pytester.path / "policy.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        text = yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
         return path
 
     def run(self, *args: str | Path, url: bool = True, policy: Path | None = None) -> GateRun:

@@ -4,7 +4,8 @@ The base URL is ``https://api.atlassian.com/ex/confluence/{cloudId}/wiki``. The 
 writes ``next`` links without its ``/ex/confluence/{cloudId}`` prefix and gives the site
 itself as ``_links.base``; the fake's gateway mode answers exactly so. Every kind of
 request the gate makes goes through it here: a batch of plain ids, paginated
-properties, a paginated ``cql:`` query, paginated version histories and users-bulk.
+properties, a paginated ``cql:`` query, paginated version histories, users-bulk and
+paginated group members.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def _populate(site: FakeConfluence) -> None:
     # 201 is approved; 202 is still waiting for its approver: its failure shows the link.
     site.set_approval("202", approval_value(approved=[], pending=["acc-approver"], complete=False))
     site.add_cql(CQL, ["201", "202"])
+    site.add_group("release-managers", ["acc-other", "acc-else", "acc-approver"])  # 2 pages
 
 
 def test_every_kind_of_request_works_through_the_gateway(
@@ -54,7 +56,11 @@ def test_every_kind_of_request_works_through_the_gateway(
 ) -> None:
     _populate(gateway)
     gate_via_gateway.write_policy(
-        [{"id": "101"}, {"id": "102", "ignore_minor_edits": True}, {"cql": CQL}]
+        [
+            {"id": "101", "required_groups": [{"group": "release-managers", "min": 1}]},
+            {"id": "102", "ignore_minor_edits": True},
+            {"cql": CQL},
+        ]
     )
 
     run = gate_via_gateway.run()
@@ -67,6 +73,7 @@ def test_every_kind_of_request_works_through_the_gateway(
     assert gateway.count(f"{prefix}/api/v2/pages/102/versions") == 3
     assert gateway.count(f"{prefix}/rest/api/content/search") == 2
     assert gateway.count(f"{prefix}/api/v2/users-bulk") == 1
+    assert gateway.count(f"{prefix}/rest/api/group/member") == 2
     assert "Ada Approver" in run.failure_text("202")
 
 
