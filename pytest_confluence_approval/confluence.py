@@ -438,9 +438,6 @@ class _Auth(requests.auth.AuthBase):
 def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
     """Validate a wiki base URL and bring it into the form requests are built from."""
     url = url.strip().rstrip("/")
-    unsafe = unsafe_url_reason(url)
-    if unsafe is not None:
-        raise ConfigurationError(f"site URL {url!r} {unsafe}; give a plain base URL")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
@@ -449,6 +446,9 @@ def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
             f"site URL {url!r} is not a valid URL ({exc}); give a base URL like "
             "https://acme.atlassian.net/wiki"
         ) from None
+    unsafe = unsafe_url_reason(url)
+    if unsafe is not None:
+        raise ConfigurationError(f"site URL {url!r} {unsafe}; give a plain base URL")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(
             f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"
