@@ -591,6 +591,22 @@ class ConfluenceClient:
             raise ValueError(f"between 1 and {PAGES_PER_BATCH} page ids per batch")
         for page_id in page_ids:
             _check_page_id(page_id)
+        try:
+            return self._get_pages(page_ids)
+        except ConfluenceError as exc:
+            if exc.status != 404:
+                raise
+            # Confluence Cloud answers the listing with the pages it has (maybe none),
+            # never 404: a 404 means no REST v2 API at this address.
+            raise ConfluenceError(
+                f"{_origin_text(self.site)} has no Confluence Cloud REST v2 API at "
+                f"{self.site}/api/v2/pages (HTTP 404): check the site URL (Cloud: "
+                "https://<site>.atlassian.net/wiki); Confluence Data Center and Server "
+                "do not have this API and are not supported",
+                404,
+            ) from None
+
+    def _get_pages(self, page_ids: Sequence[str]) -> list[Any]:
         return list(
             self.paginate(
                 f"{self.site}/api/v2/pages",

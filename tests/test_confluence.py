@@ -455,3 +455,20 @@ def test_a_batch_failing_otherwise_fails_every_page_without_asking_each(
     assert facts["1"].failure is not None and facts["1"].failure.status == 403
     assert facts["2"].failure is not None
     assert confluence.count("/wiki/api/v2/pages/*") == 0
+
+
+def test_a_site_without_the_v2_api_is_named_as_such(confluence: FakeConfluence) -> None:
+    """Confluence Cloud never answers the page listing with 404; Data Center (no REST v2)
+    and a wrong base URL do. Every page then says so, not 'check the page id'."""
+    for page_id in ("1", "2"):
+        confluence.add_page(page_id)
+    confluence.fault("/wiki/api/v2/pages", status(404))
+
+    facts = fetch_all(client(confluence.url), ["1", "2"], property_key=None, concurrency=2)
+
+    for page_id in ("1", "2"):
+        failure = facts[page_id].failure
+        assert failure is not None and failure.status == 404
+        assert "has no Confluence Cloud REST v2 API" in failure.message
+        assert "Data Center" in failure.message and "check the page id" not in failure.message
+    assert confluence.count("/wiki/api/v2/pages/*") == 0
