@@ -11,9 +11,9 @@ from typing import Any
 
 from . import TOOL_NAME, __version__
 from .facts import PageFacts, QueryResult
-from .policy import PageQuery, Waiver
+from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
 from .snapshot import utc_iso
-from .verdict import Outcome, Verdict
+from .verdict import Outcome, PropertyVersion, Verdict
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
@@ -61,6 +61,21 @@ def evidence_fields(
                 utc_iso(approval.completed_at)
                 if approval.is_complete and approval.completed_at
                 else "-",
+            ),
+        ]
+        written = approval.written
+        fields += [
+            (
+                "confluence.approval_property_version",
+                str(written.number) if written and written.number is not None else "-",
+            ),
+            (
+                "confluence.approval_written",
+                utc_iso(written.created_at) if written and written.created_at else "-",
+            ),
+            (
+                "confluence.approval_written_by",
+                _person(written.author_id, names) if written and written.author_id else "-",
             ),
         ]
     fields += [(f"confluence.reason.{n}", reason) for n, reason in enumerate(verdict.reasons, 1)]
@@ -125,13 +140,7 @@ def build_report(
                 "verdict": v.outcome.value,
                 "reasons": list(v.reasons),
                 "waiver": _waiver((waivers or {}).get(v.rule.page_id)),
-                "rule": {
-                    "min_approvers": v.rule.min_approvers,
-                    "required_approvers": _accounts(v.rule.required_approvers, names),
-                    "max_age_days": v.rule.max_age_days,
-                    "allowed_statuses": list(v.rule.allowed_statuses),
-                    "require_current_version": v.rule.require_current_version,
-                },
+                "rule": _settings(v.rule, names),
                 "facts": {
                     "fetch_failure": _failure(facts.get(v.rule.page_id)),
                     "status": v.status,
@@ -157,6 +166,7 @@ def build_report(
                         "approved": _accounts(a.approved, names),
                         "pending": _accounts(a.pending, names),
                         "rejected": _accounts(a.rejected, names),
+                        "property_version": _written(a.written, names),
                     },
                 },
             }
@@ -187,6 +197,25 @@ def build_report(
             }
             for query, result, judged_here in queries
         ],
+    }
+
+
+def _settings(rule: PageRule, names: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting applied to the page (so an auditor sees, say, that four eyes was on)."""
+    return {
+        name: _accounts(value, names) if name in ACCOUNT_SETTINGS and value is not None else value
+        for name, value in rule.settings().items()
+    }
+
+
+def _written(written: PropertyVersion | None, names: Mapping[str, str]) -> dict[str, Any] | None:
+    """The approval property's own version: who last wrote the approval data, and when."""
+    if written is None:
+        return None
+    return {
+        "number": written.number,
+        "written_at": utc_iso(written.created_at) if written.created_at else None,
+        "author": _accounts([written.author_id], names)[0] if written.author_id else None,
     }
 
 

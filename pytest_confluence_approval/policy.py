@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -21,19 +22,20 @@ from .schemas import validator
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
 MAX_POLICY_BYTES = 1_000_000
 
-DEFAULT_SETTINGS: Mapping[str, Any] = {
-    "min_approvers": 1,
-    "required_approvers": [],
-    "max_age_days": None,
-    "allowed_statuses": ["current"],
-    "require_current_version": True,
-    "forbid_self_approval": False,
-    "ignore_minor_edits": False,
-}
-
 
 class PolicyError(Exception):
     """The policy file is unusable; the message is written for the person who edits it."""
+
+
+def _setting(default: Any, *, accounts: bool = False) -> Any:
+    """A per-page policy setting (``defaults:`` or a page entry) and its default.
+
+    Every setting is declared once, here, as a field of :class:`PageRule`: the loader,
+    ``DEFAULT_SETTINGS`` and the report's per-page settings record are derived from these
+    fields, and a test checks that the policy and report schemas name the same settings.
+    ``accounts`` marks a list of account ids (the report adds display names).
+    """
+    return field(default=default, metadata={"setting": True, "accounts": accounts})
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,45 @@ class PageRule:
 
     page_id: str
     name: str | None
-    min_approvers: int
-    required_approvers: tuple[str, ...]
-    max_age_days: int | None
-    allowed_statuses: tuple[str, ...]
-    require_current_version: bool
     line: int
-    forbid_self_approval: bool = False
-    ignore_minor_edits: bool = False
+    # --- settings (in this order in the report) ---
+    min_approvers: int = _setting(1)
+    required_approvers: tuple[str, ...] = _setting((), accounts=True)
+    max_age_days: int | None = _setting(None)
+    allowed_statuses: tuple[str, ...] = _setting(("current",))
+    require_current_version: bool = _setting(True)
+    forbid_self_approval: bool = _setting(False)
+    ignore_minor_edits: bool = _setting(False)
+    #: None: anyone may have written the approval property; else only these accounts
+    approval_writers: tuple[str, ...] | None = _setting(None, accounts=True)
 
     @property
     def label(self) -> str:
         return f'page {self.page_id} "{self.name}"' if self.name else f"page {self.page_id}"
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting applied to this page, by name, as JSON values (lists, not tuples)."""
+        return {name: _json_value(getattr(self, name)) for name in SETTINGS}
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _tuple_value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: The per-page settings, in declaration order.
+SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(PageRule) if f.metadata.get("setting"))
+#: The settings whose value is a list of account ids.
+ACCOUNT_SETTINGS: frozenset[str] = frozenset(
+    f.name for f in fields(PageRule) if f.metadata.get("accounts")
+)
+#: What a page gets for a setting neither ``defaults:`` nor its entry sets.
+DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {f.name: _json_value(f.default) for f in fields(PageRule) if f.name in SETTINGS}
+)
 
 
 @dataclass(frozen=True)
@@ -138,14 +167,8 @@ def parse_policy(data: bytes, path: Path) -> Policy:
         rule = PageRule(
             page_id=str(entry.get("id", "")),
             name=entry.get("name"),
-            min_approvers=settings["min_approvers"],
-            required_approvers=tuple(settings["required_approvers"]),
-            max_age_days=settings["max_age_days"],
-            allowed_statuses=tuple(settings["allowed_statuses"]),
-            require_current_version=settings["require_current_version"],
             line=line,
-            forbid_self_approval=settings["forbid_self_approval"],
-            ignore_minor_edits=settings["ignore_minor_edits"],
+            **{name: _tuple_value(settings[name]) for name in SETTINGS},
         )
         if "cql" in entry:
             queries.append(PageQuery(cql=entry["cql"], rule=rule))
@@ -380,6 +403,11 @@ def _describe(error: ValidationError, where: Any) -> str:
         return (
             f"{where(at)}: version: must be 1 (the policy format this plugin reads), "
             f"got {error.instance!r}"
+        )
+    if v == "pattern" and "account id" in str(schema.get("description")):
+        return (
+            f"{where(at)}: {key}: {error.instance!r} is not an Atlassian account id "
+            "(letters, digits, ':', '-' and '_' only)"
         )
     if v == "maximum":
         return f"{where(at)}: {key}: must be at most {expected}, got {error.instance!r}"
