@@ -311,7 +311,8 @@ def evaluate(
     chain_problem = ""
     if edited_after and _history_needed(rule):
         assert completed is not None
-        chain, chain_problem = _versions_since(completed, version, facts)
+        minor_matters = rule.require_current_version and rule.ignore_minor_edits
+        chain, chain_problem = _versions_since(completed, version, facts, minor_matters)
 
     # Four eyes: nobody who published the approved version or a later one counts.
     publishers: set[str] = set()
@@ -421,14 +422,15 @@ def _stale(
 
 
 def _versions_since(
-    completed: datetime, current: PageVersion, facts: PageFacts
+    completed: datetime, current: PageVersion, facts: PageFacts, minor_matters: bool
 ) -> tuple[tuple[PageVersion, ...] | None, str]:
     """The approved version, then every later one up to the current, oldest first.
 
     The approved version is the one current when the approval completed: the
     highest-numbered version published at or before ``completedAt``. Fail closed:
     every number from it to the current must be in the history, with its publication
-    time and (after the approved one) whether it was a minor edit; else (None, why).
+    time and, where ``minor_matters``, whether each later one was a minor edit; else
+    (None, why).
     """
     if facts.versions_failure is not None:
         return None, f"the version history could not be fetched: {facts.versions_failure.message}"
@@ -444,7 +446,7 @@ def _versions_since(
         author, minor = raw.get("authorId"), raw.get("minorEdit")
         entry = (
             _parse_instant(raw.get("createdAt")),
-            author if isinstance(author, str) else None,
+            author if isinstance(author, str) and author else None,
             minor if isinstance(minor, bool) else None,
         )
         if history.setdefault(number, entry) != entry:
@@ -473,7 +475,7 @@ def _versions_since(
         chain.append(PageVersion(number, created_at, author, minor))
         if created_at <= completed:
             return tuple(reversed(chain)), ""
-        if minor is None:
+        if minor is None and minor_matters:
             return None, f"the version history does not say whether version {number} was minor"
     return None, "no version of the page was published before the approval completed"
 
