@@ -15,6 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from pytest_confluence_approval import schemas
 from pytest_confluence_approval import verdict as verdict_module
 from pytest_confluence_approval.facts import FetchFailure, PageFacts
 from pytest_confluence_approval.policy import PageRule
@@ -1618,7 +1619,7 @@ def test_an_unreadable_page_still_names_the_policy_accounts() -> None:
 
 def test_the_approval_is_validated_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = verdict_module.validator
+    real = schemas.validator
 
     def counting(name: str) -> Any:
         calls.append(name)
