@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+# The gate imports its heavy part (requests...) only once a policy turns it on, and
+# pytester drops the modules an in-process run imported: without this, the second run of
+# a test file re-imports requests half-way and fails ("You can only merge into CookieJar").
+import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]

@@ -234,18 +234,20 @@ def approval_value(
 @dataclass
 class _Version:
     number: int
-    created_at: str
-    author_id: str
-    minor_edit: bool
+    #: None leaves the field out: every field of Version is optional in the OpenAPI description
+    created_at: str | None
+    author_id: str | None
+    minor_edit: bool | None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        fields: dict[str, object] = {
             "number": self.number,
             "createdAt": self.created_at,
             "message": "",
             "minorEdit": self.minor_edit,
             "authorId": self.author_id,
         }
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 @dataclass
@@ -431,7 +433,7 @@ class FakeConfluence:
         status: str = "current",
         version: int = 1,
         version_created_at: str = "2025-07-01T10:00:00.000Z",
-        version_author_id: str = "acc-author",
+        version_author_id: str | None = "acc-author",
         minor_edit: bool = False,
         space_id: str = "98306",
         space_key: str = "ENG",
@@ -448,11 +450,13 @@ class FakeConfluence:
         self,
         page_id: str,
         number: int,
-        created_at: str,
-        author_id: str = "acc-author",
-        minor_edit: bool = False,
+        created_at: str | None,
+        author_id: str | None = "acc-author",
+        minor_edit: bool | None = False,
     ) -> None:
-        """Add a version to the history; the highest number is the page's current version."""
+        """Add a version to the history; the highest number is the page's current version.
+
+        None leaves a field out of the answers (an incomplete history entry)."""
         with self._lock:
             self._pages[page_id].versions[number] = _Version(
                 number, created_at, author_id, minor_edit
