@@ -1765,7 +1765,7 @@ def oracle(s: dict[str, Any]) -> bool:
     return set(r.required_approvers) <= approved
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=10 * settings().max_examples, deadline=None)
 @given(_scenarios())
 def test_the_gate_approves_exactly_where_the_oracle_does(s: dict[str, Any]) -> None:
     properties = [prop(approval(**s["value"]), authorId=s["writer"] or MISSING)]
