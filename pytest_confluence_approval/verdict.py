@@ -224,15 +224,11 @@ def evaluate(
         return ", ".join(names.get(a, a) for a in accounts)
 
     link, version = view.link, view.version
-    if view.problem is not None or version is None:
+    if view.problem is not None:
         return unverifiable(
-            rule,
-            view.problem or "could not verify: Confluence sent no page data",
-            link,
-            title=view.title,
-            status=view.status,
-            version=version,
+            rule, view.problem, link, title=view.title, status=view.status, version=version
         )
+    assert version is not None, "read_page gives a version whenever it finds no problem"
     failures: list[Failure] = []
 
     def fail(failed: Rule, reason: str) -> None:
@@ -493,7 +489,7 @@ def needs_versions(rule: PageRule, view: PageView) -> bool:
 def mentioned_accounts(rule: PageRule, view: PageView) -> set[str]:
     """Every account a verdict or report on this page may name, to look names up in one go."""
     accounts = set(rule.required_approvers) | set(rule.approval_writers or ())
-    if view.problem is None and view.version is not None and view.version.author_id:
+    if view.version is not None and view.version.author_id is not None:
         accounts.add(view.version.author_id)
     approval = view.approval
     if approval is not None:

@@ -1783,3 +1783,209 @@ def test_the_gate_approves_exactly_where_the_oracle_does(s: dict[str, Any]) -> N
     event(f"approved: {expected}, edited after the approval: {edited}")
     assert verdict.passed is expected, verdict.reasons
     assert verdict.passed is (verdict.failures == ())
+
+
+# --- gaps found by mutation testing ---------------------------------------------------------
+
+_NO_PAGE = "could not verify: Confluence sent no page data"
+_NO_STATUS = "could not verify: Confluence sent a page without a status"
+_NO_VERSION = "could not verify: Confluence sent a page without version information"
+_BAD_VERSION = (
+    "could not verify: Confluence sent a page version without a number or publication time"
+)
+
+
+@pytest.mark.parametrize(
+    ("page_payload", "reason"),
+    [
+        (None, _NO_PAGE),
+        (["not", "a", "page"], _NO_PAGE),
+        (page(status=MISSING), _NO_STATUS),
+        (page(version="7"), _NO_VERSION),
+        (page(version=version(number=True)), _BAD_VERSION),
+        (page(version=version(createdAt="2025-07-14T08:55:00")), _BAD_VERSION),
+    ],
+)
+def test_an_unreadable_page_says_what_is_missing_and_links_to_viewpage(
+    page_payload: Any, reason: str
+) -> None:
+    policy = rule()
+
+    verdict = judge(page_payload=page_payload, policy=policy)
+
+    assert failures_of(verdict) == [(Rule.FETCH, reason)]
+    assert verdict.rule is policy
+    assert (verdict.link, verdict.title, verdict.status, verdict.version) == (
+        FALLBACK_LINK,
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_page_without_approval_names_what_to_do() -> None:
+    policy = rule()
+
+    verdict = judge(properties=[], policy=policy)
+
+    assert verdict.rule is policy
+    assert the_reason(verdict) == (
+        "no approval has been requested (the page has no content property a key ending in "
+        "_capable_approval); request an approval with Capable Approval"
+    )
+
+
+def test_ambiguous_approvals_are_named_in_order() -> None:
+    value = approval()
+    properties = [prop(value, key="b_capable_approval"), prop(value, key="a_capable_approval")]
+
+    assert the_reason(judge(properties=properties)) == (
+        "ambiguous approval: several properties end in _capable_approval "
+        "(a_capable_approval, b_capable_approval); set property_key in the policy to the one "
+        "to check"
+    )
+
+
+def test_a_value_that_is_not_an_object_names_its_type() -> None:
+    assert the_reason(judge([1, 2])) == (
+        f"approval property {KEY!r} is malformed, so it cannot be trusted: $: its value is "
+        "list, not an object"
+    )
+
+
+@pytest.mark.parametrize(("bad", "more"), [(10, ""), (11, " (and 1 more)")])
+def test_ten_violations_are_listed_before_counting_the_rest(bad: int, more: str) -> None:
+    reason = the_reason(judge(approval(approved=[7] * bad)))
+
+    assert reason.count("is not of type 'string'") == 10
+    assert reason.endswith(f"$.approved[9]: 7 is not of type 'string'{more}")
+    assert "; $.approved[1]: " in reason
+
+
+def test_violations_of_different_fields_are_listed_by_field_name() -> None:
+    reason = the_reason(judge(approval(pending=[7], approved=[8])))
+
+    assert reason.index("$.approved[0]") < reason.index("$.pending[0]")
+
+
+def test_an_incomplete_approval_with_nobody_pending_says_only_that() -> None:
+    assert the_reason(judge(approval(isComplete="false"))) == "the approval is not complete yet"
+
+
+def test_a_complete_approval_without_completion_time_says_so() -> None:
+    assert the_reason(judge(approval(completedAt=None))) == (
+        "the approval is marked complete but has no completion time"
+    )
+
+
+def test_a_missing_required_approver_is_not_said_to_be_excluded() -> None:
+    # AUTHOR approved and is not counted; BOB, who is required, simply did not approve.
+    verdict = judge(
+        approval(approved=[AUTHOR, ALICE]),
+        policy=rule(forbid_self_approval=True, required_approvers=(BOB,)),
+    )
+
+    assert failures_of(verdict) == [
+        (Rule.REQUIRED_APPROVERS, f"required approvers have not approved: {BOB}")
+    ]
+
+
+def test_a_required_approver_who_published_the_version_is_said_to_be_excluded() -> None:
+    verdict = judge(
+        approval(approved=[AUTHOR, ALICE]),
+        policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)),
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.REQUIRED_APPROVERS,
+            f"required approvers have not approved: {AUTHOR}; not counted: {AUTHOR}, who "
+            "published the current version (forbid_self_approval)",
+        )
+    ]
+
+
+def test_with_edits_allowed_minor_flags_are_not_needed_even_with_ignore_minor_edits() -> None:
+    history = [entry(5, V5, BOB, MISSING), entry(4, V4, BOB, MISSING), entry(3, V3, BOB)]
+    policy = rule(forbid_self_approval=True, require_current_version=False, ignore_minor_edits=True)
+
+    assert_approved(judge(page_payload=edited(5, authorId=BOB), policy=policy, versions=history))
+
+
+@pytest.mark.parametrize("author", ["", 7])
+def test_an_author_in_the_history_that_is_not_text_is_unknown(author: Any) -> None:
+    history = [entry(5, V5, BOB, True), entry(4, V4, author, True), entry(3, V3, BOB)]
+
+    verdict = judge(
+        page_payload=edited(5, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert verdict.failed_rules == (Rule.AUTHOR_UNKNOWN,)
+    assert the_reason(verdict).endswith("does not say who published version 4")
+
+
+def test_an_empty_history_keeps_the_page_stale() -> None:
+    verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=[])
+
+    assert the_reason(verdict).endswith("(version 5 is missing from the version history)")
+
+
+def test_what_confluence_did_not_say_about_the_page_is_unknown() -> None:
+    verdict = judge(page_payload=page(title=7, version=version(minorEdit="yes")))
+
+    assert_approved(verdict)
+    assert verdict.title is None
+    assert verdict.version == PageVersion(7, PUBLISHED, AUTHOR, None)
+
+
+def test_a_plain_http_site_link_is_kept() -> None:
+    payload = page(_links={"base": "http://wiki.internal", "webui": "/pages/1"})
+
+    assert judge(page_payload=payload).link == "http://wiki.internal/pages/1"
+
+
+def test_a_writer_without_a_display_name_is_shown_by_id() -> None:
+    verdict = judge(
+        properties=[prop(approval(), authorId=CAROL)], policy=rule(approval_writers=(APP,))
+    )
+
+    assert the_reason(verdict).startswith(f"approval data last written by {CAROL}, who is not")
+
+
+def test_the_property_writer_is_looked_up_only_when_known() -> None:
+    raw = {"id": "1", "key": KEY, "value": approval()}
+    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties=[raw]), site=SITE)
+
+    assert mentioned_accounts(rule(), page_view) == {ALICE, AUTHOR}
+
+
+def test_the_page_author_is_looked_up_even_when_the_properties_are_unreadable() -> None:
+    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties="junk"), site=SITE)
+
+    assert mentioned_accounts(rule(), page_view) == {AUTHOR}
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The runner's local zone is not UTC (times must still be read and shown in UTC)."""
+    time = pytest.importorskip("time")
+    if not hasattr(time, "tzset"):
+        pytest.skip("needs time.tzset")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_times_are_shown_in_utc_whatever_the_runners_zone() -> None:
+    verdict = judge(page_payload=edited(4))
+
+    assert "version 4 published 2025-07-16T10:33:14Z, approval completed 2025-07-15T10:33:14Z" in (
+        the_reason(verdict)
+    )
+    assert verdict.version is not None
+    assert verdict.version.created_at.utcoffset() == timedelta(0)
