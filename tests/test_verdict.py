@@ -1962,7 +1962,7 @@ def test_the_property_writer_is_looked_up_only_when_known() -> None:
 
 
 def test_the_page_author_is_looked_up_even_when_the_properties_are_unreadable() -> None:
-    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties="junk"), site=SITE)
+    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties=["junk"]), site=SITE)
 
     assert mentioned_accounts(rule(), page_view) == {AUTHOR}
 
