@@ -42,6 +42,10 @@ PAGES_PER_BATCH = 250
 PAGE_STATUSES = ("current", "archived", "trashed", "deleted")
 #: POST /api/v2/users-bulk takes at most this many account ids per request.
 USERS_PER_BULK_REQUEST = 100
+#: GET /rest/api/group/member answers at most 200 users per page (Atlassian's REST v1 docs).
+GROUP_MEMBERS_PER_PAGE = 200
+#: The scope a scoped API token or OAuth 2.0 app needs to read group members.
+GROUP_SCOPE = "read:group:confluence"
 
 
 class ConfluenceError(Exception):
@@ -173,26 +177,33 @@ class Credentials:
     secret: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
-        username = environ.get("CONFLUENCE_USERNAME") or None
-        api_token = environ.get("CONFLUENCE_API_TOKEN") or None
-        bearer = environ.get("CONFLUENCE_PERSONAL_TOKEN") or None
-        if (username or api_token) and bearer:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Credentials:
+        """The credentials in ``environ`` (default: the process environment).
+
+        Which variables are set is decided before any secret is read, so no frame that
+        can raise holds the environment or a secret (``pytest -l`` prints every local).
+        """
+        username = _env(environ, "CONFLUENCE_USERNAME")
+        has_api_token = _env(environ, "CONFLUENCE_API_TOKEN") is not None
+        has_bearer = _env(environ, "CONFLUENCE_PERSONAL_TOKEN") is not None
+        if (username or has_api_token) and has_bearer:
             raise ConfigurationError(
                 "both CONFLUENCE_USERNAME/CONFLUENCE_API_TOKEN and CONFLUENCE_PERSONAL_TOKEN "
                 "are set; set only one, so it is clear which identity the gate checked with"
             )
-        if bearer:
-            return cls("bearer", secret=bearer)
-        if username and api_token:
-            return cls("basic", username=username, secret=api_token)
-        if username or api_token:
-            given, missing = (
-                ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
-                if username
-                else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
-            )
-            raise ConfigurationError(f"{given} is set but {missing} is not; set both, or neither")
+        if username or has_api_token:
+            if not (username and has_api_token):
+                given, missing = (
+                    ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
+                    if username
+                    else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
+                )
+                raise ConfigurationError(
+                    f"{given} is set but {missing} is not; set both, or neither"
+                )
+            return cls("basic", username=username, secret=_env(environ, "CONFLUENCE_API_TOKEN"))
+        if has_bearer:
+            return cls("bearer", secret=_env(environ, "CONFLUENCE_PERSONAL_TOKEN"))
         return cls("anonymous")
 
     def describe(self) -> str:
@@ -201,6 +212,11 @@ class Credentials:
         if self.kind == "bearer":
             return "bearer token (CONFLUENCE_PERSONAL_TOKEN)"
         return "anonymous (no credentials in the environment)"
+
+
+def _env(environ: Mapping[str, str] | None, name: str) -> str | None:
+    """One variable of ``environ`` (None: the process environment); empty means unset."""
+    return (os.environ if environ is None else environ).get(name) or None
 
 
 class _Auth(requests.auth.AuthBase):
@@ -224,7 +240,14 @@ class _Auth(requests.auth.AuthBase):
 def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
     """Validate a wiki base URL and bring it into the form requests are built from."""
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"site URL {url!r} is not a valid URL ({exc}); give a base URL like "
+            "https://acme.atlassian.net/wiki"
+        ) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(
             f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"
@@ -383,6 +406,32 @@ class ConfluenceClient:
             if isinstance(page_id, str) and page_id.isascii() and page_id.isdigit():
                 found.setdefault(page_id, title if isinstance(title, str) else "")
         return list(found.items())
+
+    def get_group_members(self, group: str) -> list[str]:
+        """Account ids of the members of a Confluence group, by the group's name.
+
+        REST v1 ``GET /rest/api/group/member?name=...`` pages with ``start``/``limit``
+        and writes ``_links.next`` relative to the site, like the other v1 listings.
+        """
+        what = f'the members of group "{group}"'
+        members: list[str] = []
+        try:
+            for user in self.paginate(
+                f"{self.site}/rest/api/group/member",
+                {"name": group, "start": "0", "limit": str(GROUP_MEMBERS_PER_PAGE)},
+                what=what,
+                v1=True,
+            ):
+                account = user.get("accountId") if isinstance(user, dict) else None
+                if not isinstance(account, str) or not account.strip() or len(account) > 128:
+                    raise ConfluenceError(
+                        f'Confluence listed a member of group "{group}" without a usable '
+                        "account id (unexpected response shape)"
+                    )
+                members.append(account)
+        except ConfluenceError as exc:
+            raise _group_error(exc, group) from None
+        return list(dict.fromkeys(members))
 
     def get_display_names(self, account_ids: Iterable[str]) -> dict[str, str]:
         """Display names where the site grants them; names are cosmetic, so never raises."""
@@ -625,6 +674,30 @@ def _status_message(status: int, what: str, credentials: Credentials) -> str:
             "out; re-run later"
         )
     return f"Confluence answered HTTP {status} for {what}"
+
+
+def _group_error(exc: ConfluenceError, group: str) -> ConfluenceError:
+    """The generic status messages speak of pages; a group needs its own advice."""
+    if exc.status == 404:
+        return ConfluenceError(
+            f'group "{group}" was not found (HTTP 404): check the group name in the '
+            "policy's required_groups (as Confluence administration shows it)",
+            404,
+        )
+    if exc.status == 403:
+        return ConfluenceError(
+            f'the account may not read the members of group "{group}" (HTTP 403): it needs '
+            f"Confluence's 'Can use' permission, and a scoped API token or OAuth 2.0 app the "
+            f"scope {GROUP_SCOPE}",
+            403,
+        )
+    if exc.status == 401:
+        return ConfluenceError(
+            f"{exc.message}; a scoped API token or OAuth 2.0 app also needs the scope "
+            f"{GROUP_SCOPE} to read group members",
+            401,
+        )
+    return exc
 
 
 def _too_large(what: str) -> str:

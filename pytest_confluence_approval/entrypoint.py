@@ -8,6 +8,7 @@ the ini option ``confluence_policy``) turns the gate on.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--confluence-policy",
         metavar="PATH",
-        help="policy file naming the pages that must be approved; enables the gate",
+        help="policy file naming the pages that must be approved; enables the gate. "
+        "Secrets come only from the environment: CONFLUENCE_USERNAME + CONFLUENCE_API_TOKEN "
+        "(Cloud API token, HTTP Basic) or CONFLUENCE_PERSONAL_TOKEN (bearer: Data Center "
+        "personal access token, OAuth 2.0 access token); neither: anonymous; a replay reads "
+        "none of them",
     )
     group.addoption(
         "--confluence-url",
@@ -126,9 +131,18 @@ def policy_path(config: pytest.Config) -> Path | None:
     """The policy file, absolute: the command line's, else the ini file's (relative to it)."""
     given = config.getoption("confluence_policy")
     if given:
-        return Path(given).absolute()
+        return absolute_path(given)
     from_ini = str(config.getini("confluence_policy") or "")
     if from_ini:
         base = config.inipath.parent if config.inipath else config.rootpath
-        return (base / from_ini).absolute()
+        return absolute_path(base / from_ini)
     return None
+
+
+def absolute_path(path: str | os.PathLike[str]) -> Path:
+    """Absolute and normalized (``..`` removed, symlinks kept), the way pytest names its nodes.
+
+    ``Path.absolute()`` keeps ``..``: ``../policy.yaml`` would stay ``sub/../policy.yaml``,
+    never equal to the path pytest collects, and the policy would be "not found".
+    """
+    return Path(os.path.abspath(path))

@@ -1,19 +1,23 @@
-"""What auditors read: per-page evidence fields, the JSON report, the CI Markdown summary.
+"""What auditors read: per-page evidence fields and text, and the JSON report.
 
-Pure rendering of verdicts; the plugin decides where each piece is written.
+Pure rendering of verdicts; the plugin decides where each piece is written. Human
+text (the evidence lines, JUnit properties) goes through untrusted.py; the JSON
+report keeps the raw values (JSON escapes them). The job summary is jobsummary.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from . import TOOL_NAME, __version__
 from .facts import PageFacts, QueryResult
 from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
+from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso
-from .verdict import Outcome, PropertyVersion, Verdict
+from .untrusted import render_line, render_lines
+from .verdict import GroupTally, Outcome, PropertyVersion, Verdict
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
@@ -78,6 +82,14 @@ def evidence_fields(
                 _person(written.author_id, names) if written and written.author_id else "-",
             ),
         ]
+    if verdict.expires_at is not None:
+        fields.append(("confluence.approval_expires", utc_iso(verdict.expires_at)))
+    if rule.expires_on is not None:
+        fields.append(("confluence.approval_expires_on", rule.expires_on.isoformat()))
+    fields += [
+        (f"confluence.group.{n}", _group_text(tally, names))
+        for n, tally in enumerate(verdict.groups, 1)
+    ]
     fields += [(f"confluence.reason.{n}", reason) for n, reason in enumerate(verdict.reasons, 1)]
     if waiver is not None:
         w, state = waiver
@@ -85,6 +97,14 @@ def evidence_fields(
             ("confluence.waiver", f"{state}, expires {w.expires.isoformat()}: {w.reason}")
         )
     return fields
+
+
+def _group_text(tally: GroupTally, names: Mapping[str, str]) -> str:
+    group, needed = tally.requirement.group, tally.requirement.min
+    if tally.failure is not None:
+        return f"{group}: not verifiable ({tally.failure})"
+    counted = len(tally.members_counted)
+    return f"{group}: {counted} of {needed} required: {_people(tally.members_counted, names)}"
 
 
 def evidence_text(
@@ -98,7 +118,16 @@ def evidence_text(
         for key, value in evidence_fields(verdict, names, waiver)
     ]
     lines.append(f"judged_at: {utc_iso(as_of)}")
-    return "\n".join(["Confluence approval evidence", *lines]) + "\n"
+    # One field per line, each rendered safe: a title with "\nverdict: approved"
+    # stays inside its own line.
+    return render_lines(["Confluence approval evidence", *lines]) + "\n"
+
+
+def evidence_properties(
+    verdict: Verdict, names: Mapping[str, str], waiver: WaiverInfo | None = None
+) -> list[tuple[str, str]]:
+    """evidence_fields with every value rendered safe, for JUnit properties (xunit1)."""
+    return [(key, render_line(value)) for key, value in evidence_fields(verdict, names, waiver)]
 
 
 def _accounts(accounts: Iterable[str], names: Mapping[str, str]) -> list[dict[str, str | None]]:
@@ -117,12 +146,13 @@ def build_report(
     auth: str,
     policy_path: str,
     policy_sha256: str,
-    as_of: datetime,
+    as_of: datetime | None,
     recorded_at: datetime | None,
     names: Mapping[str, str],
     facts: Mapping[str, PageFacts],
     waivers: Mapping[str, WaiverInfo] | None = None,
     queries: Iterable[tuple[PageQuery, QueryResult, list[str]]] = (),
+    skipped: NotJudged = EVERYTHING_JUDGED,
 ) -> dict[str, Any]:
     """The JSON evidence report (schemas/report.schema.json). Same inputs, same document."""
     ordered = sorted(verdicts, key=page_sort_key)
@@ -143,6 +173,16 @@ def build_report(
                 "rule": _settings(v.rule, names),
                 "facts": {
                     "fetch_failure": _failure(facts.get(v.rule.page_id)),
+                    "approval_expires_at": utc_iso(v.expires_at) if v.expires_at else None,
+                    "groups": [
+                        {
+                            "group": t.requirement.group,
+                            "min": t.requirement.min,
+                            "approvers_counted": _accounts(t.members_counted, names),
+                            "failure": t.failure,
+                        }
+                        for t in v.groups
+                    ],
                     "status": v.status,
                     "version": None
                     if v.version is None
@@ -179,13 +219,14 @@ def build_report(
         "mode": mode,
         "auth": auth,
         "policy": {"path": policy_path, "sha256": policy_sha256},
-        "as_of": utc_iso(as_of),
+        "as_of": utc_iso(as_of) if as_of else None,
         "recorded_at": utc_iso(recorded_at) if recorded_at else None,
         "summary": {
             "approved": counts[Outcome.APPROVED],
             "not_approved": counts[Outcome.NOT_APPROVED],
             "not_verifiable": counts[Outcome.UNVERIFIABLE],
         },
+        "not_judged": skipped.as_json(),
         "pages": pages,
         "queries": [
             {
@@ -230,42 +271,3 @@ def _failure(facts: PageFacts | None) -> dict[str, Any] | None:
     if facts is None or facts.failure is None:
         return None
     return {"message": facts.failure.message, "http_status": facts.failure.status}
-
-
-_ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIABLE: "⚠️"}
-
-
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
-
-
-def markdown_summary(
-    verdicts: Iterable[Verdict], names: Mapping[str, str], waived: Collection[str] = ()
-) -> str:
-    """A GitHub-flavoured Markdown table for a CI job summary."""
-    ordered = sorted(verdicts, key=page_sort_key)
-    counts = dict.fromkeys(Outcome, 0)
-    for v in ordered:
-        counts[v.outcome] += 1
-    lines = [
-        "### Confluence approval gate",
-        "",
-        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
-        f"{counts[Outcome.UNVERIFIABLE]} not verifiable",
-        "",
-        "| Page | Title | Verdict | Approvers | Reason |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for v in ordered:
-        page = v.rule.page_id + (f" {v.rule.name}" if v.rule.name else "")
-        title = (
-            f"[{_cell(v.title or v.rule.page_id).replace(']', '')}]({v.link.replace(')', '%29')})"
-        )
-        approvers = ", ".join(names.get(a, a) for a in v.approval.approved) if v.approval else ""
-        reason = "; ".join(v.reasons)
-        status = "⏸️ waived" if v.rule.page_id in waived else f"{_ICON[v.outcome]} {v.outcome.value}"
-        lines.append(
-            f"| {_cell(page)} | {title} | {status} | "
-            f"{_cell(approvers) or '-'} | {_cell(reason) or '-'} |"
-        )
-    return "\n".join(lines) + "\n\n"

@@ -39,3 +39,11 @@ class QueryResult:
 
     pages: tuple[tuple[str, str], ...] = ()
     failure: FetchFailure | None = None
+
+
+@dataclass(frozen=True)
+class GroupMembers:
+    """A Confluence group's members (account ids), or why they could not be read."""
+
+    members: frozenset[str] = frozenset()
+    failure: FetchFailure | None = None

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .confluence import PAGES_PER_BATCH, ConfluenceClient, ConfluenceError
-from .facts import FetchFailure, PageFacts
+from .facts import FetchFailure, GroupMembers, PageFacts
 
 T = TypeVar("T")
 
@@ -99,3 +99,19 @@ def fetch_versions(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = {p: pool.submit(client.get_versions, p) for p in ids}
         return {p: _outcome(f.result) for p, f in futures.items()}
+
+
+def fetch_groups(
+    client: ConfluenceClient, groups: Iterable[str], *, concurrency: int
+) -> dict[str, GroupMembers]:
+    """The members of each group (once per group), or why they could not be read."""
+    names = list(dict.fromkeys(groups))
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+        futures = {g: pool.submit(client.get_group_members, g) for g in names}
+        found: dict[str, GroupMembers] = {}
+        for group, future in futures.items():
+            members, failure = _outcome(future.result)
+            found[group] = GroupMembers(frozenset(members or ()), failure)
+        return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
@@ -28,8 +29,8 @@ from .entrypoint import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
 )
-from .facts import FetchFailure, PageFacts, QueryResult
-from .fetch import fetch_all, fetch_versions
+from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
+from .fetch import fetch_all, fetch_groups, fetch_versions
 from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
@@ -82,8 +83,14 @@ class GateSettings:
     poll: float
 
     @classmethod
-    def resolve(cls, options: GateOptions, environ: Mapping[str, str] = os.environ) -> GateSettings:
-        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError."""
+    def resolve(
+        cls, options: GateOptions, environ: Mapping[str, str] | None = None
+    ) -> GateSettings:
+        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError.
+
+        ``environ`` defaults to the process environment, read where it is needed: no
+        frame that can raise keeps it in a local, where ``pytest -l`` would print it.
+        """
         if options.concurrency < 1:
             raise ConfigurationError("--confluence-concurrency must be 1 or more")
         if not options.timeout > 0:
@@ -103,10 +110,23 @@ class GateSettings:
                 "--confluence-wait cannot be combined with --confluence-replay: a snapshot "
                 "never changes"
             )
-        credentials = Credentials.from_environment(environ)
+        # A replay sends nothing, so it reads no secret at all: a half-set or conflicting
+        # pair in the environment of a replay is none of its business.
+        credentials = (
+            Credentials("anonymous") if options.replay else Credentials.from_environment(environ)
+        )
         policy = load_policy(options.policy)
         as_of = parse_instant(options.as_of) if options.as_of else None
-        configured = options.url or environ.get("CONFLUENCE_URL") or policy.site
+        if policy.site:  # checked even when overridden: a policy's site must be valid
+            try:
+                normalize_site(policy.site, allow_insecure_http=True)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{options.policy}: site: {exc}") from None
+        configured = (
+            options.url
+            or (os.environ if environ is None else environ).get("CONFLUENCE_URL")
+            or policy.site
+        )
         snapshot = load_snapshot(options.replay) if options.replay else None
         if snapshot is not None:
             site = snapshot.site
@@ -185,6 +205,8 @@ class Gate:
         self.verdicts: dict[str, Verdict] = {}
         #: account id -> display name, looked up once per run (or taken from the snapshot)
         self.names: dict[str, str] = {}
+        #: group name -> members, for required_groups: fetched once per run (or replayed)
+        self.groups: dict[str, GroupMembers] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
 
@@ -262,6 +284,13 @@ class Gate:
             self.as_of = s.as_of or s.snapshot.recorded_at
             self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
             self.names.update(s.snapshot.names)
+            for group in self._groups_for(wanted):
+                self.groups[group] = s.snapshot.groups.get(group) or GroupMembers(
+                    failure=FetchFailure(
+                        f'group "{group}" is not in the snapshot; record a new snapshot '
+                        "that includes it"
+                    )
+                )
             return
         fetched_at = self._fetch(wanted)
         if s.wait is not None:
@@ -275,13 +304,27 @@ class Gate:
                 facts=self.facts,
                 names=self.names,
                 queries=self.query_results or {},
+                groups=self.groups,
             )
+
+    def _groups_for(self, page_ids: Iterable[str]) -> list[str]:
+        """The required groups of these pages whose members this run has not read yet."""
+        wanted = (r.group for p in page_ids for r in self.rules[p].required_groups)
+        return [g for g in dict.fromkeys(wanted) if g not in self.groups]
 
     def _fetch(self, wanted: list[str]) -> datetime:
         """One round of requests for these pages; returns when it started."""
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
         client = self._client()
+        # Group members are read beside the pages, not after them: each group once per run.
+        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confluence-groups")
+        groups = side.submit(
+            fetch_groups,
+            client,
+            self._groups_for(wanted),
+            concurrency=s.options.concurrency,
+        )
         try:
             self.facts.update(
                 fetch_all(
@@ -306,7 +349,9 @@ class Gate:
                 *(mentioned_accounts(self.rules[p], self.views[p]) for p in wanted)
             )
             self.names.update(client.get_display_names(accounts - self.names.keys()))
+            self.groups.update(groups.result())
         finally:
+            side.shutdown(wait=True)
             client.close()
         return fetched_at
 
@@ -353,6 +398,7 @@ class Gate:
                 site=self.settings.site,
                 property_key=self.settings.policy.property_key,
                 names=self.names,
+                groups=self.groups,
                 view=self.views.get(page_id),
             )
         except Exception as exc:  # a bug of ours must fail the page, not pass or crash it

@@ -10,25 +10,30 @@ import re
 import shutil
 import tempfile
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest.junitxml import bin_xml_escape, xml_key
 from _pytest.terminal import TerminalReporter
 
+from . import junit
 from .confluence import ConfigurationError
-from .entrypoint import MARKER
-from .evidence import build_report, evidence_fields, evidence_text, markdown_summary, page_sort_key
+from .entrypoint import MARKER, absolute_path
+from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
+from .jobsummary import markdown_summary
+from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
+from .scope import NotJudged, not_judged
 from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
+from .terminal import SECTION, summary_lines
+from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
 HANDOFF_KEY = "confluence_approval_handoff"
+DESELECTED_KEY = "confluence_approval_deselected"
 gate_key = pytest.StashKey[Gate]()
 
 
@@ -64,8 +69,20 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         )
     try:
         settings = GateSettings.resolve(options)
-    except (PolicyError, SnapshotError, ConfigurationError) as exc:
+        if handed is None:
+            # Before any request: an output must never overwrite an input or another output.
+            check_outputs(
+                policy=policy,
+                replay=options.replay,
+                report=options.report,
+                record=options.record,
+                junitxml=_path(getattr(option, "xmlpath", None)),
+                step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
+            )
+    except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
         raise pytest.UsageError(f"confluence approval gate: {exc}") from None
+    if getattr(option, "xmlpath", None) and (problem := junit.check_pytest_junitxml()):
+        raise pytest.UsageError(f"confluence approval gate: {problem}")
     gate = Gate(settings)
     config.stash[gate_key] = gate
     config.pluginmanager.register(GateReporter(config, gate), "confluence-approval-reporter")
@@ -78,7 +95,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
 
 
 def _path(value: str | None) -> Path | None:
-    return Path(value).absolute() if value else None
+    return absolute_path(value) if value else None
 
 
 def _same_file(arg: str, path: Path) -> bool:
@@ -95,13 +112,14 @@ class PolicyFile(pytest.File):
         for query in gate.settings.policy.queries:
             rules += [gate.rules[page_id] for page_id in gate.query_pages.get(query.cql, [])]
         for rule in rules:
+            # A cql: entry's page is named by its Confluence title: the test id is output too.
             name = f"page[{rule.page_id} {rule.name}]" if rule.name else f"page[{rule.page_id}]"
-            yield ApprovalItem.from_parent(self, name=name, rule=rule)
+            yield ApprovalItem.from_parent(self, name=render_line(name), rule=rule)
         for query in gate.settings.policy.queries:
             result = (gate.query_results or {}).get(query.cql)
             if result is None or result.failure is not None or not result.pages:
                 label = query.rule.name or query.cql
-                yield QueryItem.from_parent(self, name=f"query[{label}]", query=query)
+                yield QueryItem.from_parent(self, name=render_line(f"query[{label}]"), query=query)
 
 
 class GateItem(pytest.Item):
@@ -134,16 +152,26 @@ class QueryItem(GateItem):
         result = (self.config.stash[gate_key].query_results or {}).get(self.query.cql)
         if result is not None and result.failure is not None:
             raise GateFailure(
-                f"{self.query.label} could not be run:\n  - could not verify: "
-                f"{result.failure.message}\n  CQL: {self.query.cql}"
+                render_lines(
+                    [
+                        f"{self.query.label} could not be run:",
+                        f"  - could not verify: {result.failure.message}",
+                        f"  CQL: {self.query.cql}",
+                    ]
+                )
             )
         raise GateFailure(
-            f"{self.query.label} matched no pages: a query that finds nothing must not pass; "
-            f"check the CQL and that the gate's account can see the pages\n  CQL: {self.query.cql}"
+            render_lines(
+                [
+                    f"{self.query.label} matched no pages: a query that finds nothing must not "
+                    "pass; check the CQL and that the gate's account can see the pages",
+                    f"  CQL: {self.query.cql}",
+                ]
+            )
         )
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.query.rule.line - 1, self.query.label
+        return self.path, self.query.rule.line - 1, render_line(self.query.label)
 
 
 _ITEM_NAME = re.compile(r"::page\[(\d+)[ \]]")
@@ -176,27 +204,35 @@ class ApprovalItem(GateItem):
         # there the evidence goes to <system-out> only (see pytest_runtest_logreport).
         waiver = gate.waiver(self.rule.page_id)
         if self.config.getini("junit_family") in ("xunit1", "legacy"):
-            self.user_properties.extend(evidence_fields(verdict, gate.names, waiver))
+            self.user_properties.extend(evidence_properties(verdict, gate.names, waiver))
         if verdict.passed:
             return
         if waiver is not None and waiver[1] == "applied":
             w = waiver[0]
             pytest.xfail(
-                f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
-                + "; ".join(verdict.reasons)
+                render_line(
+                    f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
+                    + "; ".join(verdict.reasons)
+                )
             )
         if waiver is not None and waiver[1] == "expired":
             warnings.warn(
                 ExpiredWaiverWarning(
-                    f"the waiver for {self.rule.label} expired on "
-                    f"{waiver[0].expires.isoformat()} and was ignored ({waiver[0].reason})"
+                    render_line(
+                        f"the waiver for {self.rule.label} expired on "
+                        f"{waiver[0].expires.isoformat()} and was ignored ({waiver[0].reason})"
+                    )
                 ),
                 stacklevel=1,
             )
         raise GateFailure(verdict.explain())
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.rule.line - 1, f"Confluence approval of {self.rule.label}"
+        return (
+            self.path,
+            self.rule.line - 1,
+            render_line(f"Confluence approval of {self.rule.label}"),
+        )
 
 
 class GateReporter:
@@ -208,6 +244,10 @@ class GateReporter:
         #: an xdist worker: the controller writes the outputs
         self.is_worker = hasattr(config, "workerinput")
         self.handoff_dir: Path | None = None
+        #: page ids -k, -m or --deselect dropped from this session
+        self.deselected: set[str] = set()
+        #: outputs that could not be written, in words; the run then exits 4
+        self.output_errors: list[str] = []
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.gate.settings
@@ -215,16 +255,22 @@ class GateReporter:
         queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
         pages = f"{len(s.policy.pages)} pages{queries}"
         return [
-            f"confluence approval gate: policy {s.policy.path} ({pages})",
-            f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}",
+            render_line(f"confluence approval gate: policy {s.policy.path} ({pages})"),
+            render_line(f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}"),
         ]
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
     ) -> pytest.Collector | None:
-        if file_path == self.gate.settings.policy.path:
+        if file_path != self.gate.settings.policy.path:
+            return None
+        root = self.config.rootpath
+        if file_path.is_relative_to(root):
             return PolicyFile.from_parent(parent, path=file_path)
-        return None
+        # Outside the rootdir (e.g. an ini's `confluence_policy = ../policy.yaml`) pytest
+        # would give the file an empty node id, and every page an id like "::page[..]".
+        nodeid = os.path.relpath(file_path, root).replace(os.sep, "/")
+        return PolicyFile.from_parent(parent, path=file_path, nodeid=nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:
@@ -244,13 +290,34 @@ class GateReporter:
         if page_ids and not session.config.option.collectonly:
             # Fetch every selected page at once, before the first item runs, so the
             # items themselves only look up their verdicts.
-            self.gate.prepare(page_ids, self._progress)
+            self._prepare(page_ids)
         return (yield)
+
+    def _prepare(self, page_ids: list[str]) -> None:
+        try:
+            self.gate.prepare(page_ids, self._progress)
+        except OSError as exc:  # only writing --confluence-record touches the disk here
+            raise pytest.UsageError(
+                f"confluence approval gate: could not write --confluence-record "
+                f"{self.gate.settings.options.record}: {exc.strerror or exc}"
+            ) from None
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected.update(i.rule.page_id for i in items if isinstance(i, ApprovalItem))
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            # xdist hands a worker's workeroutput to the controller when it shuts down.
+            workeroutput[DESELECTED_KEY] = sorted(self.deselected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: the pages a worker's -k, -m or --deselect dropped."""
+        self.deselected.update(getattr(node, "workeroutput", {}).get(DESELECTED_KEY, ()))
 
     def _progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(message)
+            reporter.write_line(render_line(message))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -265,7 +332,7 @@ class GateReporter:
         if self.handoff_dir is None:
             gate = self.gate
             self._resolve_queries()
-            gate.prepare(list(gate.rules), self._progress)
+            self._prepare(list(gate.rules))
             assert gate.as_of is not None
             self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
             dump_snapshot(
@@ -275,6 +342,7 @@ class GateReporter:
                 facts=gate.facts,
                 names=gate.names,
                 queries=gate.query_results or {},
+                groups=gate.groups,
             )
         assert self.gate.as_of is not None
         node.workerinput[HANDOFF_KEY] = {
@@ -300,21 +368,39 @@ class GateReporter:
             verdict = self.gate.verdict(page_id)
         if verdict is None:
             return
-        xml = self.config.stash.get(xml_key, None)
-        if xml is not None:
-            element = ET.Element("system-out")
-            element.text = bin_xml_escape(
-                evidence_text(verdict, self.gate.names, self.gate.as_of, self.gate.waiver(page_id))
-            )
-            xml.node_reporter(report).append(element)
+        junit.add_system_out(
+            self.config,
+            report,
+            evidence_text(verdict, self.gate.names, self.gate.as_of, self.gate.waiver(page_id)),
+        )
 
+    def not_judged(self) -> NotJudged:
+        gate = self.gate
+        return not_judged(
+            in_scope=gate.rules,
+            judged=gate.verdicts,
+            deselected=self.deselected,
+            queries=gate.settings.policy.queries,
+            results=gate.query_results,
+        )
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.handoff_dir is not None:
             shutil.rmtree(self.handoff_dir, ignore_errors=True)
         gate = self.gate
-        if self.is_worker or not gate.verdicts or gate.as_of is None:
-            return
+        if self.is_worker or gate.query_results is None:
+            return  # a worker, or the session ended before collection
         s = gate.settings
+        skipped = self.not_judged()
+        counts = gate.counts()
+        for name, value in [
+            ("confluence.approved", counts[Outcome.APPROVED]),
+            ("confluence.not_approved", counts[Outcome.NOT_APPROVED]),
+            ("confluence.not_verifiable", counts[Outcome.UNVERIFIABLE]),
+        ]:
+            junit.add_suite_property(self.config, name, str(value))
+        junit.add_suite_property(self.config, "confluence.not_judged", skipped.sentence() or "none")
         if s.options.report:
             report = build_report(
                 gate.verdicts.values(),
@@ -322,7 +408,7 @@ class GateReporter:
                 queries=[
                     (q, gate.query_results[q.cql], gate.query_pages.get(q.cql, []))
                     for q in s.policy.queries
-                    if gate.query_results and q.cql in gate.query_results
+                    if q.cql in gate.query_results
                 ],
                 site=s.site,
                 mode=s.mode,
@@ -333,34 +419,51 @@ class GateReporter:
                 recorded_at=gate.recorded_at,
                 names=gate.names,
                 facts=gate.facts,
+                skipped=skipped,
             )
-            write_json_atomically(s.options.report, report)
+            try:
+                write_json_atomically(s.options.report, report)
+            except OSError as exc:
+                self._output_failed(f"--confluence-report {s.options.report}", exc)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
-            with open(step_summary, "a", encoding="utf-8") as stream:
-                stream.write(markdown_summary(gate.verdicts.values(), gate.names, gate.waived()))
+            text = markdown_summary(
+                gate.verdicts.values(),
+                gate.names,
+                gate.waived(),
+                site=s.site,
+                rules=gate.rules,
+                skipped=skipped,
+            )
+            try:
+                write_step_summary(Path(step_summary), text)
+            except OSError as exc:
+                self._output_failed(f"GITHUB_STEP_SUMMARY {step_summary}", exc)
+        if self.output_errors:
+            # Evidence that could not be written is a failed run, whatever the verdicts.
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def _output_failed(self, what: str, exc: OSError) -> None:
+        self.output_errors.append(
+            f"could not write {what}: {exc.strerror or exc}; the run's evidence is incomplete"
+        )
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
-        if self.is_worker or not gate.verdicts:
+        if self.is_worker or gate.query_results is None:
             return
-        counts = gate.counts()
-        waived = len(gate.waived())
-        terminalreporter.section("Confluence approval gate")
-        terminalreporter.line(
-            f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved"
-            + (f" ({waived} waived)" if waived else "")
-            + f", {counts[Outcome.UNVERIFIABLE]} not verifiable"
+        terminalreporter.section(SECTION)
+        lines = summary_lines(
+            gate.verdicts.values(),
+            is_waived=lambda page_id: page_id in gate.waived(),
+            skipped=self.not_judged(),
         )
-        for verdict in sorted(gate.verdicts.values(), key=page_sort_key):
-            if not verdict.passed:
-                more = len(verdict.reasons) - 1
-                waiver = gate.waiver(verdict.rule.page_id)
-                label = "WAIVED" if waiver and waiver[1] == "applied" else None
-                terminalreporter.line(
-                    f"{label or verdict.outcome.value.upper()}: {verdict.rule.label}: "
-                    f"{verdict.reasons[0]}" + (f" (+{more} more)" if more else "")
-                )
+        for line in lines:
+            terminalreporter.line(line)
+        for error in self.output_errors:
+            terminalreporter.line(
+                render_line(f"ERROR: confluence approval gate: {error}"), red=True
+            )
 
 
 def _display_path(path: Path, root: Path) -> str:

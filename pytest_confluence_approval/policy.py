@@ -17,14 +17,28 @@ from typing import Any
 import yaml
 from jsonschema import ValidationError
 
+from .expiry import Duration, DurationError, parse_duration
 from .schemas import validator
 
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
 MAX_POLICY_BYTES = 1_000_000
+#: Values (scalars, lists, mappings) in one policy: thousands of pages with settings.
+MAX_POLICY_NODES = 50_000
+
+#: Two spellings of one setting: in one mapping only one of them may be given.
+AGE_KEYS = ("max_age", "max_age_days")
 
 
 class PolicyError(Exception):
     """The policy file is unusable; the message is written for the person who edits it."""
+
+
+@dataclass(frozen=True)
+class GroupRequirement:
+    """At least ``min`` counted approvers must be members of the Confluence group ``group``."""
+
+    group: str
+    min: int = 1
 
 
 def _setting(default: Any, *, accounts: bool = False) -> Any:
@@ -45,7 +59,7 @@ class PageRule:
     page_id: str
     name: str | None
     line: int
-    # --- settings (in this order in the report) ---
+    # --- settings (in this order in the schemas and the report) ---
     min_approvers: int = _setting(1)
     required_approvers: tuple[str, ...] = _setting((), accounts=True)
     max_age_days: int | None = _setting(None)
@@ -53,6 +67,11 @@ class PageRule:
     require_current_version: bool = _setting(True)
     forbid_self_approval: bool = _setting(False)
     ignore_minor_edits: bool = _setting(False)
+    #: the age limit where the policy wrote ``max_age`` (``max_age_days`` is then None)
+    max_age: Duration | None = _setting(None)  # noqa: RUF009 (a field(), not a shared value)
+    #: from the start of this day (UTC) the approval no longer counts
+    expires_on: date | None = _setting(None)  # noqa: RUF009 (a field(), not a shared value)
+    required_groups: tuple[GroupRequirement, ...] = _setting(())
     #: None: anyone may have written the approval property; else only these accounts
     approval_writers: tuple[str, ...] | None = _setting(None, accounts=True)
 
@@ -60,13 +79,29 @@ class PageRule:
     def label(self) -> str:
         return f'page {self.page_id} "{self.name}"' if self.name else f"page {self.page_id}"
 
+    @property
+    def age_limit(self) -> Duration | None:
+        """``max_age``, or its alias ``max_age_days``, as one calendar duration."""
+        if self.max_age is not None:
+            return self.max_age
+        return None if self.max_age_days is None else Duration.of_days(self.max_age_days)
+
     def settings(self) -> dict[str, Any]:
-        """Every setting applied to this page, by name, as JSON values (lists, not tuples)."""
+        """Every setting applied to this page, by name, as JSON values (as the policy
+        writes them: lists, texts, mappings)."""
         return {name: _json_value(getattr(self, name)) for name in SETTINGS}
 
 
 def _json_value(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Duration):
+        return value.text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, GroupRequirement):
+        return {"group": value.group, "min": value.min}
+    return value
 
 
 def _tuple_value(value: Any) -> Any:
@@ -157,13 +192,22 @@ def parse_policy(data: bytes, path: Path) -> Policy:
     if errors:
         raise PolicyError("\n".join(_describe(e, where) for e in errors))
 
-    defaults = {**DEFAULT_SETTINGS, **document.get("defaults", {})}
+    _check_age_keys(document.get("defaults", {}), ("defaults",), where)
+    defaults = {
+        **DEFAULT_SETTINGS,
+        **_expiry_settings(document.get("defaults", {}), ("defaults",), where),
+    }
     seen: dict[str, int] = {}
     pages: list[PageRule] = []
     queries: list[PageQuery] = []
     for index, entry in enumerate(document["pages"]):
         line = _line_of(lines, ("pages", index))
-        settings = {**defaults, **{k: v for k, v in entry.items() if k in DEFAULT_SETTINGS}}
+        _check_age_keys(entry, ("pages", index), where)
+        own = _expiry_settings(entry, ("pages", index), where)
+        if any(key in entry for key in AGE_KEYS):
+            # One setting, two spellings: the entry's replaces the defaults' either way.
+            own = {"max_age": None, "max_age_days": None, **own}
+        settings = {**defaults, **own}
         rule = PageRule(
             page_id=str(entry.get("id", "")),
             name=entry.get("name"),
@@ -212,17 +256,54 @@ def parse_policy(data: bytes, path: Path) -> Policy:
     )
 
 
-def _date(text: str, where: str) -> date:
+def _date(text: str, where: str, key: str = "expires") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise PolicyError(f"{where}: expires: {text!r} is not a calendar date") from None
+        raise PolicyError(f"{where}: {key}: {text!r} is not a calendar date") from None
+
+
+def _check_age_keys(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> None:
+    if all(key in mapping for key in AGE_KEYS):
+        raise PolicyError(
+            f"{where((*at, 'max_age'))}: {_dotted((*at, 'max_age'))}: max_age and max_age_days "
+            f"are two spellings of one setting (max_age_days at line "
+            f"{where((*at, 'max_age_days')).rsplit(':', 1)[-1]}); keep one"
+        )
+
+
+def _expiry_settings(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> dict[str, Any]:
+    """The mapping's settings, with max_age, expires_on and required_groups parsed."""
+    settings = {k: v for k, v in mapping.items() if k in DEFAULT_SETTINGS}
+    if settings.get("max_age") is not None:
+        try:
+            settings["max_age"] = parse_duration(settings["max_age"])
+        except DurationError as exc:
+            at_key = (*at, "max_age")
+            raise PolicyError(f"{where(at_key)}: {_dotted(at_key)}: {exc}") from None
+    if settings.get("expires_on") is not None:
+        key = _dotted((*at, "expires_on"))
+        settings["expires_on"] = _date(settings["expires_on"], where((*at, "expires_on")), key)
+    if "required_groups" in settings:
+        groups: dict[str, int] = {}
+        for number, item in enumerate(settings["required_groups"]):
+            name = item["group"]
+            if name in groups:
+                item_at = (*at, "required_groups", number, "group")
+                raise PolicyError(
+                    f"{where(item_at)}: {_dotted(item_at)}: group {name!r} is listed twice; "
+                    "list each group once, with the larger min"
+                )
+            groups[name] = item.get("min", 1)
+        settings["required_groups"] = tuple(GroupRequirement(g, m) for g, m in groups.items())
+    return settings
 
 
 def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
     """Parse YAML safely, keeping the line of every key and item for error messages."""
     loader = None
     try:
+        _refuse_anchors(text, path)
         loader = _SafeLoader(text)  # the reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
@@ -258,6 +339,36 @@ def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:
             loader.dispose()
     _use_raw_page_ids(node, document)
     return _dates_as_text(document), lines
+
+
+def _refuse_anchors(text: str, path: Path) -> None:
+    """Refuse what could exhaust the machine, before anything is built from the text.
+
+    Anchors (``&a``) and aliases (``*a``): a few hundred bytes of nested aliases
+    expand to gigabytes ("billion laughs"), and a policy has no need for them:
+    shared settings go under ``defaults:``. And more than MAX_POLICY_NODES values:
+    a megabyte of ``[1,1,1,...]`` would become half a million Python objects. The
+    parser's events are read once, in linear time and constant memory.
+    """
+    nodes = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        alias = isinstance(event, yaml.AliasEvent)
+        if alias or event.anchor is not None:
+            what = f"alias *{event.anchor}" if alias else f"anchor &{event.anchor}"
+            raise PolicyError(
+                f"{path}:{line}: YAML anchors and aliases are not "
+                f"supported ({what}); put shared settings under defaults: instead"
+            )
+        nodes += 1
+        if nodes > MAX_POLICY_NODES:
+            raise PolicyError(
+                f"{path}:{line}: the policy has more than "
+                f"{MAX_POLICY_NODES} YAML values; split it, or use cql: entries for large "
+                "page sets"
+            )
 
 
 def _dates_as_text(value: Any) -> Any:
@@ -395,7 +506,17 @@ def _describe(error: ValidationError, where: Any) -> str:
             f"{where(at)}: {key}: page id must be decimal digits (the number in the "
             f"page's URL), got {error.instance!r}"
         )
-    if at and at[-1] == "expires" and v in ("pattern", "type"):
+    if at and at[-1] == "group" and v == "pattern":
+        return (
+            f"{where(at)}: {key}: a group name cannot contain control characters such as "
+            f"tabs or line breaks, got {error.instance!r}"
+        )
+    if at and at[-1] == "max_age" and v in ("pattern", "type"):
+        return (
+            f"{where(at)}: {key}: must be a duration such as 90 days, 2 weeks, 6 months, "
+            f"1 year or P6M, got {error.instance!r}"
+        )
+    if at and at[-1] in ("expires", "expires_on") and v in ("pattern", "type"):
         return f"{where(at)}: {key}: must be a date such as 2025-09-30, got {error.instance!r}"
     if at == ("pages",) and v == "minItems":
         return f"{where(at)}: pages: the list is empty; a gate that checks nothing must not pass"

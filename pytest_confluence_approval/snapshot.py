@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import TOOL_NAME, __version__
-from .facts import FetchFailure, PageFacts, QueryResult
+from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .schemas import json_path, validator
 
 FORMAT = "pytest-confluence-approval snapshot"
@@ -34,6 +34,8 @@ class Snapshot:
     names: Mapping[str, str]
     #: cql -> what the query found when recording
     queries: Mapping[str, QueryResult] = field(default_factory=dict)
+    #: group name -> its members when recording (for required_groups)
+    groups: Mapping[str, GroupMembers] = field(default_factory=dict)
 
     def facts_for(self, page_id: str) -> PageFacts:
         found = self.pages.get(page_id)
@@ -59,6 +61,7 @@ def dump_snapshot(
     facts: Mapping[str, PageFacts],
     names: Mapping[str, str],
     queries: Mapping[str, QueryResult] | None = None,
+    groups: Mapping[str, GroupMembers] | None = None,
 ) -> None:
     pages: dict[str, Any] = {}
     for page_id, f in facts.items():
@@ -89,6 +92,14 @@ def dump_snapshot(
             )
             for cql, r in (queries or {}).items()
         },
+        "groups": {
+            name: (
+                {"failure": {"message": g.failure.message, "status": g.failure.status}}
+                if g.failure
+                else {"members": sorted(g.members)}
+            )
+            for name, g in (groups or {}).items()
+        },
     }
     document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
@@ -103,6 +114,9 @@ def content_digest(document: Mapping[str, Any]) -> str:
     content = {
         key: document.get(key) for key in ("site", "recorded_at", "pages", "users", "queries")
     }
+    # Snapshots recorded before groups existed lack the key; their digest never had it.
+    if "groups" in document:
+        content["groups"] = document["groups"]
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -183,5 +197,13 @@ def load_snapshot(path: Path) -> Snapshot:
             if "failure" in entry
             else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
             for cql, entry in document.get("queries", {}).items()
+        },
+        groups={
+            name: GroupMembers(
+                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
+            )
+            if "failure" in entry
+            else GroupMembers(frozenset(entry["members"]))
+            for name, entry in document.get("groups", {}).items()
         },
     )

@@ -11,17 +11,18 @@ Fail closed: missing, contradictory or unverifiable data never passes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from jsonschema import ValidationError
 
-from .facts import PageFacts
-from .policy import PageRule
+from .facts import GroupMembers, PageFacts
+from .policy import GroupRequirement, PageRule
 from .schemas import json_path, validator
+from .untrusted import render_lines
 
 APPROVAL_KEY_SUFFIX = "_capable_approval"
 #: How far the approval app's clock may run ahead of the as-of instant: a completion
@@ -48,13 +49,28 @@ class Rule(enum.Enum):
     APPROVALS = "approvals"
     REQUIRED_APPROVERS = "required-approvers"
     AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
+    GROUPS = "groups"  # too few counted approvers from a required group
+    GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
+    EXPIRED = "expired"  # expires_on reached
     NO_COMPLETION_TIME = "no-completion-time"
     STALE = "stale"
     TOO_OLD = "too-old"
 
 
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
-WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS})
+WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, Rule.GROUPS})
+#: Failed rules that make a page not verifiable rather than not approved.
+UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE})
+
+
+@dataclass(frozen=True)
+class GroupTally:
+    """One ``required_groups`` entry as judged: the counted approvers who are members."""
+
+    requirement: GroupRequirement
+    members_counted: tuple[str, ...]
+    #: why the group's members could not be read (then nothing is counted)
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,10 @@ class Verdict:
     status: str | None = None
     version: PageVersion | None = None
     approval: ApprovalProperty | None = None
+    #: where the policy requires groups: who counted for which group
+    groups: tuple[GroupTally, ...] = ()
+    #: when the completed approval stops counting under max_age (None: no limit or never)
+    expires_at: datetime | None = None
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -186,16 +206,16 @@ class Verdict:
         )
 
     def explain(self) -> str:
-        """The failure text: every reason, then the page's link."""
+        """The failure text the README shows: every reason, then the page's link."""
         if self.passed:
-            return f"{self.rule.label} is approved\n  {self.link}"
+            return render_lines([f"{self.rule.label} is approved", f"  {self.link}"])
         heading = (
             "could not be verified" if self.outcome is Outcome.UNVERIFIABLE else "is not approved"
         )
         lines = [f"{self.rule.label} {heading}:"]
         lines += [f"  - {reason}" for reason in self.reasons]
         lines.append(f"  {self.link}")
-        return "\n".join(lines)
+        return render_lines(lines)  # Confluence text in reasons cannot forge a line
 
 
 def unverifiable(rule: PageRule, reason: str, link: str, **facts: Any) -> Verdict:
@@ -210,9 +230,11 @@ def evaluate(
     site: str,
     property_key: str | None = None,
     names: Mapping[str, str] = MappingProxyType({}),
+    groups: Mapping[str, GroupMembers] = MappingProxyType({}),
     view: PageView | None = None,
 ) -> Verdict:
-    """Judge every rule; ``names`` maps account ids to display names.
+    """Judge every rule; ``names`` maps account ids to display names, ``groups`` group
+    names to their members (for ``required_groups``).
 
     ``view`` is ``read_page(facts, ...)`` where the caller already has it (so the
     approval property is validated once per page); the version history is read here.
@@ -355,7 +377,20 @@ def evaluate(
             + (not_counted if any(a in excluded for a in missing) else ""),
         )
 
+    # Teams: enough counted approvers from each required Confluence group.
+    tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
+    for tally in tallies:
+        for failed, reason in _group_failures(tally, counted, people):
+            fail(failed, reason)
+
+    # An exact end date holds whether or not the approval is complete: waiting cannot help.
+    if rule.expires_on is not None:
+        expired = _expired_on(rule.expires_on, as_of)
+        if expired:
+            fail(Rule.EXPIRED, expired)
+
     # Current and fresh speak of a completed approval: before that completedAt means nothing.
+    expires_at: datetime | None = None
     if approval.is_complete:
         if completed is None:
             fail(
@@ -367,18 +402,90 @@ def evaluate(
                 stale = _stale(completed, version, rule, chain, chain_problem)
                 if stale:
                     fail(Rule.STALE, stale)
-            if rule.max_age_days is not None:
-                age = as_of - completed
-                # Compared in seconds: timedelta(days=...) overflows for absurd limits.
-                if age.total_seconds() > rule.max_age_days * 86400:
-                    fail(
-                        Rule.TOO_OLD,
-                        f"the approval is too old: completed {_iso(completed)}, "
-                        f"{age.days} days before {_iso(as_of)} "
-                        f"(the policy allows {rule.max_age_days})",
-                    )
+            limit = rule.age_limit
+            if limit is not None:
+                expires_at = limit.after(completed)
+                too_old = _too_old(rule, limit.text, completed, expires_at, as_of)
+                if too_old:
+                    fail(Rule.TOO_OLD, too_old)
     outcome = Outcome.NOT_APPROVED if failures else Outcome.APPROVED
-    return Verdict(rule, outcome, tuple(failures), link, view.title, view.status, version, approval)
+    if any(f.rule in UNVERIFIABLE_RULES for f in failures):
+        outcome = Outcome.UNVERIFIABLE
+    return Verdict(
+        rule,
+        outcome,
+        tuple(failures),
+        link,
+        view.title,
+        view.status,
+        version,
+        approval,
+        groups=tallies,
+        expires_at=expires_at,
+    )
+
+
+def _too_old(
+    rule: PageRule, limit: str, completed: datetime, expires_at: datetime | None, as_of: datetime
+) -> str:
+    """Calendar-aware age: why the approval is too old, or "" while it counts."""
+    # Aware datetimes compare as instants, whatever the as-of's offset.
+    if expires_at is None or as_of <= expires_at:
+        return ""
+    setting = "max_age" if rule.max_age is not None else "max_age_days"
+    age = as_of - completed
+    return (
+        f"the approval is too old: it expired on {_iso(expires_at)} (completed "
+        f"{_iso(completed)}, {setting} {limit}; {age.days} days before {_iso(as_of)}); "
+        "request a new approval"
+    )
+
+
+def _expired_on(expires_on: date, as_of: datetime) -> str:
+    """``expires_on``: from the start of that day (UTC) on, the approval no longer counts."""
+    if as_of < datetime.combine(expires_on, time.min, tzinfo=timezone.utc):
+        return ""
+    return (
+        f"the approval expired on {expires_on.isoformat()} (expires_on in the policy; judged at "
+        f"{_iso(as_of)}); request a new approval"
+    )
+
+
+def tally_group(
+    requirement: GroupRequirement, counted: Sequence[str], members: GroupMembers | None
+) -> GroupTally:
+    if members is None:
+        return GroupTally(
+            requirement, (), "its members were not fetched; record a snapshot that includes them"
+        )
+    if members.failure is not None:
+        return GroupTally(requirement, (), members.failure.message)
+    return GroupTally(requirement, tuple(a for a in counted if a in members.members))
+
+
+def _group_failures(
+    tally: GroupTally, counted: Sequence[str], people: Callable[[Iterable[str]], str]
+) -> list[tuple[Rule, str]]:
+    group, needed = tally.requirement.group, tally.requirement.min
+    if tally.failure is not None:
+        return [
+            (
+                Rule.GROUPS_UNVERIFIABLE,
+                f'could not verify the approvers from group "{group}": {tally.failure}',
+            )
+        ]
+    if len(tally.members_counted) >= needed:
+        return []
+    others = [a for a in counted if a not in tally.members_counted]
+    outside = f"; approved, but not in the group: {people(others)}" if others else ""
+    return [
+        (
+            Rule.GROUPS,
+            f"only {len(tally.members_counted)} of {needed} required approvals from group "
+            f'"{group}" (members who approved: {people(tally.members_counted) or "nobody"}'
+            f"{outside})",
+        )
+    ]
 
 
 def _history_needed(rule: PageRule) -> bool:

@@ -10,9 +10,11 @@ import pytest
 import yaml
 from hypothesis import settings
 
-# The gate imports its heavy part (requests...) only once a policy turns it on, and
-# pytester drops the modules an in-process run imported: without this, the second run of
-# a test file re-imports requests half-way and fails ("You can only merge into CookieJar").
+# The gate imports requests, urllib3 and its own modules only once a policy enables it,
+# i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
+# again. The next run would import a second copy of requests beside the first's
+# leftovers ("ValueError: You can only merge into CookieJar"). Imported here, in the
+# outer run, they are loaded once and shared by every inner run.
 import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
@@ -72,6 +74,13 @@ class GateRun:
         return failure.text or ""
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """PyYAML writes an object used twice as an anchor and alias, which policies refuse."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 class Gate:
     """Runs pytest as a user would, with a policy file, against the fake site."""
 
@@ -83,7 +92,8 @@ class Gate:
         document: dict[str, Any] = {"version": 1, **top}
         document["pages"] = list(pages) if pages is not None else [{"id": "100"}]
         path = self.pytester.path / "policy.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        text = yaml.dump(document, Dumper=_NoAliasDumper, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
         return path
 
     def run(self, *args: str | Path, url: bool = True, policy: Path | None = None) -> GateRun:

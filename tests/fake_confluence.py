@@ -8,7 +8,7 @@ the network do: error statuses, rate limiting, resets, hangs, HTML login pages, 
 oversized JSON, redirects and hostile pagination links.
 
 Response shapes follow the published OpenAPI description of the v2 API (and the v1 content
-search for CQL), trimmed to the fields a release gate reads.
+search for CQL and the v1 group member listing), trimmed to the fields a release gate reads.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -369,17 +369,24 @@ class FakeConfluence:
         self._pages: dict[str, _Page] = {}
         self._users: dict[str, str] = {}
         self._cql: dict[str, list[str]] = {}
+        self._groups: dict[str, list[str]] = {}  # name -> member account ids, in join order
+        self._unreadable_groups: set[str] = set()
         self._faults: list[_FaultRule] = []
         self._open_sockets: set[socket.socket] = set()
         self._next_property_id = 1_000_000
         self._thread: threading.Thread | None = None
 
         self.requests: list[RecordedRequest] = []
+        #: called with each request as it arrives, before it is answered (to change the
+        #: site at an exact point of a run, instead of after a guessed delay)
+        self.on_request: Callable[[RecordedRequest], None] | None = None
         self.latency = 0.0
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
         self.versions_page_size = 25  # without a limit
         self.versions_max_page_size = _MAX_LIMIT
+        #: the real endpoint serves up to 200 members a page; small here to exercise paging
+        self.group_members_page_size = 2
 
         self._server = _Server(self)
         port = self._server.server_address[1]
@@ -502,6 +509,15 @@ class FakeConfluence:
         with self._lock:
             self._cql[cql] = list(page_ids)
 
+    def add_group(self, name: str, members: Sequence[str], *, readable: bool = True) -> None:
+        """A Confluence group; ``readable=False``: reading its members answers 403."""
+        with self._lock:
+            self._groups[name] = list(members)
+            if readable:
+                self._unreadable_groups.discard(name)
+            else:
+                self._unreadable_groups.add(name)
+
     def fault(self, path: str, fault: Fault, times: int | None = None) -> None:
         """Mishandle requests to ``path`` (exact, or a prefix ending in "*").
 
@@ -525,6 +541,9 @@ class FakeConfluence:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            hook = self.on_request
+        if hook is not None:
+            hook(request)
 
     def _sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -574,6 +593,8 @@ class FakeConfluence:
             return self._users_bulk(req.body)
         if req.method == "GET" and path == "/wiki/rest/api/content/search":
             return self._cql_search(query)
+        if req.method == "GET" and path == "/wiki/rest/api/group/member":
+            return self._group_members(query)
         match = _PAGE_PATH.fullmatch(path)
         if req.method == "GET" and match:
             page_id, sub = match.groups()
@@ -722,6 +743,73 @@ class FakeConfluence:
             params = urlencode({"cql": cql, "limit": limit, "start": start + limit})
             # v1 quirk: relative to the SITE base (no /wiki prefix).
             links["next"] = f"/rest/api/content/search?{params}"
+        payload = {
+            "results": results,
+            "start": start,
+            "limit": limit,
+            "size": len(results),
+            "_links": links,
+        }
+        return 200, payload, {}
+
+    def _group_members(self, query: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
+        """REST v1 ``GET /wiki/rest/api/group/member?name=&start=&limit=``.
+
+        Shape from Atlassian's Cloud REST v1 reference (Group: "Get group members",
+        a UserArray of ``known`` users; limit capped at 200; ``_links.next`` relative
+        to the site like every v1 listing) and v1's error body for a missing group.
+        """
+        name = _single(query, "name")
+        if not name:
+            raise _HttpError(400, {"statusCode": 400, "message": "name is required"})
+        if name not in self._groups:
+            raise _HttpError(
+                404,
+                {
+                    "statusCode": 404,
+                    "data": {"authorized": False, "valid": True, "errors": [], "successful": False},
+                    "message": f"com.atlassian.confluence.api.service.exceptions."
+                    f"NotFoundException: No group found with name : {name}",
+                },
+            )
+        if name in self._unreadable_groups:
+            raise _HttpError(
+                403,
+                {"statusCode": 403, "message": "Could not read the members of the group"},
+            )
+        try:
+            limit = min(_int_param(query, "limit", 200, 1), 200, self.group_members_page_size)
+            start = _int_param(query, "start", 0, 0)
+        except _HttpError as error:
+            raise _HttpError(400, {"statusCode": 400, "message": "bad limit/start"}) from error
+        members = self._groups[name]
+        results = [
+            {
+                "type": "known",
+                "accountId": account_id,
+                "accountType": "atlassian",
+                "email": "",
+                "publicName": self._users.get(account_id, account_id),
+                "displayName": self._users.get(account_id, account_id),
+                "profilePicture": {
+                    "path": "/wiki/aa-avatar/default.png",
+                    "width": 48,
+                    "height": 48,
+                    "isDefault": True,
+                },
+                "isExternalCollaborator": False,
+                "_links": {"self": f"{self.url}/rest/api/user?accountId={account_id}"},
+            }
+            for account_id in members[start : start + limit]
+        ]
+        links = {
+            "base": self.url,
+            "context": "/wiki",
+            "self": f"{self.url}/rest/api/group/member?{urlencode({'name': name})}",
+        }
+        if start + limit < len(members):
+            params = urlencode({"name": name, "start": start + limit, "limit": limit})
+            links["next"] = f"/rest/api/group/member?{params}"  # v1: relative to the site
         payload = {
             "results": results,
             "start": start,

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import Gate
-from tests.fake_confluence import approval_value, status
+from tests.fake_confluence import RecordedRequest, approval_value, status
 
 APPROVED_AT = "2025-07-15T10:33:14.000Z"  # approval_value's default completedAt
 
@@ -417,14 +417,18 @@ def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
     gate.write_policy([{"id": "101"}])
-    approver = threading.Timer(
-        0.5, lambda: gate.site.set_approval("101", approval_value(approved=["acc-b"]))
-    )
-    approver.start()
-    try:
-        run = gate.run("-n", "2", "--confluence-wait", "20s", "--confluence-poll", "0.2s")
-    finally:
-        approver.cancel()
+    looks: list[RecordedRequest] = []
+
+    def approve_before_the_second_look(request: RecordedRequest) -> None:
+        # Not a timer: a busy machine may start the workers after any fixed delay.
+        if request.path == "/wiki/api/v2/pages/101/properties":
+            looks.append(request)
+            if len(looks) == 2:
+                gate.site.set_approval("101", approval_value(approved=["acc-b"]))
+
+    gate.site.on_request = approve_before_the_second_look
+    run = gate.run("-n", "2", "--confluence-wait", "20s", "--confluence-poll", "0.2s")
 
     run.result.assert_outcomes(passed=1)
     assert gate.site.count("/wiki/api/v2/pages") >= 2  # the controller polled
+    assert len(looks) == 2  # ...and no worker asked again

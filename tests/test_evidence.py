@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tests.fake_confluence import (
     approval_value,
     status,
 )
+from tests.markdown import render
 from tests.test_plugin import MIXED_POLICY, mixed_site
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -172,13 +172,26 @@ def test_github_step_summary_gets_a_markdown_table(
 
     text = summary.read_text()
     assert text.startswith("earlier step\n### Confluence approval gate")  # appended
-    assert "| Page | Title | Verdict | Approvers | Reason |" in text
-    rows = [line for line in text.splitlines() if line.startswith("| 10")]
-    assert len(rows) == 4
-    assert rows[0].startswith(f"| 101 Release checklist | [Page 101]({gate.site.url}/spaces/")
-    assert "✅ approved" in rows[0] and "Priya \\| Raman, acc-b" in rows[0]
-    assert "❌ not approved" in rows[2] and "page was edited after approval" in rows[2]
-    assert all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows)  # five cells each
+    rendered = render(text)
+    assert rendered.headings == ["h3 Confluence approval gate"]
+    assert rendered.html == []
+    [table] = rendered.tables
+    assert table[0] == ["Page", "Title", "Verdict", "Approvers", "Reason"]
+    rows = {row[0].split(" ")[0]: row for row in table[1:]}
+    assert list(rows) == ["101", "102", "103", "104"]
+    assert rows["101"][:4] == [
+        "101 Release checklist",
+        "Page 101",
+        "✅ approved",
+        "Priya | Raman, acc-b",
+    ]
+    assert (
+        rows["103"][2] == "❌ not approved" and "page was edited after approval" in rows["103"][4]
+    )
+    # Links are built from the configured site and the page id, not from Confluence's.
+    assert rendered.links == [
+        f"{gate.site.url}/pages/viewpage.action?pageId={page_id}" for page_id in rows
+    ]
 
 
 def test_display_names_replace_ids_in_failure_text(gate: Gate) -> None:

@@ -291,6 +291,29 @@ def test_cql_search_paginates_relative_to_site(fake: FakeConfluence) -> None:
     assert get(fake, "/rest/api/content/search").status_code == 400
 
 
+def test_group_members_paginate_relative_to_site_like_v1(fake: FakeConfluence) -> None:
+    fake.add_user("acc-a", "Alice")
+    fake.add_group("qa team", ["acc-a", "acc-b", "acc-c"])
+    path = "/rest/api/group/member"
+    first = get(fake, path, params={"name": "qa team", "limit": "200"}).json()
+    assert first["results"][0]["accountId"] == "acc-a"
+    assert first["results"][0]["displayName"] == "Alice"
+    assert first["results"][0]["type"] == "known"
+    # The fake caps the page size (the real endpoint at 200) to exercise paging.
+    assert (first["start"], first["limit"], first["size"]) == (0, 2, 2)
+    nxt = first["_links"]["next"]
+    assert nxt.startswith("/rest/api/group/member?")  # v1: relative to the site base
+    rest = requests.get(fake.url + nxt, timeout=TIMEOUT).json()
+    assert [r["accountId"] for r in rest["results"]] == ["acc-c"]
+    assert "next" not in rest["_links"]
+    missing = get(fake, path, params={"name": "nobody"})
+    assert missing.status_code == 404
+    assert "No group found with name : nobody" in missing.json()["message"]
+    fake.add_group("secret", ["acc-a"], readable=False)
+    assert get(fake, path, params={"name": "secret"}).status_code == 403
+    assert get(fake, path).status_code == 400
+
+
 def test_anything_else_is_404(fake: FakeConfluence) -> None:
     for path in ["/api/v2/spaces", "/api/v2/pages/1/children", "/api/v2/pages/"]:
         resp = get(fake, path)

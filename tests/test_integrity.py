@@ -202,6 +202,9 @@ def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
         "require_current_version": True,
         "forbid_self_approval": True,
         "ignore_minor_edits": False,
+        "max_age": None,
+        "expires_on": None,
+        "required_groups": [],
         "approval_writers": [app],
     }
     assert run.junit is not None

@@ -10,6 +10,9 @@ import dataclasses
 import hashlib
 import re
 import textwrap
+import time
+import tracemalloc
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from pytest_confluence_approval.expiry import parse_duration
 from pytest_confluence_approval.policy import (
     DEFAULT_SETTINGS,
+    MAX_POLICY_BYTES,
+    MAX_POLICY_NODES,
     SETTINGS,
+    GroupRequirement,
     PageRule,
     Policy,
     PolicyError,
@@ -496,7 +503,6 @@ def test_wrong_type_message_says_what_was_expected_and_found() -> None:
         pytest.param("version: 1\npages: [\n  {id: 1}\n", 4, id="unclosed-flow"),
         pytest.param("version: 1\npages:\n  - id: 1\n   name: x\n", 4, id="indentation"),
         pytest.param("version: 1\npages:\n  - id: 1\n\tname: x\n", 4, id="tab"),
-        pytest.param("version: 1\npages:\n  - id: *nope\n", 3, id="undefined-alias"),
         pytest.param("version: 1\npages: [{id: 1}]\n---\nversion: 1\n", 3, id="two-documents"),
         pytest.param(
             "version: 1\npages:\n  - id: !!python/object:os.system 1\n", 3, id="unsafe-tag"
@@ -597,15 +603,82 @@ def test_load_policy_refuses_an_oversized_file(tmp_path: Path) -> None:
     assert "larger than" in str(info.value)
 
 
-def test_merge_key_is_resolved_or_refused_never_ignored() -> None:
+def test_merge_key_is_refused_never_ignored() -> None:
     text = "version: 1\npages:\n  - &p {id: 1, min_approvers: 3}\n  - {<<: *p, id: 2}\n"
+    message = error_of(text)
+    assert message.startswith(f"{NAME}:3:")
+    assert "anchors and aliases are not supported (anchor &p)" in message
+    assert "defaults:" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        pytest.param("version: 1\npages:\n  - id: *nope\n", 3, "alias *nope", id="alias"),
+        pytest.param("version: 1\ndefaults: &d\n  min_approvers: 2\n", 2, "anchor &d", id="anchor"),
+        pytest.param("version: 1\npages:\n  - id: &i 1\n", 3, "anchor &i", id="scalar"),
+    ],
+)
+def test_anchors_and_aliases_are_refused_with_their_line(text: str, line: int, what: str) -> None:
+    message = error_of(text)
+    assert message.startswith(f"{NAME}:{line}:")
+    assert f"YAML anchors and aliases are not supported ({what})" in message
+
+
+MB = 1_000_000
+
+
+def _bounded(data: bytes) -> tuple[Policy | None, str, float, int]:
+    """(the policy or None, the error, seconds, peak bytes under tracemalloc).
+
+    Timed and traced in two passes: tracemalloc itself slows Python down severalfold.
+    """
+
+    def attempt() -> tuple[Policy | None, str]:
+        try:
+            return parse_policy(data, Path(NAME)), ""
+        except PolicyError as exc:
+            return None, str(exc)
+
+    started = time.perf_counter()
+    policy, error = attempt()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
     try:
-        policy = parse(text)
-    except PolicyError as exc:
-        assert str(exc).startswith(f"{NAME}:4:")
-        return
-    assert policy.pages[1].page_id == "2"
-    assert policy.pages[1].min_approvers == 3
+        attempt()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return policy, error, seconds, peak
+
+
+def test_billion_laughs_is_refused_at_once() -> None:
+    lines = ["version: 1", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 8)}]" for n in range(1, 12)]
+    lines += ["pages:", "  - id: 1", "    name: *a11"]
+    policy, error, seconds, peak = _bounded("\n".join(lines).encode())
+    assert policy is None and "anchors and aliases are not supported" in error
+    assert peak < 100 * MB and seconds < 5  # generous: the bound that matters is memory
+
+
+def test_a_large_flat_policy_loads_within_bounds() -> None:
+    entry = "  - id: {}\n    name: Page {} of a long policy\n    min_approvers: 2\n"
+    entries = "".join(entry.format(n, n) for n in range(1, 5001))
+    data = f"version: 1\npages:\n{entries}".encode()
+    policy, error, seconds, peak = _bounded(data)
+    assert policy is not None, error
+    assert len(policy.pages) == 5000
+    assert peak < 100 * MB and seconds < 5
+
+
+def test_a_megabyte_of_tiny_values_is_refused_before_it_is_built() -> None:
+    data = b"version: 1\npages: [{id: 1}]\ndefaults: {required_approvers: [" + b"a," * 499_000
+    data += b"a]}\n"
+    assert len(data) <= MAX_POLICY_BYTES
+    policy, error, seconds, peak = _bounded(data)
+    assert policy is None
+    assert f"the policy has more than {MAX_POLICY_NODES} YAML values" in error
+    assert peak < 100 * MB and seconds < 5
 
 
 def test_alias_loop_is_an_error_not_a_hang() -> None:
@@ -808,6 +881,118 @@ def test_every_shipped_example_policy_is_valid(example: Path) -> None:
     assert policy.pages or policy.queries
 
 
+# --- calendar expiry, exact dates and teams ------------------------------------------------
+
+
+def test_max_age_expires_on_and_required_groups_merge_like_every_setting() -> None:
+    policy = parse(
+        """\
+        version: 1
+        defaults:
+          max_age: 6 months
+          expires_on: 2026-06-30
+          required_groups: [{group: security-team}]
+        pages:
+          - id: 1
+          - id: 2
+            max_age_days: 30
+            required_groups:
+              - {group: security-team, min: 1}
+              - {group: qa, min: 2}
+          - id: 3
+            max_age: P1Y2M
+            expires_on: null
+            required_groups: []
+        """
+    )
+    first, second, third = policy.pages
+    assert first.max_age == parse_duration("6 months")
+    assert first.max_age_days is None
+    assert first.expires_on == date(2026, 6, 30)
+    assert first.required_groups == (GroupRequirement("security-team", 1),)
+    # The entry's max_age_days replaces the defaults' max_age: one setting, two spellings.
+    assert second.max_age is None
+    assert second.max_age_days == 30
+    assert second.age_limit == parse_duration("30 days")
+    assert second.required_groups == (
+        GroupRequirement("security-team", 1),
+        GroupRequirement("qa", 2),
+    )
+    assert (third.max_age, third.expires_on, third.required_groups) == (
+        parse_duration("P1Y2M"),
+        None,
+        (),
+    )
+
+
+@pytest.mark.parametrize("where", ["defaults", "entry"])
+def test_max_age_and_max_age_days_in_one_mapping_is_a_usage_error(where: str) -> None:
+    both = "max_age: 1 month\n    max_age_days: 30\n"
+    if where == "defaults":
+        text = f"version: 1\ndefaults:\n    {both}pages:\n  - id: 1\n"
+        line, key = 3, "defaults.max_age"
+    else:
+        text = f"version: 1\npages:\n  - id: 1\n    {both}"
+        line, key = 4, "pages[0].max_age"
+    message = error_of(text)
+    assert_names(message, line, key)
+    assert "two spellings of one setting" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("6 fortnights", "must be a duration such as 90 days"),
+        ("PT12H", "must be a duration such as 90 days"),
+        ("P", "is not a duration"),
+        ("200 years", "longer than 100 years"),
+        ("6", "must be a duration"),
+    ],
+)
+def test_a_bad_max_age_names_the_line(value: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    max_age: {value}\n")
+    assert_names(message, 4, "pages[0].max_age")
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("30 June 2026", "must be a date such as"), ("2026-6-30", "must be a date such as")],
+)
+def test_a_bad_expires_on_names_the_line(value: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    expires_on: {value}\n")
+    assert_names(message, 4, "pages[0].expires_on")
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("groups", "key", "fragment"),
+    [
+        ("[{group: qa}, {group: qa, min: 2}]", "required_groups[1].group", "listed twice"),
+        ("[{group: qa, min: 0}]", "required_groups[0].min", "must be 1 or more"),
+        ("[{min: 2}]", "required_groups[0]", "missing required key 'group'"),
+        ("[{group: qa, minimum: 2}]", "required_groups[0].minimum", "unknown key"),
+        ("[{group: ''}]", "required_groups[0].group", "group"),
+        ("qa", "required_groups", "must be a list"),
+        ('[{group: "qa\\tteam"}]', "required_groups[0].group", "control characters"),
+    ],
+)
+def test_bad_required_groups_name_the_line(groups: str, key: str, fragment: str) -> None:
+    message = error_of(f"version: 1\npages:\n  - id: 1\n    required_groups: {groups}\n")
+    assert_names(message, 4, f"pages[0].{key}")
+    assert fragment in message
+
+
+def test_the_new_settings_are_in_the_schema_with_editor_hints() -> None:
+    schema = load_schema("policy")
+    settings = schema["$defs"]["settings"]["properties"]
+    for key in ("max_age", "expires_on", "required_groups"):
+        assert settings[key]["description"]
+        assert settings[key]["examples"]
+        for entry in ("page", "query"):
+            assert key in schema["$defs"][entry]["properties"]
+
+
 # --- one source of truth for per-page settings ----------------------------------------------
 
 
@@ -843,7 +1028,9 @@ def test_every_setting_reaches_the_page_rule_from_defaults_and_entries() -> None
         defaults:
           min_approvers: 2
           required_approvers: [acc-qa]
-          max_age_days: 30
+          max_age: 6 months
+          expires_on: 2026-06-30
+          required_groups: [{group: cab, min: 2}]
           allowed_statuses: [current, archived]
           require_current_version: false
           forbid_self_approval: true
@@ -861,11 +1048,14 @@ def test_every_setting_reaches_the_page_rule_from_defaults_and_entries() -> None
     assert first.settings() == {
         "min_approvers": 2,
         "required_approvers": ["acc-qa"],
-        "max_age_days": 30,
+        "max_age_days": None,
         "allowed_statuses": ["current", "archived"],
         "require_current_version": False,
         "forbid_self_approval": True,
         "ignore_minor_edits": True,
+        "max_age": "6 months",
+        "expires_on": "2026-06-30",
+        "required_groups": [{"group": "cab", "min": 2}],
         "approval_writers": ["557058:app"],
     }
     assert first.approval_writers == ("557058:app",)

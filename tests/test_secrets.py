@@ -166,3 +166,76 @@ def test_a_bug_while_judging_fails_the_page_instead_of_crashing(gate: Gate) -> N
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
     assert "could not verify: internal error while judging the page" in run.failure_text("101")
     assert "INTERNALERROR" not in run.output
+
+
+BAD_SITE = "https://[::1"
+
+
+@pytest.mark.parametrize("where", ["policy", "option", "environment"])
+def test_a_malformed_site_is_a_usage_error_that_shows_no_secret(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
+    monkeypatch.setenv("CONFLUENCE_API_TOKEN", TOKEN)
+    extra: list[str] = []
+    if where == "policy":
+        gate.write_policy([{"id": "101"}], site=BAD_SITE)
+    else:
+        gate.write_policy([{"id": "101"}])
+        if where == "option":
+            extra = ["--confluence-url", BAD_SITE]
+        else:
+            monkeypatch.setenv("CONFLUENCE_URL", BAD_SITE)
+
+    run = gate.run("-l", "--fulltrace", *extra, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+    assert f"site URL '{BAD_SITE}' is not a valid URL" in run.output
+    assert leaks(run.output) == []
+
+
+def test_an_invalid_policy_site_is_refused_even_when_overridden(gate: Gate) -> None:
+    gate.write_policy([{"id": "101"}], site=BAD_SITE)
+
+    run = gate.run()  # --confluence-url given
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "policy.yaml: site: site URL" in run.output
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        pytest.param("gate.load_policy = broken", id="while-resolving-settings"),
+        pytest.param("gate.Gate.prepare = broken", id="while-fetching"),
+    ],
+)
+def test_an_unforeseen_crash_with_full_trace_and_locals_shows_no_secret(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch, patch: str
+) -> None:
+    """A bug at start-up or while fetching: pytest prints every frame with its locals
+    (-l --fulltrace); none may hold the environment or a secret. In a subprocess, so
+    the patch cannot touch this test process."""
+    monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
+    monkeypatch.setenv("CONFLUENCE_API_TOKEN", TOKEN)
+    gate.pytester.makeconftest(
+        f"""
+        import pytest_confluence_approval.gate as gate
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("simulated bug")
+
+        {patch}
+        """
+    )
+    approved_page(gate.site, "101")
+    policy = gate.write_policy([{"id": "101"}])
+
+    result = gate.pytester.runpytest_subprocess(
+        "--confluence-policy", policy, "--confluence-url", gate.site.url, "-l", "--fulltrace"
+    )
+
+    output = result.stdout.str() + result.stderr.str()
+    assert "simulated bug" in output and "INTERNALERROR" in output  # the trace was shown
+    assert leaks(output) == []

@@ -1,0 +1,90 @@
+"""The CI job summary (``$GITHUB_STEP_SUMMARY``): a Markdown table built as structure.
+
+Every cell is untrusted text made safe twice: first by the one neutralising layer
+(untrusted.py: no control, bidi or zero-width character, so no cell can end the
+table's line), then by escaping every ASCII punctuation character with a
+backslash, which CommonMark and GitHub render as the character itself. So ``|``
+cannot split a cell, and ``<``, ``&``, ``[``, backticks, ``*``, ``_``, ``~``, ``#``
+and ``:`` cannot start HTML, a comment, a link, code, emphasis, a heading or an
+emoji. Links are built from the configured site and the page id, never from a URL
+Confluence sent.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Collection, Iterable, Mapping
+from urllib.parse import quote
+
+from .policy import PageRule
+from .scope import EVERYTHING_JUDGED, NotJudged
+from .untrusted import neutral
+from .verdict import Outcome, Verdict
+
+HEADING = "### Confluence approval gate"
+
+_ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIABLE: "⚠️"}
+_MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
+
+
+def cell(text: str) -> str:
+    """Untrusted text as the content of one table cell (or one paragraph): inert."""
+    return neutral(text).translate(_MARKDOWN_PUNCTUATION).strip() or "\\-"
+
+
+def page_url(site: str, page_id: str) -> str:
+    """The page's address built from the configured site and the (digits only) page id."""
+    # A link destination ends at ")" or whitespace: percent-encode anything unusual.
+    return quote(f"{site}/pages/viewpage.action?pageId={page_id}", safe=":/?=&%~@!$'*+,;.-_")
+
+
+def markdown_summary(
+    verdicts: Iterable[Verdict],
+    names: Mapping[str, str],
+    waived: Collection[str] = (),
+    *,
+    site: str,
+    rules: Mapping[str, PageRule],
+    skipped: NotJudged = EVERYTHING_JUDGED,
+) -> str:
+    """Heading, counts, what was not judged, and one row per policy page or failed query."""
+    by_page = {v.rule.page_id: v for v in verdicts}
+    counts = dict.fromkeys(Outcome, 0)
+    for verdict in by_page.values():
+        counts[verdict.outcome] += 1
+    lines = [
+        HEADING,
+        "",
+        # Our own words and numbers: left as they are, so they read (and grep) as in the terminal.
+        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
+        f"{counts[Outcome.UNVERIFIABLE]} not verifiable",
+        "",
+    ]
+    if skipped:
+        lines += [f"**{cell(skipped.sentence())}**", ""]
+    lines += [
+        "| Page | Title | Verdict | Approvers | Reason |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    shown = [*by_page, *skipped.deselected, *skipped.not_run]
+    for page_id in sorted(dict.fromkeys(shown), key=lambda p: (len(p), p)):
+        judged = by_page.get(page_id)
+        rule = judged.rule if judged is not None else rules.get(page_id)
+        page = page_id + (f" {rule.name}" if rule is not None and rule.name else "")
+        title = judged.title if judged is not None and judged.title else page_id
+        link = f"[{cell(title)}]({page_url(site, page_id)})"
+        if judged is None:
+            why = "deselected" if page_id in skipped.deselected else "not run"
+            row = [cell(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
+        else:
+            approval, outcome = judged.approval, judged.outcome
+            approvers = ", ".join(names.get(a, a) for a in approval.approved) if approval else ""
+            status = "⏸️ waived" if page_id in waived else f"{_ICON[outcome]} {outcome.value}"
+            row = [cell(page), link, status, cell(approvers), cell("; ".join(judged.reasons))]
+        lines.append("| " + " | ".join(row) + " |")
+    for label, why in [
+        *((q, "could not be run") for q in skipped.queries_failed),
+        *((q, "matched no pages") for q in skipped.queries_empty),
+    ]:
+        lines.append(f"| {cell(label)} | \\- | ❌ {why} | \\- | \\- |")
+    return "\n".join(lines) + "\n\n"

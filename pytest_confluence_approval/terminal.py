@@ -1,0 +1,42 @@
+"""The terminal summary section: counts, what was not judged, one line per failing page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from .scope import NotJudged
+from .untrusted import render_line
+from .verdict import Outcome, Verdict
+
+SECTION = "Confluence approval gate"
+
+
+def summary_lines(
+    verdicts: Iterable[Verdict],
+    *,
+    is_waived: Callable[[str], bool],
+    skipped: NotJudged,
+) -> list[str]:
+    """The section's lines, each rendered safe (untrusted.py) and ready to print."""
+    ordered = sorted(verdicts, key=lambda v: (len(v.rule.page_id), v.rule.page_id))
+    counts = dict.fromkeys(Outcome, 0)
+    for v in ordered:
+        counts[v.outcome] += 1
+    waived = sum(1 for v in ordered if not v.passed and is_waived(v.rule.page_id))
+    first = (
+        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved"
+        + (f" ({waived} waived)" if waived else "")
+        + f", {counts[Outcome.UNVERIFIABLE]} not verifiable"
+        + (f"; {skipped.sentence()}" if skipped else "")
+    )
+    lines = [first]
+    for verdict in ordered:
+        if verdict.passed:
+            continue
+        more = len(verdict.reasons) - 1
+        label = "WAIVED" if is_waived(verdict.rule.page_id) else verdict.outcome.value.upper()
+        lines.append(
+            f"{label}: {verdict.rule.label}: {verdict.reasons[0]}"
+            + (f" (+{more} more)" if more else "")
+        )
+    return [render_line(line) for line in lines]
