@@ -17,8 +17,8 @@ from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval import schemas
 from pytest_confluence_approval import verdict as verdict_module
-from pytest_confluence_approval.facts import FetchFailure, PageFacts
-from pytest_confluence_approval.policy import PageRule
+from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts
+from pytest_confluence_approval.policy import GroupRequirement, PageRule
 from pytest_confluence_approval.schemas import load_schema
 from pytest_confluence_approval.verdict import (
     WAITABLE,
@@ -1992,3 +1992,62 @@ def test_times_are_shown_in_utc_whatever_the_runners_zone() -> None:
     )
     assert verdict.version is not None
     assert verdict.version.created_at.utcoffset() == timedelta(0)
+
+
+# --- required groups: the exact words and what the evidence gets ---------------------------
+
+
+def judge_groups(approved: list[str], groups: dict[str, GroupMembers], need: int = 2) -> Verdict:
+    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(approval(approved=approved))])
+    policy = rule(required_groups=(GroupRequirement("cab", need),))
+    return evaluate(policy, facts, as_of=AS_OF, site=SITE, groups=groups)
+
+
+def test_a_group_short_of_members_says_who_approved_from_outside() -> None:
+    members = GroupMembers(frozenset({ALICE}))
+
+    verdict = judge_groups([ALICE, BOB], {"cab": members})
+
+    assert the_reason(verdict) == (
+        f'only 1 of 2 required approvals from group "cab" (members who approved: {ALICE}; '
+        f"approved, but not in the group: {BOB})"
+    )
+
+
+def test_a_group_with_no_member_approving_says_nobody() -> None:
+    verdict = judge_groups([ALICE], {"cab": GroupMembers(frozenset({BOB}))}, need=1)
+
+    assert the_reason(verdict) == (
+        'only 0 of 1 required approvals from group "cab" (members who approved: nobody; '
+        f"approved, but not in the group: {ALICE})"
+    )
+
+
+def test_a_group_whose_members_all_approved_but_too_few_names_no_outsider() -> None:
+    verdict = judge_groups([ALICE], {"cab": GroupMembers(frozenset({ALICE, BOB}))})
+
+    assert the_reason(verdict) == (
+        f'only 1 of 2 required approvals from group "cab" (members who approved: {ALICE})'
+    )
+
+
+@pytest.mark.parametrize(
+    ("groups", "why"),
+    [
+        ({}, "its members were not fetched; record a snapshot that includes them"),
+        (
+            {"cab": GroupMembers(failure=FetchFailure("HTTP 403: not allowed", 403))},
+            "HTTP 403: not allowed",
+        ),
+    ],
+)
+def test_an_unreadable_group_counts_nobody_and_says_why(
+    groups: dict[str, GroupMembers], why: str
+) -> None:
+    verdict = judge_groups([ALICE, BOB], groups)
+
+    assert verdict.outcome is Outcome.UNVERIFIABLE
+    assert failures_of(verdict) == [
+        (Rule.GROUPS_UNVERIFIABLE, f'could not verify the approvers from group "cab": {why}')
+    ]
+    assert [(t.members_counted, t.failure) for t in verdict.groups] == [((), why)]
