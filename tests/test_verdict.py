@@ -2051,3 +2051,13 @@ def test_an_unreadable_group_counts_nobody_and_says_why(
         (Rule.GROUPS_UNVERIFIABLE, f'could not verify the approvers from group "cab": {why}')
     ]
     assert [(t.members_counted, t.failure) for t in verdict.groups] == [((), why)]
+
+
+def test_a_version_published_at_the_completion_instant_is_the_approved_one() -> None:
+    # v4 (a major edit) was published exactly when the approval completed: it is the
+    # approved version, and only the minor v5 came after it.
+    history = [entry(5, V5, minor=True), entry(4, COMPLETED, minor=False), entry(3, V3)]
+
+    verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history)
+
+    assert_approved(verdict)
