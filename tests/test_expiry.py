@@ -19,7 +19,7 @@ from pytest_confluence_approval.expiry import (
 )
 from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts
 from pytest_confluence_approval.policy import GroupRequirement, PageRule
-from pytest_confluence_approval.verdict import Outcome, Verdict, evaluate
+from pytest_confluence_approval.verdict import Outcome, Rule, Verdict, evaluate
 from tests.test_verdict import (
     ALICE,
     AUTHOR,
@@ -166,7 +166,7 @@ def test_one_month_after_31_january_ends_on_28_february() -> None:
     late = judge_completed(completed, at("2026-02-28T10:00:00.001Z"), policy)
 
     assert late.outcome is Outcome.NOT_APPROVED
-    assert late.failed_rules == ("too-old",)
+    assert late.failed_rules == (Rule.TOO_OLD,)
     assert late.expires_at == at("2026-02-28T10:00:00Z")
     reason = the_reason(late)
     assert "the approval is too old: it expired on 2026-02-28T10:00:00Z" in reason
@@ -212,7 +212,7 @@ def test_an_incomplete_approval_has_no_age() -> None:
     verdict = judge_completed(
         at("2020-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z"), policy, isComplete="false"
     )
-    assert verdict.failed_rules == ("incomplete",)
+    assert verdict.failed_rules == (Rule.INCOMPLETE,)
     assert verdict.expires_at is None
 
 
@@ -225,7 +225,7 @@ def test_expires_on_ends_the_approval_at_the_start_of_that_day_utc() -> None:
 
     assert_approved(judge_completed(completed, at("2026-06-29T23:59:59.999Z"), policy))
     verdict = judge_completed(completed, at("2026-06-30T00:00:00Z"), policy)
-    assert verdict.failed_rules == ("expired",)
+    assert verdict.failed_rules == (Rule.EXPIRED,)
     assert "approval expired on 2026-06-30" in the_reason(verdict)
     assert not verdict.waitable
 
@@ -248,14 +248,14 @@ def test_an_expired_date_makes_waiting_for_an_incomplete_approval_pointless() ->
     verdict = judge_completed(
         at("2026-01-31T10:00:00Z"), at("2026-07-01T00:00:00Z"), policy, isComplete="false"
     )
-    assert set(verdict.failed_rules) == {"incomplete", "expired"}
+    assert set(verdict.failed_rules) == {Rule.INCOMPLETE, Rule.EXPIRED}
     assert not verdict.waitable
 
 
 def test_both_limits_report_both_reasons() -> None:
     policy = rule(expires_on=date(2026, 2, 1), max_age=parse_duration("2 weeks"))
     verdict = judge_completed(at("2026-01-01T00:00:00Z"), at("2026-03-01T00:00:00Z"), policy)
-    assert set(verdict.failed_rules) == {"expired", "too-old"}
+    assert set(verdict.failed_rules) == {Rule.EXPIRED, Rule.TOO_OLD}
 
 
 # --- required_groups ----------------------------------------------------------------------
@@ -297,7 +297,7 @@ def test_too_few_approvers_from_a_group_fails_naming_the_group_and_is_waitable()
     }
     verdict = judge_groups(groups, [ALICE, CAROL])
     assert verdict.outcome is Outcome.NOT_APPROVED
-    assert verdict.failed_rules == ("groups",)
+    assert verdict.failed_rules == (Rule.GROUPS,)
     assert verdict.waitable
     reason = the_reason(verdict)
     assert 'only 1 of 2 required approvals from group "qa"' in reason
@@ -307,7 +307,7 @@ def test_too_few_approvers_from_a_group_fails_naming_the_group_and_is_waitable()
 def test_a_self_approval_excluded_by_four_eyes_does_not_count_for_a_group() -> None:
     groups = {"qa": GroupMembers(frozenset({ALICE, AUTHOR}))}
     verdict = judge_groups(groups, [ALICE, AUTHOR], requirements=(QA,), forbid_self_approval=True)
-    assert verdict.failed_rules == ("groups",)
+    assert verdict.failed_rules == (Rule.GROUPS,)
     assert verdict.groups[0].members_counted == (ALICE,)
 
 
@@ -327,7 +327,7 @@ def test_a_group_that_cannot_be_read_makes_the_page_not_verifiable(
         groups["qa"] = members
     verdict = judge_groups(groups, [ALICE, BOB, CAROL])
     assert verdict.outcome is Outcome.UNVERIFIABLE
-    assert verdict.failed_rules == ("groups-unverifiable",)
+    assert verdict.failed_rules == (Rule.GROUPS_UNVERIFIABLE,)
     assert not verdict.waitable
     assert 'could not verify the approvers from group "qa"' in the_reason(verdict)
 

@@ -35,7 +35,7 @@ def gate_via_gateway(pytester: pytest.Pytester, gateway: FakeConfluence) -> Gate
 
 def _populate(site: FakeConfluence) -> None:
     site.properties_page_size = 1  # every listing takes several requests
-    site.versions_page_size = 1
+    site.versions_max_page_size = 1
     site.search_page_size = 1
     site.add_user("acc-approver", "Ada Approver")
     for page_id in ("101", "102", "201", "202"):
