@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +37,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
 MAX_REDIRECTS = 5
+#: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: GET /api/v2/pages takes at most this many ids (and returns as many per page).
 PAGES_PER_BATCH = 250
 #: Every status the v2 API can filter on: a gate must see archived and trashed pages too.
@@ -631,7 +634,17 @@ class ConfluenceClient:
                     f"the connection broke while reading {what}: {_reason(exc)}"
                 ) from None
         try:
-            return json.loads(b"".join(chunks))
+            body = json.loads(b"".join(chunks))
+            if _LONE_SURROGATE_ESCAPE.search(b"".join(chunks)):
+                # JSON may spell a lone surrogate ("\\udfff"); json.loads accepts it, but
+                # it is not Unicode: no snapshot, report or summary could be written.
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return body
+        except UnicodeEncodeError:
+            raise ConfluenceError(
+                f"Confluence sent text for {what} that is not valid Unicode (a lone "
+                "surrogate); refused"
+            ) from None
         except ValueError:
             raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
 

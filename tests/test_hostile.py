@@ -253,3 +253,40 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
     assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
     assert hostile_row[4] == (neutral(reason).strip() or "-")
     assert rendered.links == [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]
+
+
+# -- a broken proxy or editor sending JSON strings that are not Unicode ----------------
+
+
+def test_lone_surrogates_from_confluence_make_the_page_unverifiable_not_a_crash(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JSON may spell "\udfff" (a lone surrogate): json.loads accepts it, but no UTF-8
+    # output (snapshot, report, job summary) can hold it. Recording the run crashed
+    # with an INTERNALERROR and judged no page at all.
+    site = gate.site
+    approved_page(site, "101")
+    approved_page(site, "102", approved=["acc-\udfff"])
+    site.add_user("acc-approver", "Ann\ud800")
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(gate.pytester.path / "summary.md"))
+    run = gate.run(
+        "--confluence-record",
+        str(gate.pytester.path / "snapshot.json"),
+        "--confluence-report",
+        str(gate.pytester.path / "report.json"),
+    )
+
+    assert "INTERNALERROR" not in run.output
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
+    assert "failure" not in {child.tag for child in run.testcases()["101"]}
+    assert "not valid Unicode" in run.failure_text("102")
+    report = json.loads((gate.pytester.path / "report.json").read_text(encoding="utf-8"))
+    assert {p["id"]: p["verdict"] for p in report["pages"]} == {
+        "101": "approved",
+        "102": "not verifiable",
+    }
+    # Replaying what was recorded judges the same.
+    replay = gate.run("--confluence-replay", str(gate.pytester.path / "snapshot.json"), url=False)
+    assert replay.result.ret == pytest.ExitCode.TESTS_FAILED, replay.output
+    assert "not valid Unicode" in replay.failure_text("102")
