@@ -22,6 +22,8 @@ piece came from Confluence. What rendering guarantees, for any input:
   visible escape (``\\n``, ``\\x1b``, ``\\u202e``, ``\\U000e0001``), and a backslash
   is shown as ``\\\\``, so the escaping is reversible and two different texts never
   look alike;
+- no line shows more than :data:`MAX_SHOWN` characters of its text: the rest is
+  replaced by ``… [N more characters not shown]`` (the JSON report keeps it all);
 - no rendered line begins with ``::`` (a GitHub Actions workflow command), even
   after leading blanks: the first colon of such a line is shown as ``\\x3a``.
   Every line the gate prints starts with its own words anyway (``NOT APPROVED:
@@ -36,6 +38,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+
+#: The most characters of one line (or table cell) shown. Confluence's own titles stop
+#: at 255 characters; a megabyte title would only bloat the terminal and the JUnit file,
+#: and push the job summary past GitHub's 1 MiB limit, which then drops it whole.
+MAX_SHOWN = 2000
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 #: Categories never emitted: controls, format characters (bidi, zero-width),
@@ -58,10 +65,14 @@ def _escape(char: str) -> str:
 
 
 def neutral(text: str) -> str:
-    """``text`` with every control, format and separator character visibly escaped."""
-    if text.isprintable() and "\\" not in text:
-        return text  # the common case: nothing to do (isprintable is False for Cc/Cf/Zl/Zp/Cs)
-    return "".join(_escape(char) for char in text)
+    """``text`` with every control, format and separator character visibly escaped,
+    and at most :data:`MAX_SHOWN` characters of it shown."""
+    shown = text[:MAX_SHOWN]
+    if not (shown.isprintable() and "\\" not in shown):  # False for Cc/Cf/Zl/Zp/Cs
+        shown = "".join(_escape(char) for char in shown)
+    if len(text) > MAX_SHOWN:
+        shown += f"… [{len(text) - MAX_SHOWN} more characters not shown]"
+    return shown
 
 
 def render_line(line: str) -> str:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
-from pytest_confluence_approval.untrusted import neutral, render_line, render_lines
+from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
 from pytest_confluence_approval.verdict import Outcome, Verdict, unverifiable
 from tests.conftest import Gate, GateRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
@@ -199,14 +199,14 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-@given(st.text())
+@given(st.text(max_size=MAX_SHOWN))
 def test_neutral_text_hides_nothing_and_can_be_read_back(text: str) -> None:
     safe = neutral(text)
     assert not any(unicodedata.category(c) in HIDDEN_CATEGORIES for c in safe)
     assert unescape(safe) == text  # reversible, so two texts never look the same
 
 
-@given(st.lists(st.text()))
+@given(st.lists(st.text(max_size=MAX_SHOWN)))
 def test_no_rendered_line_is_a_workflow_command(lines: list[str]) -> None:
     rendered = render_lines(lines)
     assert rendered.count("\n") == max(len(lines) - 1, 0)  # only our newlines
@@ -290,3 +290,36 @@ def test_lone_surrogates_from_confluence_make_the_page_unverifiable_not_a_crash(
     replay = gate.run("--confluence-replay", str(gate.pytester.path / "snapshot.json"), url=False)
     assert replay.result.ret == pytest.ExitCode.TESTS_FAILED, replay.output
     assert "not valid Unicode" in replay.failure_text("102")
+
+
+def test_a_megabyte_title_cannot_bloat_or_drop_the_outputs(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Confluence stops titles at 255 characters; a proxy or the API need not. A 3 MB
+    # title made a 3 MB job summary (GitHub drops a summary over 1 MiB whole, with
+    # every other page's row), a 12 MB JUnit file and 3 MB of terminal output.
+    site = gate.site
+    approved_page(site, "101")
+    site.add_page("105", title="\u202e" + "T" * 3_000_000, version=3)
+    site.set_approval("105", approval_value(complete=False, pending=["acc-long"]))
+    site.add_user("acc-long", "N" * 2_000_000)
+    site.add_cql("label = long", ["105"])
+    gate.write_policy([{"id": "101"}, {"cql": "label = long"}])
+    summary = gate.pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run = gate.run("-rA", "-v")
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output[:2000]
+    assert len(run.output) < 100_000
+    assert (gate.pytester.path / "gate.xml").stat().st_size < 100_000
+    assert summary.stat().st_size < 30_000
+    [table] = render(summary.read_text(encoding="utf-8")).tables
+    assert [row[0].split(" ")[0] for row in table[1:]] == ["101", "105"]
+    assert table[2][2] == "❌ not approved"
+    assert f"… [{3_000_001 - MAX_SHOWN} more characters not shown]" in table[2][1]
+    assert "more characters not shown]" in run.failure_text("105")
+
+
+def test_neutral_shows_at_most_max_shown_characters() -> None:
+    assert neutral("x" * MAX_SHOWN) == "x" * MAX_SHOWN
+    assert neutral("\n" * (MAX_SHOWN + 5)) == "\\n" * MAX_SHOWN + "… [5 more characters not shown]"
