@@ -76,7 +76,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
                 replay=options.replay,
                 report=options.report,
                 record=options.record,
-                junitxml=_path(getattr(option, "xmlpath", None)),
+                junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
                 step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
             )
     except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
@@ -96,6 +96,11 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
 
 def _path(value: str | None) -> Path | None:
     return absolute_path(value) if value else None
+
+
+def _junitxml_path(value: str | None) -> Path | None:
+    """The file pytest's junitxml will write: it expands ``$VARS`` and ``~`` first."""
+    return _path(os.path.expanduser(os.path.expandvars(value))) if value else None
 
 
 def _same_file(arg: str, path: Path) -> bool:
