@@ -68,7 +68,10 @@ class PageVersion:
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
 WAITABLE = frozenset({"incomplete", "approvals", "required-approvers", "groups"})
 #: Failed rules that make a page not verifiable rather than not approved.
-UNVERIFIABLE_RULES = frozenset({"groups-unverifiable"})
+UNVERIFIABLE_RULES = frozenset({"groups-unverifiable", "completed-later"})
+#: How far ahead of the gate's clock (the as-of instant) a completion may lie and still be
+#: the app's server clock running a little fast, not a completion that has not happened.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,14 @@ def evaluate(
         completed = approval.completed_at
         if completed is None:
             fail("no-completion-time", "the approval is marked complete but has no completion time")
+        elif completed > as_of + CLOCK_SKEW:
+            # Not yet completed at the instant judged: a completion in 9999 would otherwise
+            # expire "beyond the calendar" (never), one in 2036 count until 2036 + max_age.
+            fail(
+                "completed-later",
+                f"the approval says it completed at {_iso(completed)}, after the instant "
+                f"judged ({_iso(as_of)}); check the page's approval (and --confluence-as-of)",
+            )
         else:
             if rule.require_current_version and completed < version.created_at:
                 stale = _edits_after(completed, version, facts, rule.ignore_minor_edits)
