@@ -28,7 +28,7 @@ from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
 from .snapshot import SnapshotError, dump_snapshot, utc_iso, write_json_atomically
-from .terminal import SECTION, summary_lines
+from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
@@ -405,7 +405,9 @@ class GateReporter:
             ("confluence.not_verifiable", counts[Outcome.UNVERIFIABLE]),
         ]:
             junit.add_suite_property(self.config, name, str(value))
-        junit.add_suite_property(self.config, "confluence.not_judged", skipped.sentence() or "none")
+        junit.add_suite_property(
+            self.config, "confluence.not_judged", skipped.sentence() or "none", NOT_JUDGED_LIMIT
+        )
         if s.options.report:
             report = build_report(
                 gate.verdicts.values(),

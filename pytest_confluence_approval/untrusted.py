@@ -22,7 +22,7 @@ piece came from Confluence. What rendering guarantees, for any input:
   visible escape (``\\n``, ``\\x1b``, ``\\u202e``, ``\\U000e0001``), and a backslash
   is shown as ``\\\\``, so the escaping is reversible and two different texts never
   look alike;
-- no line shows more than :data:`MAX_SHOWN` characters of its text: the rest is
+- no line shows more than :data:`MAX_SHOWN` characters (escapes included): the rest is
   replaced by ``… [N more characters not shown]`` (the JSON report keeps it all);
 - no rendered line begins with ``::`` (a GitHub Actions workflow command), even
   after leading blanks: the first colon of such a line is shown as ``\\x3a``.
@@ -64,20 +64,30 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def neutral(text: str) -> str:
-    """``text`` with every control, format and separator character visibly escaped,
-    and at most :data:`MAX_SHOWN` characters of it shown."""
-    shown = text[:MAX_SHOWN]
-    if not (shown.isprintable() and "\\" not in shown):  # False for Cc/Cf/Zl/Zp/Cs
-        shown = "".join(_escape(char) for char in shown)
-    if len(text) > MAX_SHOWN:
-        shown += f"… [{len(text) - MAX_SHOWN} more characters not shown]"
-    return shown
+def neutral(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` with every control, format and separator character visibly escaped;
+    at most ``limit`` characters of escaped text are shown, then how many were not."""
+    if len(text) <= limit and text.isprintable() and "\\" not in text:
+        return text  # the common case: nothing to do (isprintable is False for Cc/Cf/Zl/Zp/Cs)
+    shown: list[str] = []
+    size = 0
+    for index, char in enumerate(text[:limit]):
+        piece = _escape(char)
+        size += len(piece)
+        if size > limit:  # counted after escaping: "\U000e0001" is ten characters shown
+            return "".join(shown) + _not_shown(len(text) - index)
+        shown.append(piece)
+    rest = len(text) - limit
+    return "".join(shown) + (_not_shown(rest) if rest > 0 else "")
 
 
-def render_line(line: str) -> str:
+def _not_shown(count: int) -> str:
+    return f"… [{count} more characters not shown]"
+
+
+def render_line(line: str, limit: int = MAX_SHOWN) -> str:
     """One line of output, safe to print: neutralised, and never a workflow command."""
-    safe = neutral(line)
+    safe = neutral(line, limit)
     body = safe.lstrip()
     if body.startswith("::"):  # the runner may trim leading blanks: escape the colon itself
         return safe[: len(safe) - len(body)] + "\\x3a" + body[1:]
