@@ -24,6 +24,9 @@ piece came from Confluence. What rendering guarantees, for any input:
   look alike;
 - no line shows more than :data:`MAX_SHOWN` characters (escapes included): the rest is
   replaced by ``… [N more characters not shown]`` (the JSON report keeps it all);
+- no text contains ``##[``, ``##vso[`` or ``##teamcity[`` (GitHub's legacy workflow
+  command, Azure Pipelines' and TeamCity's service messages, which their agents find
+  anywhere in a line): the second ``#`` is shown as ``\\x23``;
 - no rendered line begins with ``::`` (a GitHub Actions workflow command), even
   after leading blanks: the first colon of such a line is shown as ``\\x3a``.
   Every line the gate prints starts with its own words anyway (``NOT APPROVED:
@@ -36,6 +39,7 @@ escapes them). The job summary adds Markdown/HTML escaping on top (jobsummary.py
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -67,7 +71,7 @@ def _escape(char: str) -> str:
 def neutral(text: str, limit: int = MAX_SHOWN) -> str:
     """``text`` with every control, format and separator character visibly escaped;
     at most ``limit`` characters of escaped text are shown, then how many were not."""
-    if len(text) <= limit and text.isprintable() and "\\" not in text:
+    if len(text) <= limit and text.isprintable() and "\\" not in text and "##" not in text:
         return text  # the common case: nothing to do (isprintable is False for Cc/Cf/Zl/Zp/Cs)
     shown: list[str] = []
     size = 0
@@ -75,10 +79,20 @@ def neutral(text: str, limit: int = MAX_SHOWN) -> str:
         piece = _escape(char)
         size += len(piece)
         if size > limit:  # counted after escaping: "\U000e0001" is ten characters shown
-            return "".join(shown) + _not_shown(len(text) - index)
+            return _no_midline_command("".join(shown)) + _not_shown(len(text) - index)
         shown.append(piece)
     rest = len(text) - limit
-    return "".join(shown) + (_not_shown(rest) if rest > 0 else "")
+    return _no_midline_command("".join(shown)) + (_not_shown(rest) if rest > 0 else "")
+
+
+#: "##[cmd]" (GitHub's legacy form), "##vso[...]" (Azure Pipelines), "##teamcity[...]":
+#: CI agents find these anywhere in a line, not only at its start.
+_MIDLINE_COMMAND = re.compile(r"(?<=#)#(?=[A-Za-z]*\[)")
+
+
+def _no_midline_command(text: str) -> str:
+    """The second ``#`` of ``##[`` or ``##vso[`` shown as ``\\x23``: no agent runs it."""
+    return _MIDLINE_COMMAND.sub(r"\\x23", text)
 
 
 def _not_shown(count: int) -> str:

@@ -28,13 +28,19 @@ from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render
 
 WORKFLOW = "Plan\n::error::forged by a title\n::add-mask::x\n::stop-commands::stop"
+#: GitHub's runner also takes the legacy "##[command]data" anywhere in a line (IndexOf, not
+#: StartsWith), and the Azure Pipelines agent "##vso[...]": mid-line, after our own words.
+MIDLINE = (
+    "Plan ##[stop-commands]t0k ##[error]forged ##vso[task.prependpath]/tmp/evil "
+    "##VSO[task.complete result=Succeeded;]done ##teamcity[buildStatus status='SUCCESS']"
+)
 CURSOR = "x)\x1b[2K\r\x1b[32mAPPROVED: page 101 is approved"
 OSC8 = "\x1b]8;;https://evil.test/\x1b\\click me\x1b]8;;\x1b\\\x07"
 HIDDEN = "a\u202eevil\u2066\u2069\u200b\u200d\u2060\ufeff\u061c\u200f\u2028\u2029\x85\x7fz"
 SUMMARY = "Risk\r\r## ✅ Release gate passed: every page approved\r\r<!--"
 EVIDENCE = "Change\nverdict: approved"
 #: every attack at once, for the places only one string fits
-ALL = WORKFLOW + CURSOR + OSC8 + HIDDEN + SUMMARY + EVIDENCE
+ALL = WORKFLOW + MIDLINE + CURSOR + OSC8 + HIDDEN + SUMMARY + EVIDENCE
 
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
@@ -47,7 +53,7 @@ def hostile_site(gate: Gate) -> None:
     site.set_approval("101", approval_value(pending=["acc-cursor"], complete=False))
     site.add_user("acc-cursor", CURSOR)
     # 102: workflow commands in the title, a rejecter named with hidden characters.
-    site.add_page("102", title=WORKFLOW)
+    site.add_page("102", title=WORKFLOW + MIDLINE)
     site.set_approval("102", approval_value(rejected=["acc-hidden"]))
     site.add_user("acc-hidden", HIDDEN + OSC8)
     # 103: a title that would add a line of evidence ahead of the real verdict.
@@ -89,6 +95,8 @@ def assert_inert(text: str, where: str) -> None:
     assert hidden == [], f"{where} emits {hidden}"
     commands = [line for line in text.split("\n") if line.lstrip().startswith("::")]
     assert commands == [], f"{where} has workflow command lines"
+    midline = re.findall(r"##[a-z]*\[", text, re.IGNORECASE)
+    assert midline == [], f"{where} has mid-line CI commands"
 
 
 def test_stdout_shows_hostile_text_escaped_never_raw(
@@ -152,7 +160,7 @@ def test_xunit1_properties_are_escaped(gate: Gate, monkeypatch: pytest.MonkeyPat
 
     assert run.junit is not None
     values = [p.get("value", "") for p in run.junit.iter("property")]
-    assert neutral(WORKFLOW) in values
+    assert neutral(WORKFLOW + MIDLINE) in values
     for value in values:
         assert_inert(value, "a JUnit property")
 
@@ -362,3 +370,11 @@ def test_many_hostile_rows_never_push_the_job_summary_past_githubs_limit() -> No
         else:
             assert f"The table of {pages} pages is too large for a job summary" in text
     assert render(summary(40)).tables  # a normal policy keeps its table
+
+
+def test_midline_ci_commands_are_broken_and_can_be_read_back() -> None:
+    assert neutral("a ##[error]x ##vso[task.complete]y ##teamcity[z]") == (
+        "a #\\x23[error]x #\\x23vso[task.complete]y #\\x23teamcity[z]"
+    )
+    assert unescape(neutral("###[x")) == "###[x"
+    assert neutral("C## notes ## [ok]") == "C## notes ## [ok]"
