@@ -209,8 +209,22 @@ def test_link_falls_back_to_viewpage_when_the_page_was_not_fetched() -> None:
         {"base": SITE},
         {"base": "", "webui": "javascript:alert(1)"},
         "not an object",
+        # Links are untrusted too: the failure text must not send an auditor elsewhere.
+        {"base": "https://evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net.evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net@evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net/wikiX", "webui": WEBUI},
     ],
-    ids=["no-links", "no-webui", "not-a-web-link", "links-not-object"],
+    ids=[
+        "no-links",
+        "no-webui",
+        "not-a-web-link",
+        "links-not-object",
+        "other-site",
+        "lookalike-host",
+        "userinfo",
+        "other-path",
+    ],
 )
 def test_link_falls_back_to_viewpage_when_the_page_has_no_usable_link(links: Any) -> None:
     verdict = judge(page_payload=page(_links=links))
