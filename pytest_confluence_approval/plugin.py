@@ -113,12 +113,14 @@ def _same_file(arg: str, path: Path) -> bool:
 class PolicyFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         gate = self.config.stash[gate_key]
-        rules = [*gate.settings.policy.pages]
+        # (rule, the name its test id shows): the policy's words only. A cql: entry's page
+        # is not named by its Confluence title here (the failure text does that): -k and
+        # -m match test ids, and a page's editor must not choose whether it is judged.
+        named = [(rule, rule.name) for rule in gate.settings.policy.pages]
         for query in gate.settings.policy.queries:
-            rules += [gate.rules[page_id] for page_id in gate.query_pages.get(query.cql, [])]
-        for rule in rules:
-            # A cql: entry's page is named by its Confluence title: the test id is output too.
-            name = f"page[{rule.page_id} {rule.name}]" if rule.name else f"page[{rule.page_id}]"
+            named += [(gate.rules[p], query.rule.name) for p in gate.query_pages.get(query.cql, [])]
+        for rule, shown in named:
+            name = f"page[{rule.page_id} {shown}]" if shown else f"page[{rule.page_id}]"
             yield ApprovalItem.from_parent(self, name=render_line(name), rule=rule)
         for query in gate.settings.policy.queries:
             result = (gate.query_results or {}).get(query.cql)
