@@ -35,10 +35,12 @@ from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
     Outcome,
+    PageView,
     Verdict,
     evaluate,
     mentioned_accounts,
     needs_versions,
+    read_page,
     unverifiable,
 )
 
@@ -198,6 +200,8 @@ class Gate:
         self.query_pages: dict[str, list[str]] = {}
         self.waivers = {w.page_id: w for w in settings.policy.waivers}
         self.facts: dict[str, PageFacts] = {}
+        #: each fetched page's payloads read once (the approval validated once)
+        self.views: dict[str, PageView] = {}
         self.verdicts: dict[str, Verdict] = {}
         #: account id -> display name, looked up once per run (or taken from the snapshot)
         self.names: dict[str, str] = {}
@@ -330,11 +334,11 @@ class Gate:
                     concurrency=s.options.concurrency,
                 )
             )
-            needing = [
-                p
+            self.views.update(
+                (p, read_page(self.facts[p], site=s.site, property_key=s.policy.property_key))
                 for p in wanted
-                if needs_versions(self.rules[p], self.facts[p], s.policy.property_key)
-            ]
+            )
+            needing = [p for p in wanted if needs_versions(self.rules[p], self.views[p])]
             for page_id, (versions, failure) in fetch_versions(
                 client, needing, concurrency=s.options.concurrency
             ).items():
@@ -342,10 +346,7 @@ class Gate:
                     self.facts[page_id], versions=versions, versions_failure=failure
                 )
             accounts = set().union(
-                *(
-                    mentioned_accounts(self.rules[p], self.facts[p], s.policy.property_key)
-                    for p in wanted
-                )
+                *(mentioned_accounts(self.rules[p], self.views[p]) for p in wanted)
             )
             self.names.update(client.get_display_names(accounts - self.names.keys()))
             self.groups.update(groups.result())
@@ -398,6 +399,7 @@ class Gate:
                 property_key=self.settings.policy.property_key,
                 names=self.names,
                 groups=self.groups,
+                view=self.views.get(page_id),
             )
         except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
             return unverifiable(

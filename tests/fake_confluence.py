@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 __all__ = [
+    "APPROVAL_APP_ACCOUNT",
+    "APPROVAL_APP_NAME",
     "CannedResponse",
     "FakeConfluence",
     "Fault",
@@ -55,7 +57,11 @@ __all__ = [
 
 JSON_TYPE = "application/json;charset=UTF-8"
 DEFAULT_APPROVAL_KEY = "njyzjq_capable_approval"
-# The property's own version timestamp; nothing in the gate depends on it.
+#: The account the Capable Approval app writes its content property as (an app's
+#: account id has the same shape as a person's). Tests name it in approval_writers.
+APPROVAL_APP_ACCOUNT = "557058:0a0a0a0a-c0de-4a99-8a77-capableapprov"
+APPROVAL_APP_NAME = "Capable Approval"
+# When the property was written, unless a test says otherwise.
 _PROPERTY_CREATED_AT = "2025-07-15T10:33:14.000Z"
 _MAX_LIMIT = 250  # v2 list endpoints: OpenAPI "maximum: 250"
 _MAX_BULK_IDS = 250  # GET /pages?id=...: OpenAPI "maxItems: 250"
@@ -228,18 +234,20 @@ def approval_value(
 @dataclass
 class _Version:
     number: int
-    created_at: str
-    author_id: str
-    minor_edit: bool
+    #: None leaves the field out: every field of Version is optional in the OpenAPI description
+    created_at: str | None
+    author_id: str | None
+    minor_edit: bool | None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        fields: dict[str, object] = {
             "number": self.number,
             "createdAt": self.created_at,
             "message": "",
             "minorEdit": self.minor_edit,
             "authorId": self.author_id,
         }
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 @dataclass
@@ -248,6 +256,22 @@ class _Property:
     key: str
     value: object
     version: int
+    #: who wrote this version of the property, and when (the property's own version)
+    author_id: str | None
+    created_at: str
+
+    def to_json(self) -> dict[str, object]:
+        # ContentProperty of the v2 OpenAPI description: its version is a Version object
+        # whose authorId is "the account ID of the user who created this version".
+        version: dict[str, object] = {
+            "number": self.version,
+            "createdAt": self.created_at,
+            "message": "",
+            "minorEdit": False,
+        }
+        if self.author_id is not None:  # optional in the OpenAPI description
+            version["authorId"] = self.author_id
+        return {"id": self.id, "key": self.key, "value": self.value, "version": version}
 
 
 @dataclass
@@ -359,7 +383,8 @@ class FakeConfluence:
         self.latency = 0.0
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
-        self.versions_page_size = 25
+        self.versions_page_size = 25  # without a limit
+        self.versions_max_page_size = _MAX_LIMIT
         #: the real endpoint serves up to 200 members a page; small here to exercise paging
         self.group_members_page_size = 2
 
@@ -415,7 +440,7 @@ class FakeConfluence:
         status: str = "current",
         version: int = 1,
         version_created_at: str = "2025-07-01T10:00:00.000Z",
-        version_author_id: str = "acc-author",
+        version_author_id: str | None = "acc-author",
         minor_edit: bool = False,
         space_id: str = "98306",
         space_key: str = "ENG",
@@ -432,31 +457,49 @@ class FakeConfluence:
         self,
         page_id: str,
         number: int,
-        created_at: str,
-        author_id: str = "acc-author",
-        minor_edit: bool = False,
+        created_at: str | None,
+        author_id: str | None = "acc-author",
+        minor_edit: bool | None = False,
     ) -> None:
-        """Add a version to the history; the highest number is the page's current version."""
+        """Add a version to the history; the highest number is the page's current version.
+
+        None leaves a field out of the answers (an incomplete history entry)."""
         with self._lock:
             self._pages[page_id].versions[number] = _Version(
                 number, created_at, author_id, minor_edit
             )
 
-    def add_property(self, page_id: str, key: str, value: object) -> None:
-        """Set a content property; setting an existing key bumps its version."""
+    def add_property(
+        self,
+        page_id: str,
+        key: str,
+        value: object,
+        *,
+        author_id: str | None = APPROVAL_APP_ACCOUNT,
+        created_at: str = _PROPERTY_CREATED_AT,
+    ) -> None:
+        """Set a content property as ``author_id`` (None: Confluence names no author);
+        setting an existing key bumps its version, as Confluence does."""
         with self._lock:
             page = self._pages[page_id]
             old = page.properties.get(key)
             if old is None:
                 self._next_property_id += 1
-                page.properties[key] = _Property(str(self._next_property_id), key, value, 1)
+                prop_id, number = str(self._next_property_id), 1
             else:
-                page.properties[key] = _Property(old.id, key, value, old.version + 1)
+                prop_id, number = old.id, old.version + 1
+            page.properties[key] = _Property(prop_id, key, value, number, author_id, created_at)
 
     def set_approval(
-        self, page_id: str, value: dict[str, object], key: str = DEFAULT_APPROVAL_KEY
+        self,
+        page_id: str,
+        value: dict[str, object],
+        key: str = DEFAULT_APPROVAL_KEY,
+        *,
+        author_id: str | None = APPROVAL_APP_ACCOUNT,
+        created_at: str = _PROPERTY_CREATED_AT,
     ) -> None:
-        self.add_property(page_id, key, value)
+        self.add_property(page_id, key, value, author_id=author_id, created_at=created_at)
 
     def add_user(self, account_id: str, display_name: str) -> None:
         with self._lock:
@@ -595,9 +638,13 @@ class FakeConfluence:
         path: str,
         query: dict[str, list[str]],
         server_max: int,
+        default: int | None = None,
     ) -> tuple[int, object, dict[str, str]]:
-        """A v2 list response: one page of ``items``, with a cursor link when more remain."""
-        limit = min(_int_param(query, "limit", server_max, 1), server_max)
+        """A v2 list response: one page of ``items``, with a cursor link when more remain.
+
+        ``default``: the page size when the request gives no ``limit`` (else ``server_max``).
+        """
+        limit = min(_int_param(query, "limit", default or server_max, 1), server_max)
         cursor = _single(query, "cursor")
         offset = _decode_cursor(cursor) if cursor else 0
         links: dict[str, str] = {"base": self.url}
@@ -632,29 +679,19 @@ class FakeConfluence:
         self, page: _Page, path: str, query: dict[str, list[str]]
     ) -> tuple[int, object, dict[str, str]]:
         key = _single(query, "key")
-        items: list[dict[str, object]] = [
-            {
-                "id": prop.id,
-                "key": prop.key,
-                "value": prop.value,
-                "version": {
-                    "number": prop.version,
-                    "createdAt": _PROPERTY_CREATED_AT,
-                    "message": "",
-                    "minorEdit": False,
-                    "authorId": page.current().author_id,
-                },
-            }
-            for prop in page.properties.values()
-            if key is None or prop.key == key
+        items = [
+            prop.to_json() for prop in page.properties.values() if key is None or prop.key == key
         ]
         return self._paginated(items, path, query, self.properties_page_size)
 
     def _get_versions(
         self, page: _Page, path: str, query: dict[str, list[str]]
     ) -> tuple[int, object, dict[str, str]]:
+        # GET /pages/{id}/versions: "limit" defaults to 25, at most 250 (OpenAPI description).
         items = [page.versions[n].to_json() for n in sorted(page.versions, reverse=True)]
-        return self._paginated(items, path, query, self.versions_page_size)
+        return self._paginated(
+            items, path, query, self.versions_max_page_size, self.versions_page_size
+        )
 
     def _users_bulk(self, body: bytes) -> tuple[int, object, dict[str, str]]:
         try:

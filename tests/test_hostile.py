@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
-from pytest_confluence_approval.verdict import Outcome, Verdict, unverifiable
+from pytest_confluence_approval.verdict import Failure, Outcome, Rule, Verdict, unverifiable
 from tests.conftest import Gate, GateRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render
@@ -62,8 +62,9 @@ def hostile_site(gate: Gate) -> None:
     # 104: a second approval property whose key carries the attacks (ambiguous).
     approved_page(site, "104")
     site.set_approval("104", approval_value(), key="x\n::error::key" + DEFAULT_APPROVAL_KEY)
-    # 105: found by a cql: entry, so its title becomes the test id; approved by an
-    # account id that carries the attacks.
+    # 105: found by a cql: entry, so its title becomes the test id; "approved" by an
+    # account id that carries the attacks (not an Atlassian account id, so the page fails
+    # and the id reaches the failure text).
     site.add_page("105", title=ALL, version=3, version_created_at="2025-07-01T10:00:00.000Z")
     site.set_approval("105", approval_value(approved=["acc-a\n::error::id"]))
     site.add_cql("label = hostile", ["105"])
@@ -112,10 +113,11 @@ def test_stdout_shows_hostile_text_escaped_never_raw(
     assert "\\u202eevil\\u2066" in stdout and "\\x1b]8;;https://evil.test/" in stdout
     assert not any(line.startswith("APPROVED") for line in stdout.splitlines())
     summary = stdout[stdout.index("= Confluence approval gate =") :].splitlines()
-    assert summary[1] == "1 approved, 4 not approved, 0 not verifiable"
-    assert [line[: len("NOT APPROVED: page 10x")] for line in summary[2:6]] == [
-        f"NOT APPROVED: page {page_id}" for page_id in ("101", "102", "103", "104")
+    assert summary[1] == "0 approved, 5 not approved, 0 not verifiable"
+    assert [line[: len("NOT APPROVED: page 10x")] for line in summary[2:7]] == [
+        f"NOT APPROVED: page {page_id}" for page_id in ("101", "102", "103", "104", "105")
     ]
+    assert "is not an Atlassian account id" in summary[6]
 
 
 def test_test_ids_never_carry_cql_titles(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,7 +234,7 @@ def test_known_escapes_are_the_familiar_ones() -> None:
 
 
 def _rule(page_id: str, name: str | None) -> PageRule:
-    return PageRule(page_id, name, 1, (), None, ("current",), True, 1)
+    return PageRule(page_id, name, line=1)
 
 
 @settings(max_examples=100, deadline=None)
@@ -244,7 +246,7 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
     hostile = Verdict(
         _rule("101", name),
         Outcome.NOT_APPROVED,
-        (reason,),
+        (Failure(Rule.APPROVALS, reason),),
         "https://evil.test/)",
         title=title,
         approval=None,
@@ -349,7 +351,7 @@ def test_many_hostile_rows_never_push_the_job_summary_past_githubs_limit() -> No
             Verdict(
                 _rule(str(100 + n), evil),
                 Outcome.NOT_APPROVED,
-                (f"the approval is not complete yet (still pending: {evil})",),
+                (Failure(Rule.INCOMPLETE, f"not complete yet (still pending: {evil})"),),
                 site,
                 title=evil[:255],
                 approval=None,
