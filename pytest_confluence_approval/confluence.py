@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import socket
 import ssl
 import threading
@@ -48,6 +49,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
 MAX_REDIRECTS = 5
+#: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: GET /api/v2/pages takes at most this many ids (and returns as many per page).
 PAGES_PER_BATCH = 250
 #: Every status the v2 API can filter on: a gate must see archived and trashed pages too.
@@ -957,7 +960,17 @@ class ConfluenceClient:
                 raise ConfluenceError(_too_large(what))
             data = self._read_body(response, what)
         try:
-            return json.loads(data)
+            body = json.loads(data)
+            if _LONE_SURROGATE_ESCAPE.search(data):
+                # JSON may spell a lone surrogate ("\udfff"); json.loads accepts it, but
+                # it is not Unicode: no snapshot, report or summary could be written.
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return body
+        except UnicodeEncodeError:
+            raise ConfluenceError(
+                f"Confluence sent text for {what} that is not valid Unicode (a lone "
+                "surrogate); refused"
+            ) from None
         except (ValueError, RecursionError):
             # RecursionError: JSON nested deeper than the parser's stack, as only a
             # hostile or broken server sends it.

@@ -147,6 +147,13 @@ def load_snapshot(path: Path) -> Snapshot:
         raise SnapshotError(f"{path}: the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
     try:
         document = json.loads(data)
+        # JSON may spell a lone surrogate ("\\udfff"): not Unicode, so no digest (UTF-8).
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise SnapshotError(
+            f"{path}: not a snapshot: the file is not valid JSON (text that is not valid "
+            "Unicode: a lone surrogate)"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
     errors = sorted(

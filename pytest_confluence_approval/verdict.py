@@ -702,7 +702,9 @@ def _page(
         # Batch answers carry the base URL once for all pages, not in each page.
         base = links.get("base")
         link = (base if isinstance(base, str) else site) + links["webui"]
-        if not link.startswith(("https://", "http://")):
+        # The link is Confluence's word too: shown only if it lies under the configured
+        # site (a proxy's "_links.base" of another host would send auditors there).
+        if not link.startswith(site.rstrip("/") + "/"):
             link = None
     return (title if isinstance(title, str) else None, status, version, link), ""
 

@@ -199,6 +199,27 @@ def test_the_as_of_instant_is_compared_as_an_instant_whatever_its_offset(
     assert "before 2026-02-28T10:00:01Z" in reason
 
 
+@pytest.mark.parametrize("completed", ["9999-12-31T23:59:59Z", "2036-01-01T00:00:00Z"])
+def test_a_completion_after_the_as_of_instant_never_passes(completed: str) -> None:
+    # A property value saying it completed in 9999 gives an expiry "beyond the calendar",
+    # i.e. never; one in 2036 would count until 2036 plus max_age. The approval cannot
+    # have completed after the instant judged: contradictory data fails closed.
+    policy = rule(max_age=parse_duration("6 months"))
+    verdict = judge_completed(at(completed), at("2026-01-01T00:00:00Z"), policy)
+
+    assert not verdict.passed
+    assert Rule.CONTRADICTION in verdict.failed_rules
+    assert f"completed {completed}, after the as-of instant 2026-01-01T00:00:00Z" in "; ".join(
+        verdict.reasons
+    )
+
+
+def test_a_completion_minutes_ahead_of_the_gates_clock_is_clock_skew() -> None:
+    policy = rule(max_age=parse_duration("1 day"))
+    as_of = at("2026-01-01T00:00:00Z")
+    assert_approved(judge_completed(as_of + timedelta(minutes=4), as_of, policy))
+
+
 def test_max_age_days_is_an_alias_with_the_same_failure_text() -> None:
     policy = rule(max_age_days=30)
     completed = at("2026-01-31T10:00:00Z")

@@ -251,8 +251,22 @@ def test_link_falls_back_to_viewpage_when_the_page_was_not_fetched() -> None:
         {"base": SITE},
         {"base": "", "webui": "javascript:alert(1)"},
         "not an object",
+        # Links are untrusted too: the failure text must not send an auditor elsewhere.
+        {"base": "https://evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net.evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net@evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net/wikiX", "webui": WEBUI},
     ],
-    ids=["no-links", "no-webui", "not-a-web-link", "links-not-object"],
+    ids=[
+        "no-links",
+        "no-webui",
+        "not-a-web-link",
+        "links-not-object",
+        "other-site",
+        "lookalike-host",
+        "userinfo",
+        "other-path",
+    ],
 )
 def test_link_falls_back_to_viewpage_when_the_page_has_no_usable_link(links: Any) -> None:
     verdict = judge(page_payload=page(_links=links))
@@ -1944,9 +1958,13 @@ def test_what_confluence_did_not_say_about_the_page_is_unknown() -> None:
 
 
 def test_a_plain_http_site_link_is_kept() -> None:
-    payload = page(_links={"base": "http://wiki.internal", "webui": "/pages/1"})
+    site = "http://wiki.internal"
+    payload = page(_links={"base": site, "webui": "/pages/1"})
+    facts = PageFacts(page_id=PAGE_ID, page=payload, properties=[prop(approval())])
 
-    assert judge(page_payload=payload).link == "http://wiki.internal/pages/1"
+    assert evaluate(rule(), facts, as_of=AS_OF, site=site).link == "http://wiki.internal/pages/1"
+    # The same link from a site other than the configured one is not shown (a proxy's word).
+    assert judge(page_payload=payload).link == FALLBACK_LINK
 
 
 def test_a_writer_without_a_display_name_is_shown_by_id() -> None:
