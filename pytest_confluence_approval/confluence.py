@@ -8,11 +8,19 @@ leave the configured site are all errors.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
 import ipaddress
 import json
 import os
+import random
+import re
+import socket
+import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -21,6 +29,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from . import TOOL_NAME, __version__
@@ -28,6 +39,8 @@ from .entrypoint import DEFAULT_CONCURRENCY
 from .pace import Answer, Pace, Ticket
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from typing_extensions import Self
     from urllib3.response import BaseHTTPResponse
 
@@ -40,12 +53,19 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
 MAX_REDIRECTS = 5
+#: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: GET /api/v2/pages takes at most this many ids (and returns as many per page).
 PAGES_PER_BATCH = 250
 #: Every status the v2 API can filter on: a gate must see archived and trashed pages too.
 PAGE_STATUSES = ("current", "archived", "trashed", "deleted")
 #: POST /api/v2/users-bulk takes at most this many account ids per request.
 USERS_PER_BULK_REQUEST = 100
+#: Body reads go in pieces this small, so the deadline is checked often on a slow body.
+READ_CHUNK_BYTES = 64 * 1024
+#: Page ids are positive int64 values written in decimal, with no leading zero.
+PAGE_ID_PATTERN = r"^[1-9][0-9]{0,18}$"
+_INT64_MAX = 2**63 - 1
 #: GET /rest/api/group/member answers at most 200 users per page (Atlassian's REST v1 docs).
 GROUP_MEMBERS_PER_PAGE = 200
 #: The scope a scoped API token or OAuth 2.0 app needs to read group members.
@@ -65,27 +85,55 @@ class RetryBudgetExceeded(ConfluenceError):
     """Waiting any longer would run past the gate's deadline."""
 
 
-class SharedBackoff:
-    """One pause for the whole fetch.
+class Interrupted(ConfluenceError):
+    """The run was interrupted (Ctrl-C): nothing more is fetched."""
 
-    When Confluence answers 429 with Retry-After, every worker waits it out, not
-    only the one that was told: hammering a rate-limited site only extends the
-    limit (Atlassian's guidance for Cloud rate limits). A wait that would run
-    past the deadline fails at once instead of sleeping.
+
+class Deadline:
+    """The one time limit of a whole gate run, shared by every request of it.
+
+    Created once per run; every phase (queries, pages, properties, version
+    histories, display names, waiting for approvers) spends from it. When it runs
+    out, or the run is cancelled (Ctrl-C), the connections still in flight are shut
+    down, so no blocked read outlives it whatever the server does.
     """
 
-    def __init__(self, deadline: float | None = None) -> None:
+    def __init__(self, seconds: float | None = None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self._cancelled = threading.Event()
         self._lock = threading.Lock()
-        self._resume_at = 0.0
-        self.deadline = deadline  # time.monotonic() instant, or None
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        #: set to stop the current watchdog thread; None while none runs
+        self._watchdog_stop: threading.Event | None = None
 
     def __repr__(self) -> str:
-        return f"<SharedBackoff resume_at={self._resume_at:.3f}>"
+        left = self.remaining()
+        return f"<Deadline {'none' if left is None else f'{left:.1f} s left'}>"
 
     def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.at is None else self.at - time.monotonic()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def expired(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+    def check(self, what: str) -> None:
+        """Raise unless there is still time (and no interrupt) to work on ``what``."""
+        if self.cancelled:
+            raise Interrupted(f"interrupted before {what} could be fetched")
+        if self.expired():
+            raise RetryBudgetExceeded(
+                f"the gate's --confluence-deadline ran out before {what} could be fetched; "
+                "re-run later or raise --confluence-deadline"
+            )
 
     def ensure_time_for(self, seconds: float, why: str) -> None:
+        if self.cancelled:
+            raise Interrupted("interrupted")
         left = self.remaining()
         if left is not None and seconds > left:
             raise RetryBudgetExceeded(
@@ -93,10 +141,88 @@ class SharedBackoff:
                 "--confluence-deadline left; re-run later"
             )
 
-    def pause_for(self, seconds: float) -> None:
-        self.ensure_time_for(
-            seconds, f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)"
-        )
+    def trim(self, seconds: float) -> float:
+        """``seconds``, or less if the deadline comes first (never zero: that means 'no wait')."""
+        left = self.remaining()
+        return seconds if left is None else max(min(seconds, left), 0.001)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once on an interrupt."""
+        if seconds > 0 and self._cancelled.wait(seconds):
+            raise Interrupted("interrupted")
+
+    def cancel(self) -> None:
+        """Ctrl-C: refuse all further work and cut the connections in flight."""
+        self._cancelled.set()
+        self.stop_watching()
+        self._shut_down_sockets()
+
+    # -- connections in flight --
+
+    def track(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.add(sock)
+            if self.at is not None and self._watchdog_stop is None:
+                # One thread per round of requests: it cuts what is still open when the
+                # deadline comes, so no read can outlive it.
+                self._watchdog_stop = threading.Event()
+                threading.Thread(
+                    target=self._watch,
+                    args=(self._watchdog_stop,),
+                    name="confluence-deadline",
+                    daemon=True,
+                ).start()
+        if self.cancelled or self.expired():
+            self._shut_down_sockets()
+
+    def untrack(self, sock: socket.socket | None) -> None:
+        if sock is not None:
+            with self._lock:
+                self._sockets.discard(sock)
+
+    def stop_watching(self) -> None:
+        """The round of requests is over: the watchdog thread ends (a new one starts on use)."""
+        with self._lock:
+            stop, self._watchdog_stop = self._watchdog_stop, None
+        if stop is not None:
+            stop.set()
+
+    def _watch(self, stop: threading.Event) -> None:
+        left = self.remaining()
+        if left is not None and not stop.wait(max(left, 0)):
+            self._shut_down_sockets()
+
+    def _shut_down_sockets(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # shutdown() wakes a thread blocked reading from the socket; close() would not.
+            # The base class's method, so a TLS socket is cut without touching its TLS state.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class SharedBackoff:
+    """One pause for the whole fetch.
+
+    When Confluence answers 429, every worker waits it out, not only the one that
+    was told: hammering a rate-limited site only extends the limit (Atlassian's
+    guidance for Cloud rate limits). A wait that would run past the deadline fails
+    at once instead of sleeping.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._lock = threading.Lock()
+        self._resume_at = 0.0
+        self.deadline = deadline
+
+    def __repr__(self) -> str:
+        return f"<SharedBackoff resume_at={self._resume_at:.3f}>"
+
+    def pause_for(self, seconds: float, why: str) -> None:
+        self.deadline.ensure_time_for(seconds, why)
         with self._lock:
             self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
@@ -106,7 +232,18 @@ class SharedBackoff:
                 remaining = self._resume_at - time.monotonic()
             if remaining <= 0:
                 return
-            time.sleep(remaining)
+            self.deadline.sleep(remaining)
+
+
+def _rate_limit_delay(attempt: int, factor: float, maximum: float) -> float:
+    """Atlassian's advice for a 429 without Retry-After: exponential back-off with jitter.
+
+    ``attempt`` counts from 1; the delay doubles each time (at least 1 s for the
+    first), capped at ``maximum``, then spread by +-30 % so workers do not retry in step.
+    """
+    base = min(maximum, max(1.0, factor * 2.0**attempt))
+    spread: float = random.uniform(0.7, 1.3)  # noqa: S311 (timing, not secrets)
+    return base * spread
 
 
 def pace_answer(status: int, headers: Mapping[str, str]) -> Answer:
@@ -155,7 +292,12 @@ class PaceSlots:
 
 
 class SharedRetry(Retry):
-    """urllib3's Retry, with Retry-After waits shared by all threads through a SharedBackoff."""
+    """urllib3's Retry through its public hooks only (``new``, ``increment``, ``sleep``).
+
+    Waits for a 429 are shared by all threads through a SharedBackoff; every wait
+    respects the run's deadline and wakes on an interrupt; a host name that does not
+    resolve or a refused connection is not retried (waiting does not fix either).
+    """
 
     shared: SharedBackoff
     slots: PaceSlots | None = None
@@ -166,33 +308,23 @@ class SharedRetry(Retry):
         retry.slots = self.slots
         return retry
 
-    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
-        try:
-            seconds = self.get_retry_after(response)
-        except urllib3.exceptions.InvalidHeader:
-            return False  # an unreadable Retry-After: fall back to exponential back-off
-        if seconds is None:
-            return False
-        self.shared.pause_for(seconds)
-        self.shared.wait()
-        return True
-
-    def _sleep_backoff(self) -> None:
-        backoff = self.get_backoff_time()
-        self.shared.ensure_time_for(backoff, f"the next retry is due in {backoff:g} s")
-        super()._sleep_backoff()
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        super().sleep(response)
-        self.shared.wait()
-        if self.slots is not None:
-            self.slots.requeue(resend=True)  # the retry goes out under the current limit
-
-    def increment(self, *args: Any, **kwargs: Any) -> Self:
-        retry = super().increment(*args, **kwargs)
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        deadline = self.shared.deadline
+        if deadline.cancelled:
+            raise Interrupted("interrupted")
+        if error is not None and _kind_of(error) in ("dns", "refused"):
+            raise urllib3.exceptions.MaxRetryError(_pool, url or "", error) from error
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         # A retried push-back slows every worker down now; the last answer, retried or
         # not, is told to the pace when the slot is released (ConfluenceClient._send).
-        response: BaseHTTPResponse | None = kwargs.get("response")
         if (
             response is not None
             and self.slots is not None
@@ -200,8 +332,33 @@ class SharedRetry(Retry):
         ):
             self.slots.push_back()
         # A hanging server costs timeout x attempts; the deadline caps the sum.
-        self.shared.ensure_time_for(0.001, "Confluence has not answered yet")
+        deadline.ensure_time_for(0.001, "Confluence has not answered yet")
         return retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        seconds: float | None = None
+        if response is not None and self.respect_retry_after_header:
+            try:
+                seconds = self.get_retry_after(response)
+            except urllib3.exceptions.InvalidHeader:
+                seconds = None  # an unreadable Retry-After: back off as if there were none
+            if seconds is not None:
+                self.shared.pause_for(
+                    seconds,
+                    f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)",
+                )
+        if seconds is None and response is not None and response.status == 429:
+            seconds = _rate_limit_delay(len(self.history), self.backoff_factor, self.backoff_max)
+            self.shared.pause_for(
+                seconds, f"Confluence is rate-limiting; the next retry is due in {seconds:.1f} s"
+            )
+        if seconds is None:
+            seconds = self.get_backoff_time()
+            self.shared.deadline.ensure_time_for(seconds, f"the next retry is due in {seconds:g} s")
+            self.shared.deadline.sleep(seconds)
+        self.shared.wait()
+        if self.slots is not None:
+            self.slots.requeue(resend=True)  # the retry goes out under the current limit
 
 
 class DeadlineTimeout(urllib3.Timeout):
@@ -211,15 +368,57 @@ class DeadlineTimeout(urllib3.Timeout):
     clone() keeps the last retry from running past the deadline by a whole timeout.
     """
 
-    def __init__(self, seconds: float, shared: SharedBackoff) -> None:
+    def __init__(self, seconds: float, deadline: Deadline) -> None:
         self.seconds = seconds
-        self.shared = shared
-        left = shared.remaining()
-        trimmed = seconds if left is None else max(min(seconds, left), 0.001)
+        self.deadline = deadline
+        trimmed = deadline.trim(seconds)
         super().__init__(connect=trimmed, read=trimmed)
 
     def clone(self) -> DeadlineTimeout:
-        return DeadlineTimeout(self.seconds, self.shared)
+        return DeadlineTimeout(self.seconds, self.deadline)
+
+
+def _tracking_adapter(deadline: Deadline, retry: Retry, concurrency: int) -> HTTPAdapter:
+    """An adapter whose connections register their sockets with the run's deadline.
+
+    urllib3's public extension points: a pool's ``ConnectionCls`` and a pool
+    manager's ``pool_classes_by_scheme``; tests/test_confluence.py fails loudly if
+    either stops taking effect.
+    """
+
+    class TrackedHTTPConnection(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.track(self.sock)
+
+        def close(self) -> None:
+            deadline.untrack(getattr(self, "sock", None))
+            super().close()
+
+    class TrackedHTTPSConnection(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.track(self.sock)
+
+        def close(self) -> None:
+            deadline.untrack(getattr(self, "sock", None))
+            super().close()
+
+    class TrackedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = TrackedHTTPConnection
+
+    class TrackedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = TrackedHTTPSConnection
+
+    class TrackingAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": TrackedHTTPPool,
+                "https": TrackedHTTPSPool,
+            }
+
+    return TrackingAdapter(pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry)
 
 
 class ConfigurationError(Exception):
@@ -293,7 +492,8 @@ class _Auth(requests.auth.AuthBase):
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         c = self._credentials
         if c.kind == "basic" and c.username is not None and c.secret is not None:
-            r.headers["Authorization"] = requests.auth._basic_auth_str(c.username, c.secret)
+            pair = f"{c.username}:{c.secret}".encode()
+            r.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         elif c.kind == "bearer":
             r.headers["Authorization"] = f"Bearer {c.secret}"
         return r
@@ -310,6 +510,9 @@ def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
             f"site URL {url!r} is not a valid URL ({exc}); give a base URL like "
             "https://acme.atlassian.net/wiki"
         ) from None
+    unsafe = unsafe_url_reason(url)
+    if unsafe is not None:
+        raise ConfigurationError(f"site URL {url!r} {unsafe}; give a plain base URL")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(
             f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"
@@ -337,10 +540,42 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def unsafe_url_reason(url: str) -> str | None:
+    """Why a URL must not be requested at all, or None.
+
+    Parsers disagree about URLs with a backslash, userinfo, whitespace or control
+    characters (``http://other:1\\@site:443/`` is ``site`` to one and ``other`` to
+    another), so such URLs are refused outright instead of judged by either parser.
+    """
+    if "\\" in url:
+        return "contains a backslash"
+    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        return "contains whitespace or control characters"
+    try:
+        parsed = parse_url(url)
+        authority = urlsplit(url).netloc
+    except (urllib3.exceptions.LocationParseError, ValueError):
+        return "cannot be parsed"
+    if parsed.auth is not None or "@" in authority:
+        return "contains credentials (user info before an '@')"
+    return None
+
+
 def origin_of(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
+    """(scheme, host, port) exactly as urllib3 will connect for this URL."""
+    try:
+        parsed = parse_url(url)
+    except urllib3.exceptions.LocationParseError:
+        return "", "", None
+    scheme = (parsed.scheme or "").lower()
+    return scheme, (parsed.host or "").lower(), parsed.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _same_origin(url: str, origin: tuple[str, str, int | None]) -> bool:
+    return unsafe_url_reason(url) is None and origin_of(url) == origin
 
 
 class ConfluenceClient:
@@ -360,19 +595,24 @@ class ConfluenceClient:
         retries: int = 4,
         concurrency: int = DEFAULT_CONCURRENCY,
         backoff_factor: float = 0.5,
-        deadline: float | None = None,
+        deadline: Deadline | float | None = None,
     ) -> None:
-        """``deadline``: seconds from now after which no request starts or retries."""
+        """``deadline``: the run's Deadline (or seconds from now) after which nothing is sent."""
         self.site = site
         self.credentials = credentials
         self.timeout = timeout
         self.retries = retries
         self._origin = origin_of(site)
+        self._base_path = urlsplit(site).path.rstrip("/")
+        #: the site's own base URL for links a person can open, from the answers' _links.base
+        #: (through Atlassian's API gateway it differs from ``site``)
+        self.human_base: str | None = None
+        self.deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
         self.session = requests.Session()
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"{TOOL_NAME}/{__version__}"
-        self.backoff = SharedBackoff(None if deadline is None else time.monotonic() + deadline)
+        self.backoff = SharedBackoff(self.deadline)
         retry = SharedRetry(
             total=retries,
             connect=retries,
@@ -392,9 +632,7 @@ class ConfluenceClient:
         retry.shared = self.backoff
         self.pace = Pace(max(1, concurrency))
         self._slots = retry.slots = PaceSlots(self.pace)
-        adapter = HTTPAdapter(
-            pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry
-        )
+        adapter = _tracking_adapter(self.deadline, retry, concurrency)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
@@ -420,6 +658,22 @@ class ConfluenceClient:
             raise ValueError(f"between 1 and {PAGES_PER_BATCH} page ids per batch")
         for page_id in page_ids:
             _check_page_id(page_id)
+        try:
+            return self._get_pages(page_ids)
+        except ConfluenceError as exc:
+            if exc.status != 404:
+                raise
+            # Confluence Cloud answers the listing with the pages it has (maybe none),
+            # never 404: a 404 means no REST v2 API at this address.
+            raise ConfluenceError(
+                f"{_origin_text(self.site)} has no Confluence Cloud REST v2 API at "
+                f"{self.site}/api/v2/pages (HTTP 404): check the site URL (Cloud: "
+                "https://<site>.atlassian.net/wiki); Confluence Data Center and Server "
+                "do not have this API and are not supported",
+                404,
+            ) from None
+
+    def _get_pages(self, page_ids: Sequence[str]) -> list[Any]:
         return list(
             self.paginate(
                 f"{self.site}/api/v2/pages",
@@ -428,6 +682,7 @@ class ConfluenceClient:
                     "status": list(PAGE_STATUSES),
                     "limit": str(PAGES_PER_BATCH),
                 },
+                base_into_results=True,
                 what=f"page {page_ids[0]}"
                 if len(page_ids) == 1
                 else f"a batch of {len(page_ids)} pages",
@@ -437,13 +692,14 @@ class ConfluenceClient:
     def get_properties(self, page_id: str, key: str | None = None) -> list[Any]:
         _check_page_id(page_id)
         params = {"key": key} if key else {"limit": "250"}
-        return list(
-            self.paginate(
-                f"{self.site}/api/v2/pages/{page_id}/properties",
-                params,
-                what=f"the properties of page {page_id}",
-            )
+        listing = self.paginate(
+            f"{self.site}/api/v2/pages/{page_id}/properties",
+            params,
+            what=f"the properties of page {page_id}",
         )
+        # A property without a key cannot be the approval (nor tell which one is): it is
+        # skipped, so it cannot make the page's other properties unreadable.
+        return [p for p in listing if isinstance(p, dict) and isinstance(p.get("key"), str)]
 
     def get_versions(self, page_id: str) -> list[Any]:
         """The page's version history, newest first."""
@@ -466,9 +722,9 @@ class ConfluenceClient:
             v1=True,
         ):
             if not isinstance(result, dict) or result.get("type", "page") != "page":
-                continue
+                continue  # a blog post, attachment, ...: skip it, keep reading the others
             page_id, title = result.get("id"), result.get("title")
-            if isinstance(page_id, str) and page_id.isascii() and page_id.isdigit():
+            if isinstance(page_id, str) and is_page_id(page_id):
                 found.setdefault(page_id, title if isinstance(title, str) else "")
         return list(found.items())
 
@@ -526,12 +782,20 @@ class ConfluenceClient:
     # -- the mechanics -------------------------------------------------------
 
     def paginate(
-        self, url: str, params: Params | None = None, *, what: str, v1: bool = False
+        self,
+        url: str,
+        params: Params | None = None,
+        *,
+        what: str,
+        v1: bool = False,
+        base_into_results: bool = False,
     ) -> Iterator[Any]:
         """Yield ``results`` across pages, following ``next`` links on the site's origin only.
 
         ``v1``: the REST v1 API writes ``next`` relative to the site (``/rest/...``),
-        v2 relative to the origin (``/wiki/api/v2/...``).
+        v2 relative to the origin (``/wiki/api/v2/...``). ``base_into_results``: copy
+        the listing's ``_links.base`` into each result that lacks one (a batch of pages
+        carries it once for all of them).
         """
         seen: set[str] = set()
         next_url: str | None = url
@@ -550,6 +814,12 @@ class ConfluenceClient:
                     f"Confluence answered for {what} without a list of results "
                     "(unexpected response shape)"
                 )
+            base = self._note_base(body)
+            if base_into_results and base is not None:
+                for result in results:
+                    links = result.get("_links") if isinstance(result, dict) else None
+                    if isinstance(links, dict) and not isinstance(links.get("base"), str):
+                        links["base"] = base
             yield from results
             next_url = self._next_link(response, body, what, v1)
             params = None  # the next link carries its own query
@@ -557,6 +827,42 @@ class ConfluenceClient:
                 raise ConfluenceError(
                     f"Confluence's pagination for {what} loops back to a page already read"
                 )
+
+    def _note_base(self, body: Any) -> str | None:
+        """The answer's ``_links.base`` if it is a plain http(s) URL (remembered for links)."""
+        links = body.get("_links") if isinstance(body, dict) else None
+        base = links.get("base") if isinstance(links, dict) else None
+        if not isinstance(base, str) or unsafe_url_reason(base) is not None:
+            return None
+        parts = urlsplit(base)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            return None
+        base = base.rstrip("/")
+        if self.human_base is None:
+            self.human_base = base
+        return base
+
+    def _rebase(self, link: str) -> str:
+        """An origin-relative ``/...`` link, placed under the configured base's path.
+
+        Confluence Cloud writes v2 ``next`` links from the origin, starting with its
+        context path (``/wiki/api/v2/...``). Atlassian's API gateway
+        (``https://api.atlassian.com/ex/confluence/{cloudId}/wiki``) writes them the
+        same way, without its ``/ex/confluence/{cloudId}`` prefix: such a link is put
+        back under that prefix, or it would reach ``api.atlassian.com/wiki/...`` (404).
+        """
+        base_path = self._base_path
+        if not base_path or link == base_path or link.startswith(base_path + "/"):
+            return self._origin_url() + link
+        context = "/" + base_path.rsplit("/", 1)[-1]  # "/wiki"
+        mount = base_path[: -len(context)]  # "/ex/confluence/{cloudId}", or "" on the site
+        if link.startswith(context + "/"):
+            return self._origin_url() + mount + link
+        return self._origin_url() + link
+
+    def _origin_url(self) -> str:
+        parts = urlsplit(self.site)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def _next_link(
         self, response: requests.Response, body: dict[str, Any], what: str, v1: bool = False
@@ -569,11 +875,18 @@ class ConfluenceClient:
             return None
         if not isinstance(link, str) or not link:
             raise ConfluenceError(f"Confluence sent a malformed pagination link for {what}")
-        if v1 and link.startswith("/") and not link.startswith("//"):
-            absolute = self.site + link
+        unsafe = unsafe_url_reason(link)
+        if unsafe is not None:
+            raise ConfluenceError(
+                f"Confluence's pagination link for {what} {unsafe}; it was not followed and "
+                "no credentials were sent"
+            )
+        if link.startswith("/") and not link.startswith("//"):
+            # v1 writes links relative to the site's base URL (/rest/api/...).
+            absolute = self.site + link if v1 else self._rebase(link)
         else:
             absolute = urljoin(response.url, link)
-        if origin_of(absolute) != self._origin:
+        if not _same_origin(absolute, self._origin):
             raise ConfluenceError(
                 f"Confluence's pagination link for {what} points to another site "
                 f"({_origin_text(absolute)}); it was not followed and no credentials were sent"
@@ -586,6 +899,7 @@ class ConfluenceClient:
             raise ConfluenceError(
                 f"Confluence answered for {what} with JSON of an unexpected shape"
             )
+        self._note_base(body)
         return body
 
     def _get(
@@ -601,16 +915,19 @@ class ConfluenceClient:
             response = self._send(url, params, what, json_body)
             if not response.is_redirect:
                 break
-            location = urljoin(response.url, response.headers.get("Location", ""))
+            location = response.headers.get("Location", "")
             response.close()
+            unsafe = unsafe_url_reason(location)
+            target = urljoin(response.url, location) if unsafe is None else location
             # Redirects are followed by hand so credentials can never leave the site.
-            if origin_of(location) != self._origin or json_body is not None:
+            if unsafe is not None or not _same_origin(target, self._origin) or json_body:
                 raise ConfluenceError(
                     f"Confluence redirected the request for {what} to another site "
-                    f"({_origin_text(location)}); it was not followed. Check the site URL",
+                    f"({_origin_text(target) if unsafe is None else 'a URL that ' + unsafe}); "
+                    "it was not followed. Check the site URL",
                     response.status_code,
                 )
-            url, params = location, None
+            url, params = target, None
         else:
             raise ConfluenceError(f"too many redirects while fetching {what}")
         if response.status_code != 200:
@@ -638,11 +955,7 @@ class ConfluenceClient:
         self.backoff.wait()
         # A slot taken before a push-back may no longer fit under the limit.
         self._slots.requeue(resend=False)
-        left = self.backoff.remaining()
-        if left is not None and left <= 0:
-            raise RetryBudgetExceeded(
-                f"the gate's --confluence-deadline ran out before {what} could be fetched"
-            )
+        self.deadline.check(what)
         try:
             return self.session.request(
                 "GET" if json_body is None else "POST",
@@ -650,36 +963,62 @@ class ConfluenceClient:
                 params=params,
                 json=json_body,
                 # requests passes a urllib3 Timeout through unchanged.
-                timeout=cast(Any, DeadlineTimeout(self.timeout, self.backoff)),
+                timeout=cast(Any, DeadlineTimeout(self.timeout, self.deadline)),
                 allow_redirects=False,
                 stream=True,
             )
-        except RetryBudgetExceeded as exc:
-            raise RetryBudgetExceeded(f"{exc.message} (fetching {what})") from None
-        except requests.exceptions.SSLError as exc:
-            raise ConfluenceError(
-                f"the TLS certificate of {_origin_text(self.site)} could not be verified while "
-                f"fetching {what} ({_reason(exc)}); if the site uses a private certificate "
-                "authority, point REQUESTS_CA_BUNDLE at its certificate"
-            ) from None
+        except ConfluenceError as exc:  # from SharedRetry: deadline, interrupt
+            raise type(exc)(f"{exc.message} (fetching {what})") from None
         except requests.exceptions.RequestException as exc:
-            left = self.backoff.remaining()
-            if left is not None and left <= 0.01:
-                raise RetryBudgetExceeded(
-                    f"the gate's --confluence-deadline ran out while fetching {what}; re-run "
-                    "later or raise --confluence-deadline"
-                ) from None
-            tries = f"up to {self.retries + 1} attempts" if self.retries else "1 attempt"
-            if _timed_out(exc):
-                raise ConfluenceError(
-                    f"Confluence did not answer for {what} within {self.timeout:g} s "
-                    f"({tries}); check that the site is reachable, or raise "
-                    "--confluence-timeout"
-                ) from None
-            raise ConfluenceError(
-                f"network error while fetching {what} from {_origin_text(self.site)} "
-                f"({tries}): {_reason(exc)}; check the site URL and the network"
-            ) from None
+            raise self._network_error(exc, what) from None
+
+    def _network_error(self, exc: BaseException, what: str) -> ConfluenceError:
+        """Say what really happened: the innermost cause decides, not urllib3's wrapper."""
+        if self.deadline.cancelled:
+            return Interrupted(f"interrupted while fetching {what}")
+        left = self.deadline.remaining()
+        if left is not None and left <= 0.01:
+            return RetryBudgetExceeded(
+                f"the gate's --confluence-deadline ran out while fetching {what}; re-run "
+                "later or raise --confluence-deadline"
+            )
+        kind = _kind_of(exc)
+        origin = _origin_text(self.site)
+        host = urlsplit(self.site).hostname or self.site
+        retried = self.retries > 0 and kind in ("timeout", "reset", "other")
+        tries = f" (up to {self.retries + 1} attempts)" if retried else ""
+        if kind == "dns":
+            return ConfluenceError(
+                f"cannot resolve host {host!r} while fetching {what}: no such name, or no "
+                "DNS service here; check the spelling of the site URL and the machine's DNS"
+            )
+        if kind == "refused":
+            return ConfluenceError(
+                f"{origin} refused the connection while fetching {what}: nothing accepts "
+                "connections at that address and port; check the site URL (scheme and port)"
+            )
+        if kind == "tls":
+            return ConfluenceError(
+                f"the TLS connection to {origin} failed while fetching {what} "
+                f"({_reason(exc)}); if the site uses a private certificate authority, point "
+                "REQUESTS_CA_BUNDLE at its certificate; a proxy that intercepts TLS needs "
+                "the same"
+            )
+        if kind == "timeout":
+            return ConfluenceError(
+                f"Confluence did not answer for {what} within {self.timeout:g} s{tries}; "
+                "check that the site is reachable, or raise --confluence-timeout"
+            )
+        if kind == "reset":
+            return ConfluenceError(
+                f"network error while fetching {what} from {origin}{tries}: the connection "
+                f"was reset or closed without an answer ({_reason(exc)}); a proxy or firewall "
+                "may be cutting it; re-run later"
+            )
+        return ConfluenceError(
+            f"network error while fetching {what} from {origin}{tries}: {_reason(exc)}; "
+            "check the site URL and the network"
+        )
 
     def _json(self, response: requests.Response, what: str) -> Any:
         with response:
@@ -698,28 +1037,71 @@ class ConfluenceClient:
                 declared = 0
             if declared > MAX_BODY_BYTES:
                 raise ConfluenceError(_too_large(what))
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise ConfluenceError(_too_large(what))
-                    chunks.append(chunk)
-            except requests.exceptions.RequestException as exc:
-                raise ConfluenceError(
-                    f"the connection broke while reading {what}: {_reason(exc)}"
-                ) from None
+            data = self._read_body(response, what)
         try:
-            return json.loads(b"".join(chunks))
-        except ValueError:
+            body = json.loads(data)
+            if _LONE_SURROGATE_ESCAPE.search(data):
+                # JSON may spell a lone surrogate ("\udfff"); json.loads accepts it, but
+                # it is not Unicode: no snapshot, report or summary could be written.
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return body
+        except UnicodeEncodeError:
+            raise ConfluenceError(
+                f"Confluence sent text for {what} that is not valid Unicode (a lone "
+                "surrogate); refused"
+            ) from None
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested deeper than the parser's stack, as only a
+            # hostile or broken server sends it.
             raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
+
+    def _read_body(self, response: requests.Response, what: str) -> bytes:
+        """The body in small reads, none of which may outlast the deadline or exceed the cap."""
+        raw = response.raw
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                self.deadline.check(what)
+                sock = getattr(getattr(raw, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(self.deadline.trim(self.timeout))
+                # read1: whatever one read brings, so a trickling body cannot keep the
+                # loop from looking at the deadline.
+                chunk = raw.read1(READ_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ConfluenceError(_too_large(what))
+                chunks.append(chunk)
+        except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
+            if self.deadline.cancelled or self.deadline.expired():
+                self.deadline.check(what)
+            raise ConfluenceError(
+                f"the connection broke while reading {what}: {_reason(exc)}"
+            ) from None
+        return b"".join(chunks)
 
 
 def _check_page_id(page_id: str) -> None:
-    # Ids go into URL paths; the policy schema already allows digits only.
-    if not page_id.isascii() or not page_id.isdigit():
-        raise ConfluenceError(f"page id {page_id!r} is not decimal digits")
+    # Ids go into URL paths; the policy schema allows the same form only.
+    if not is_page_id(page_id):
+        raise ConfluenceError(
+            f"page id {page_id!r} is not decimal digits (a positive number, no leading zero)"
+        )
+
+
+def is_page_id(value: object) -> bool:
+    """A positive int64 in plain decimal: no sign, no leading zero (``^[1-9][0-9]{0,18}$``)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 19
+        and value.isascii()
+        and value.isdigit()
+        and value[0] != "0"
+        and int(value) <= _INT64_MAX
+    )
 
 
 def _status_message(status: int, what: str, credentials: Credentials) -> str:
@@ -802,11 +1184,42 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _timed_out(exc: BaseException) -> bool:
-    return any(
-        isinstance(e, (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout))
-        for e in _causes(exc)
-    )
+NetworkErrorKind = Literal["dns", "refused", "tls", "timeout", "reset", "other"]
+
+
+def _kind_of(exc: BaseException) -> NetworkErrorKind:
+    """What went wrong, judged by the innermost cause first.
+
+    urllib3 wraps every failure to connect in ``NewConnectionError``, a subclass of
+    ``ConnectTimeoutError``: only the socket error inside tells a name that does not
+    resolve or a refused connection from a real timeout.
+    """
+    for error in reversed(_causes(exc)):
+        if isinstance(error, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
+            return "dns"
+        if isinstance(error, ConnectionRefusedError):
+            return "refused"
+        if isinstance(
+            error,
+            (
+                ssl.SSLError,
+                ssl.CertificateError,
+                urllib3.exceptions.SSLError,
+                requests.exceptions.SSLError,
+            ),
+        ):
+            return "tls"
+        if isinstance(
+            error,
+            (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout),
+        ) and not isinstance(error, urllib3.exceptions.NewConnectionError):
+            return "timeout"
+        if isinstance(
+            error,
+            (ConnectionError, urllib3.exceptions.ProtocolError, http.client.HTTPException),
+        ):
+            return "reset"
+    return "other"
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,11 +13,11 @@ from typing import Any
 
 from . import TOOL_NAME, __version__
 from .facts import PageFacts, QueryResult
-from .policy import PageQuery, Waiver
+from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso
 from .untrusted import render_line, render_lines
-from .verdict import GroupTally, Outcome, Verdict
+from .verdict import GroupTally, Outcome, PropertyVersion, Verdict
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
@@ -65,6 +65,21 @@ def evidence_fields(
                 utc_iso(approval.completed_at)
                 if approval.is_complete and approval.completed_at
                 else "-",
+            ),
+        ]
+        written = approval.written
+        fields += [
+            (
+                "confluence.approval_property_version",
+                str(written.number) if written and written.number is not None else "-",
+            ),
+            (
+                "confluence.approval_written",
+                utc_iso(written.created_at) if written and written.created_at else "-",
+            ),
+            (
+                "confluence.approval_written_by",
+                _person(written.author_id, names) if written and written.author_id else "-",
             ),
         ]
     if verdict.expires_at is not None:
@@ -155,18 +170,7 @@ def build_report(
                 "verdict": v.outcome.value,
                 "reasons": list(v.reasons),
                 "waiver": _waiver((waivers or {}).get(v.rule.page_id)),
-                "rule": {
-                    "min_approvers": v.rule.min_approvers,
-                    "required_approvers": _accounts(v.rule.required_approvers, names),
-                    "max_age_days": v.rule.max_age_days,
-                    "allowed_statuses": list(v.rule.allowed_statuses),
-                    "require_current_version": v.rule.require_current_version,
-                    "max_age": v.rule.max_age.text if v.rule.max_age else None,
-                    "expires_on": v.rule.expires_on.isoformat() if v.rule.expires_on else None,
-                    "required_groups": [
-                        {"group": r.group, "min": r.min} for r in v.rule.required_groups
-                    ],
-                },
+                "rule": _settings(v.rule, names),
                 "facts": {
                     "fetch_failure": _failure(facts.get(v.rule.page_id)),
                     "approval_expires_at": utc_iso(v.expires_at) if v.expires_at else None,
@@ -202,6 +206,7 @@ def build_report(
                         "approved": _accounts(a.approved, names),
                         "pending": _accounts(a.pending, names),
                         "rejected": _accounts(a.rejected, names),
+                        "property_version": _written(a.written, names),
                     },
                 },
             }
@@ -233,6 +238,25 @@ def build_report(
             }
             for query, result, judged_here in queries
         ],
+    }
+
+
+def _settings(rule: PageRule, names: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting applied to the page (so an auditor sees, say, that four eyes was on)."""
+    return {
+        name: _accounts(value, names) if name in ACCOUNT_SETTINGS and value is not None else value
+        for name, value in rule.settings().items()
+    }
+
+
+def _written(written: PropertyVersion | None, names: Mapping[str, str]) -> dict[str, Any] | None:
+    """The approval property's own version: who last wrote the approval data, and when."""
+    if written is None:
+        return None
+    return {
+        "number": written.number,
+        "written_at": utc_iso(written.created_at) if written.created_at else None,
+        "author": _accounts([written.author_id], names)[0] if written.author_id else None,
     }
 
 

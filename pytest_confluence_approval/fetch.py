@@ -8,14 +8,36 @@ is asked for on its own, to tell "trashed" or "hidden" from "not found".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .confluence import PAGES_PER_BATCH, ConfluenceClient, ConfluenceError
+from .confluence import PAGES_PER_BATCH, ConfluenceClient, ConfluenceError, is_page_id
 from .facts import FetchFailure, GroupMembers, PageFacts
 
 T = TypeVar("T")
+
+
+@contextmanager
+def worker_pool(client: ConfluenceClient, concurrency: int) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool that an interrupt (Ctrl-C) stops at once.
+
+    On Ctrl-C, queued requests are dropped, the connections in flight are cut (the
+    run's deadline is cancelled) and nobody waits for the workers: they end on their
+    own within moments.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        client.deadline.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def fetch_all(
@@ -31,7 +53,7 @@ def fetch_all(
         return {}
     pages: dict[str, Any] = {}
     failures: dict[str, FetchFailure] = {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    with worker_pool(client, concurrency) as pool:
         properties: dict[str, Future[list[Any]]] = {}
 
         def ask_properties(page_id: str) -> None:
@@ -53,7 +75,9 @@ def fetch_all(
             wanted = set(chunk)
             for page in found or []:
                 page_id = page.get("id") if isinstance(page, dict) else None
-                if page_id in wanted and page_id not in pages:
+                # An id that is not a string (or not an id) matches no wanted page: that
+                # page is then asked for on its own, and only it can fail.
+                if is_page_id(page_id) and page_id in wanted and page_id not in pages:
                     pages[page_id] = page
                     ask_properties(page_id)
             for page_id in chunk:
@@ -96,7 +120,7 @@ def fetch_versions(
     ids = list(dict.fromkeys(page_ids))
     if not ids:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    with worker_pool(client, concurrency) as pool:
         futures = {p: pool.submit(client.get_versions, p) for p in ids}
         return {p: _outcome(f.result) for p, f in futures.items()}
 
@@ -108,7 +132,7 @@ def fetch_groups(
     names = list(dict.fromkeys(groups))
     if not names:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+    with worker_pool(client, min(concurrency, len(names))) as pool:
         futures = {g: pool.submit(client.get_group_members, g) for g in names}
         found: dict[str, GroupMembers] = {}
         for group, future in futures.items():

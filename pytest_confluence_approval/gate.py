@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
-from time import monotonic, sleep
+from time import monotonic
 from typing import Literal
 
 from .confluence import (
@@ -20,6 +21,7 @@ from .confluence import (
     ConfluenceClient,
     ConfluenceError,
     Credentials,
+    Deadline,
     normalize_site,
 )
 from .entrypoint import (
@@ -36,10 +38,12 @@ from .policy import Policy, Waiver, load_policy
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
     Outcome,
+    PageView,
     Verdict,
     evaluate,
     mentioned_accounts,
     needs_versions,
+    read_page,
     unverifiable,
 )
 
@@ -185,7 +189,7 @@ def _duration(seconds: float) -> str:
 def parse_instant(text: str) -> datetime:
     """ISO 8601 date or date-time; without an offset it is taken as UTC."""
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(
             f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"
@@ -205,6 +209,8 @@ class Gate:
         self.query_pages: dict[str, list[str]] = {}
         self.waivers = {w.page_id: w for w in settings.policy.waivers}
         self.facts: dict[str, PageFacts] = {}
+        #: each fetched page's payloads read once (the approval validated once)
+        self.views: dict[str, PageView] = {}
         self.verdicts: dict[str, Verdict] = {}
         #: account id -> display name, looked up once per run (or taken from the snapshot)
         self.names: dict[str, str] = {}
@@ -212,6 +218,13 @@ class Gate:
         self.groups: dict[str, GroupMembers] = {}
         self.as_of: datetime | None = None
         self.recorded_at: datetime | None = None
+        #: The run's one time limit, shared by every phase that goes to the network:
+        #: queries, pages and properties, version histories, display names and the
+        #: polling of --confluence-wait (whose time counts on top of the deadline).
+        self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
+        #: Where links for people point: the site's own base URL as Confluence states it
+        #: (``_links.base``), never Atlassian's API gateway that the requests go to.
+        self.link_base = settings.snapshot.site if settings.snapshot else settings.site
         #: the pace of every client this gate made, for the summary's "requests at up to N"
         self.paces: list[Pace] = []
 
@@ -231,15 +244,12 @@ class Gate:
                     )
                 )
         elif queries:
-            client = self._client()
-            try:
+            with self._client() as client:
                 for q in queries:
                     try:
                         results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
                     except ConfluenceError as exc:
                         results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
-            finally:
-                client.close()
         self.query_results = results
         for q in queries:
             # An explicit id entry wins over a query; of two queries, the first wins.
@@ -261,7 +271,9 @@ class Gate:
                     "page the gate checks"
                 )
 
-    def _client(self) -> ConfluenceClient:
+    @contextmanager
+    def _client(self) -> Iterator[ConfluenceClient]:
+        """A client for one phase, spending from the run's deadline."""
         s = self.settings
         client = ConfluenceClient(
             s.site,
@@ -269,10 +281,19 @@ class Gate:
             timeout=s.options.timeout,
             retries=s.options.retries,
             concurrency=s.options.concurrency,
-            deadline=s.deadline,
+            deadline=self.deadline,
         )
         self.paces.append(client.pace)
-        return client
+        try:
+            yield client
+        except KeyboardInterrupt:
+            self.deadline.cancel()  # Ctrl-C: cut whatever is still in flight
+            raise
+        finally:
+            client.close()
+            self.deadline.stop_watching()
+            if client.human_base and self.link_base == s.site:
+                self.link_base = client.human_base
 
     def pace_reached(self) -> str | None:
         """ "fetched 1,503 requests at up to 32 in flight (...)", or None if nothing was sent."""
@@ -340,47 +361,52 @@ class Gate:
         """One round of requests for these pages; returns when it started."""
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
-        client = self._client()
-        # Group members are read beside the pages, not after them: each group once per run.
-        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confluence-groups")
-        groups = side.submit(
-            fetch_groups,
-            client,
-            self._groups_for(wanted),
-            concurrency=s.options.concurrency,
-        )
-        try:
-            self.facts.update(
-                fetch_all(
-                    client,
-                    wanted,
-                    property_key=s.policy.property_key,
-                    concurrency=s.options.concurrency,
-                )
+        with self._client() as client:
+            # Group members are read beside the pages, not after them: each group once per run.
+            side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confluence-groups")
+            groups = side.submit(
+                fetch_groups,
+                client,
+                self._groups_for(wanted),
+                concurrency=s.options.concurrency,
             )
-            needing = [
-                p
-                for p in wanted
-                if needs_versions(self.rules[p], self.facts[p], s.policy.property_key)
-            ]
-            for page_id, (versions, failure) in fetch_versions(
-                client, needing, concurrency=s.options.concurrency
-            ).items():
-                self.facts[page_id] = replace(
-                    self.facts[page_id], versions=versions, versions_failure=failure
-                )
-            accounts = set().union(
-                *(
-                    mentioned_accounts(self.rules[p], self.facts[p], s.policy.property_key)
-                    for p in wanted
-                )
-            )
-            self.names.update(client.get_display_names(accounts - self.names.keys()))
-            self.groups.update(groups.result())
-        finally:
+            try:
+                self._fetch_pages(client, wanted)
+                self.groups.update(groups.result())
+            except KeyboardInterrupt:
+                # Ctrl-C: cut the group requests in flight too, and do not wait for them.
+                self.deadline.cancel()
+                side.shutdown(wait=False, cancel_futures=True)
+                raise
             side.shutdown(wait=True)
-            client.close()
         return fetched_at
+
+    def _fetch_pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
+        """Pages, properties, the histories that are needed, and display names."""
+        s = self.settings
+        self.facts.update(
+            fetch_all(
+                client,
+                wanted,
+                property_key=s.policy.property_key,
+                concurrency=s.options.concurrency,
+            )
+        )
+        if client.human_base and self.link_base == s.site:
+            self.link_base = client.human_base
+        self.views.update(
+            (p, read_page(self.facts[p], site=self.link_base, property_key=s.policy.property_key))
+            for p in wanted
+        )
+        needing = [p for p in wanted if needs_versions(self.rules[p], self.views[p])]
+        for page_id, (versions, failure) in fetch_versions(
+            client, needing, concurrency=s.options.concurrency
+        ).items():
+            self.facts[page_id] = replace(
+                self.facts[page_id], versions=versions, versions_failure=failure
+            )
+        accounts = set().union(*(mentioned_accounts(self.rules[p], self.views[p]) for p in wanted))
+        self.names.update(client.get_display_names(accounts - self.names.keys()))
 
     def _wait(
         self, wanted: list[str], fetched_at: datetime, progress: Callable[[str], None]
@@ -407,7 +433,12 @@ class Gate:
                 f"confluence approval gate: waiting for approvers on {len(waiting)} page(s): "
                 f"{labels}{more}; next check in {_duration(pause)}, {_duration(left)} left"
             )
-            sleep(pause)
+            if self.deadline.expired():
+                return fetched_at
+            try:
+                self.deadline.sleep(min(pause, max(self.deadline.remaining() or pause, 0)))
+            except ConfluenceError:
+                return fetched_at  # interrupted
             fetched_at = self._fetch(waiting)
             done = [p for p in waiting if self._judge(p, s.as_of or fetched_at).passed]
             if done:
@@ -422,17 +453,18 @@ class Gate:
                 self.rules[page_id],
                 self.facts[page_id],
                 as_of=as_of,
-                site=self.settings.site,
+                site=self.link_base,
                 property_key=self.settings.policy.property_key,
                 names=self.names,
                 groups=self.groups,
+                view=self.views.get(page_id),
             )
         except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
             return unverifiable(
                 self.rules[page_id],
                 "could not verify: internal error while judging the page "
                 f"({type(exc).__name__}: {exc}); please report this",
-                f"{self.settings.site}/pages/viewpage.action?pageId={page_id}",
+                f"{self.link_base}/pages/viewpage.action?pageId={page_id}",
             )
 
     def judged(self, page_ids: Iterable[str]) -> dict[str, Verdict]:

@@ -27,9 +27,15 @@ _ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIA
 _MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
 
 
-def cell(text: str) -> str:
+#: GitHub drops a job summary over 1 MiB whole (every row with it): stay well below.
+MAX_SUMMARY_BYTES = 1_000_000
+#: The most characters a table cell shows, and the fewer it shows when the table is large.
+CELL_LIMITS = (1000, 100)
+
+
+def cell(text: str, limit: int = CELL_LIMITS[0]) -> str:
     """Untrusted text as the content of one table cell (or one paragraph): inert."""
-    return neutral(text).translate(_MARKDOWN_PUNCTUATION).strip() or "\\-"
+    return neutral(text, limit).translate(_MARKDOWN_PUNCTUATION).strip() or "\\-"
 
 
 def page_url(site: str, page_id: str) -> str:
@@ -61,8 +67,35 @@ def markdown_summary(
         "",
     ]
     if skipped:
-        lines += [f"**{cell(skipped.sentence())}**", ""]
-    lines += [
+        # Our words and page ids (digits), however many: only bounded by the summary's size.
+        lines += [f"**{cell(skipped.sentence(), MAX_SUMMARY_BYTES // 4)}**", ""]
+    for limit in CELL_LIMITS:
+        text = "\n".join([*lines, *_table(by_page, names, waived, site, rules, skipped, limit)])
+        if len(text.encode("utf-8")) <= MAX_SUMMARY_BYTES:
+            return text + "\n\n"
+    # Even short cells do not fit: the counts and what was not judged above still do.
+    lines.append(
+        f"The table of {len(by_page) + len(skipped.deselected) + len(skipped.not_run)} pages "
+        "is too large for a job summary; see the JUnit file and the JSON report."
+    )
+    return "\n".join(lines) + "\n\n"
+
+
+def _table(
+    by_page: Mapping[str, Verdict],
+    names: Mapping[str, str],
+    waived: Collection[str],
+    site: str,
+    rules: Mapping[str, PageRule],
+    skipped: NotJudged,
+    limit: int,
+) -> list[str]:
+    """The table, one row per policy page or failed query, each cell at most ``limit``."""
+
+    def text(value: str) -> str:
+        return cell(value, limit)
+
+    lines = [
         "| Page | Title | Verdict | Approvers | Reason |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -72,19 +105,20 @@ def markdown_summary(
         rule = judged.rule if judged is not None else rules.get(page_id)
         page = page_id + (f" {rule.name}" if rule is not None and rule.name else "")
         title = judged.title if judged is not None and judged.title else page_id
-        link = f"[{cell(title)}]({page_url(site, page_id)})"
+        link = f"[{text(title)}]({page_url(site, page_id)})"
         if judged is None:
             why = "deselected" if page_id in skipped.deselected else "not run"
-            row = [cell(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
+            row = [text(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
         else:
             approval, outcome = judged.approval, judged.outcome
             approvers = ", ".join(names.get(a, a) for a in approval.approved) if approval else ""
             status = "⏸️ waived" if page_id in waived else f"{_ICON[outcome]} {outcome.value}"
-            row = [cell(page), link, status, cell(approvers), cell("; ".join(judged.reasons))]
+            row = [text(page), link, status, text(approvers), text("; ".join(judged.reasons))]
         lines.append("| " + " | ".join(row) + " |")
     for label, why in [
         *((q, "could not be run") for q in skipped.queries_failed),
         *((q, "matched no pages") for q in skipped.queries_empty),
     ]:
-        lines.append(f"| {cell(label)} | \\- | ❌ {why} | \\- | \\- |")
+        lines.append(f"| {text(label)} | \\- | ❌ {why} | \\- | \\- |")
+    return lines
     return "\n".join(lines) + "\n\n"

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from _pytest import junitxml
 
-from .untrusted import render_line
+from .untrusted import MAX_SHOWN, render_line
 
 
 def check_pytest_junitxml() -> str | None:
@@ -53,8 +53,10 @@ def add_system_out(config: pytest.Config, report: pytest.TestReport, text: str) 
     xml.node_reporter(report).append(element)
 
 
-def add_suite_property(config: pytest.Config, name: str, value: str) -> None:
+def add_suite_property(
+    config: pytest.Config, name: str, value: str, limit: int = MAX_SHOWN
+) -> None:
     """A ``<property>`` of the testsuite (valid in every family), rendered safe."""
     xml = _log(config)
     if xml is not None:
-        xml.add_global_property(name, render_line(value))
+        xml.add_global_property(name, render_line(value, limit))

@@ -28,7 +28,7 @@ from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
 from .snapshot import Snapshot, SnapshotError, dump_handoff, utc_iso, write_json_atomically
-from .terminal import SECTION, summary_lines
+from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
 from .verdict import Outcome, Verdict
 
@@ -77,7 +77,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
                 replay=options.replay,
                 report=options.report,
                 record=options.record,
-                junitxml=_path(getattr(option, "xmlpath", None)),
+                junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
                 step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
             )
     except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
@@ -101,6 +101,11 @@ def _path(value: str | None) -> Path | None:
     return absolute_path(value) if value else None
 
 
+def _junitxml_path(value: str | None) -> Path | None:
+    """The file pytest's junitxml will write: it expands ``$VARS`` and ``~`` first."""
+    return _path(os.path.expanduser(os.path.expandvars(value))) if value else None
+
+
 def _same_file(arg: str, path: Path) -> bool:
     try:
         return Path(arg.split("::")[0]).absolute().resolve() == path.resolve()
@@ -111,12 +116,14 @@ def _same_file(arg: str, path: Path) -> bool:
 class PolicyFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         gate = self.config.stash[gate_key]
-        rules = [*gate.settings.policy.pages]
+        # (rule, the name its test id shows): the policy's words only. A cql: entry's page
+        # is not named by its Confluence title here (the failure text does that): -k and
+        # -m match test ids, and a page's editor must not choose whether it is judged.
+        named = [(rule, rule.name) for rule in gate.settings.policy.pages]
         for query in gate.settings.policy.queries:
-            rules += [gate.rules[page_id] for page_id in gate.query_pages.get(query.cql, [])]
-        for rule in rules:
-            # A cql: entry's page is named by its Confluence title: the test id is output too.
-            name = f"page[{rule.page_id} {rule.name}]" if rule.name else f"page[{rule.page_id}]"
+            named += [(gate.rules[p], query.rule.name) for p in gate.query_pages.get(query.cql, [])]
+        for rule, shown in named:
+            name = f"page[{rule.page_id} {shown}]" if shown else f"page[{rule.page_id}]"
             yield ApprovalItem.from_parent(self, name=render_line(name), rule=rule)
         for query in gate.settings.policy.queries:
             result = (gate.query_results or {}).get(query.cql)
@@ -413,7 +420,9 @@ class GateReporter:
             ("confluence.not_verifiable", counts[Outcome.UNVERIFIABLE]),
         ]:
             junit.add_suite_property(self.config, name, str(value))
-        junit.add_suite_property(self.config, "confluence.not_judged", skipped.sentence() or "none")
+        junit.add_suite_property(
+            self.config, "confluence.not_judged", skipped.sentence() or "none", NOT_JUDGED_LIMIT
+        )
         if s.options.report:
             report = build_report(
                 gate.verdicts.values(),

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -25,18 +26,6 @@ MAX_POLICY_BYTES = 1_000_000
 #: Values (scalars, lists, mappings) in one policy: thousands of pages with settings.
 MAX_POLICY_NODES = 50_000
 
-DEFAULT_SETTINGS: Mapping[str, Any] = {
-    "min_approvers": 1,
-    "required_approvers": [],
-    "max_age_days": None,
-    "allowed_statuses": ["current"],
-    "require_current_version": True,
-    "forbid_self_approval": False,
-    "ignore_minor_edits": False,
-    "max_age": None,
-    "expires_on": None,
-    "required_groups": (),
-}
 #: Two spellings of one setting: in one mapping only one of them may be given.
 AGE_KEYS = ("max_age", "max_age_days")
 
@@ -46,24 +35,46 @@ class PolicyError(Exception):
 
 
 @dataclass(frozen=True)
+class GroupRequirement:
+    """At least ``min`` counted approvers must be members of the Confluence group ``group``."""
+
+    group: str
+    min: int = 1
+
+
+def _setting(default: Any, *, accounts: bool = False) -> Any:
+    """A per-page policy setting (``defaults:`` or a page entry) and its default.
+
+    Every setting is declared once, here, as a field of :class:`PageRule`: the loader,
+    ``DEFAULT_SETTINGS`` and the report's per-page settings record are derived from these
+    fields, and a test checks that the policy and report schemas name the same settings.
+    ``accounts`` marks a list of account ids (the report adds display names).
+    """
+    return field(default=default, metadata={"setting": True, "accounts": accounts})
+
+
+@dataclass(frozen=True)
 class PageRule:
     """What one page must satisfy: the policy's defaults merged with the page's own settings."""
 
     page_id: str
     name: str | None
-    min_approvers: int
-    required_approvers: tuple[str, ...]
-    max_age_days: int | None
-    allowed_statuses: tuple[str, ...]
-    require_current_version: bool
     line: int
-    forbid_self_approval: bool = False
-    ignore_minor_edits: bool = False
+    # --- settings (in this order in the schemas and the report) ---
+    min_approvers: int = _setting(1)
+    required_approvers: tuple[str, ...] = _setting((), accounts=True)
+    max_age_days: int | None = _setting(None)
+    allowed_statuses: tuple[str, ...] = _setting(("current",))
+    require_current_version: bool = _setting(True)
+    forbid_self_approval: bool = _setting(False)
+    ignore_minor_edits: bool = _setting(False)
     #: the age limit where the policy wrote ``max_age`` (``max_age_days`` is then None)
-    max_age: Duration | None = None
+    max_age: Duration | None = _setting(None)  # noqa: RUF009 (a field(), not a shared value)
     #: from the start of this day (UTC) the approval no longer counts
-    expires_on: date | None = None
-    required_groups: tuple[GroupRequirement, ...] = ()
+    expires_on: date | None = _setting(None)  # noqa: RUF009 (a field(), not a shared value)
+    required_groups: tuple[GroupRequirement, ...] = _setting(())
+    #: None: anyone may have written the approval property; else only these accounts
+    approval_writers: tuple[str, ...] | None = _setting(None, accounts=True)
 
     @property
     def label(self) -> str:
@@ -76,13 +87,38 @@ class PageRule:
             return self.max_age
         return None if self.max_age_days is None else Duration.of_days(self.max_age_days)
 
+    def settings(self) -> dict[str, Any]:
+        """Every setting applied to this page, by name, as JSON values (as the policy
+        writes them: lists, texts, mappings)."""
+        return {name: _json_value(getattr(self, name)) for name in SETTINGS}
 
-@dataclass(frozen=True)
-class GroupRequirement:
-    """At least ``min`` counted approvers must be members of the Confluence group ``group``."""
 
-    group: str
-    min: int = 1
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Duration):
+        return value.text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, GroupRequirement):
+        return {"group": value.group, "min": value.min}
+    return value
+
+
+def _tuple_value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: The per-page settings, in declaration order.
+SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(PageRule) if f.metadata.get("setting"))
+#: The settings whose value is a list of account ids.
+ACCOUNT_SETTINGS: frozenset[str] = frozenset(
+    f.name for f in fields(PageRule) if f.metadata.get("accounts")
+)
+#: What a page gets for a setting neither ``defaults:`` nor its entry sets.
+DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {f.name: _json_value(f.default) for f in fields(PageRule) if f.name in SETTINGS}
+)
 
 
 @dataclass(frozen=True)
@@ -209,21 +245,13 @@ def parse_policy(data: bytes, path: Path) -> Policy:
         rule = PageRule(
             page_id=str(entry.get("id", "")),
             name=entry.get("name"),
-            min_approvers=settings["min_approvers"],
-            required_approvers=tuple(settings["required_approvers"]),
-            max_age_days=settings["max_age_days"],
-            allowed_statuses=tuple(settings["allowed_statuses"]),
-            require_current_version=settings["require_current_version"],
             line=line,
-            forbid_self_approval=settings["forbid_self_approval"],
-            ignore_minor_edits=settings["ignore_minor_edits"],
-            max_age=settings["max_age"],
-            expires_on=settings["expires_on"],
-            required_groups=settings["required_groups"],
+            **{name: _tuple_value(settings[name]) for name in SETTINGS},
         )
         if "cql" in entry:
             queries.append(PageQuery(cql=entry["cql"], rule=rule))
             continue
+        _check_int64(rule.page_id, f"{where(('pages', index, 'id'))}: pages[{index}].id")
         if rule.page_id in seen:
             raise PolicyError(
                 f"{where(('pages', index, 'id'))}: pages[{index}].id: page {rule.page_id} is "
@@ -240,6 +268,7 @@ def parse_policy(data: bytes, path: Path) -> Policy:
             expires=_date(entry["expires"], f"{where(('waivers', index, 'expires'))}"),
             line=_line_of(lines, ("waivers", index)),
         )
+        _check_int64(waiver.page_id, f"{where(at)}: waivers[{index}].page")
         if waiver.page_id in waivers:
             raise PolicyError(
                 f"{where(at)}: waivers[{index}].page: page {waiver.page_id} has two waivers "
@@ -476,6 +505,18 @@ def _use_raw_page_ids(node: yaml.Node, document: Any) -> None:
                     item[id_key] = value_node.value
 
 
+#: Confluence page ids are int64 values: the schema's 19 digits can still be too many.
+_INT64_MAX = 2**63 - 1
+
+
+def _check_int64(page_id: str, where: str) -> None:
+    if int(page_id) > _INT64_MAX:
+        raise PolicyError(
+            f"{where}: page id {page_id} is larger than any Confluence page id "
+            f"(at most {_INT64_MAX})"
+        )
+
+
 def _line_of(lines: Mapping[YamlPath, int], at: YamlPath) -> int:
     while at not in lines and at:
         at = at[:-1]
@@ -531,6 +572,11 @@ def _describe(error: ValidationError, where: Any) -> str:
         return (
             f"{where(at)}: version: must be 1 (the policy format this plugin reads), "
             f"got {error.instance!r}"
+        )
+    if v == "pattern" and "account id" in str(schema.get("description")):
+        return (
+            f"{where(at)}: {key}: {error.instance!r} is not an Atlassian account id "
+            "(letters, digits, ':', '-' and '_' only)"
         )
     if v == "maximum":
         return f"{where(at)}: {key}: must be at most {expected}, got {error.instance!r}"

@@ -23,6 +23,8 @@ from .schemas import json_path, validator
 if TYPE_CHECKING:
     from .verdict import Verdict
 
+_INT64_MAX = 2**63 - 1
+
 FORMAT = "pytest-confluence-approval snapshot"
 FORMAT_VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
@@ -120,9 +122,7 @@ def content_digest(document: Mapping[str, Any]) -> str:
     It catches accidents and casual edits; it is not a signature (whoever can edit the
     file can recompute it), so keep snapshots where audit evidence is kept.
     """
-    content = {
-        key: document.get(key) for key in ("site", "recorded_at", "pages", "users", "queries")
-    }
+    content = {key: document.get(key) for key in _DIGESTED[:-1]}
     # Snapshots recorded before groups existed lack the key; their digest never had it.
     if "groups" in document:
         content["groups"] = document["groups"]
@@ -136,6 +136,8 @@ def content_digest(document: Mapping[str, Any]) -> str:
 
 
 _HASH_CHUNK = 1 << 20
+#: what the SHA-256 covers (groups only where the snapshot has them)
+_DIGESTED = ("site", "recorded_at", "pages", "users", "queries", "groups")
 
 
 def write_json_atomically(path: Path, document: Any) -> None:
@@ -209,11 +211,29 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
     del data  # the parsed document is all that is needed from here on
-    _check_snapshot(path, document)
+    try:
+        # JSON may spell a lone surrogate ("\\udfff"): not Unicode, so no digest (UTF-8).
+        # The digest encodes what it covers; the rest of the document is encoded here.
+        if isinstance(document, dict):
+            rest = {k: v for k, v in document.items() if k not in _DIGESTED}
+            json.dumps(rest, ensure_ascii=False).encode("utf-8")
+        _check_snapshot(path, document)
+    except UnicodeEncodeError:
+        raise SnapshotError(
+            f"{path}: not a snapshot: the file is not valid JSON (text that is not valid "
+            "Unicode: a lone surrogate)"
+        ) from None
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
     except ValueError:
         raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
+    query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
+    too_large = [p for p in [*document["pages"], *query_ids] if int(p) > _INT64_MAX]
+    if too_large:
+        raise SnapshotError(
+            f"{path}: not a valid snapshot: page id {too_large[0]} is larger than any "
+            "Confluence page id"
+        )
     pages: dict[str, PageFacts] = {}
     for page_id, entry in document["pages"].items():
         if "failure" in entry:

@@ -9,6 +9,8 @@ from .untrusted import render_line
 from .verdict import Outcome, Verdict
 
 SECTION = "Confluence approval gate"
+#: The counts line names every page not judged: far longer than a line of Confluence text.
+NOT_JUDGED_LIMIT = 1_000_000
 
 
 def summary_lines(
@@ -39,4 +41,5 @@ def summary_lines(
             f"{label}: {verdict.rule.label}: {verdict.reasons[0]}"
             + (f" (+{more} more)" if more else "")
         )
-    return [render_line(line) for line in lines]
+    # The first line is our words and page ids only (a -k run may leave hundreds unjudged).
+    return [render_line(first, NOT_JUDGED_LIMIT)] + [render_line(line) for line in lines[1:]]

@@ -22,6 +22,11 @@ piece came from Confluence. What rendering guarantees, for any input:
   visible escape (``\\n``, ``\\x1b``, ``\\u202e``, ``\\U000e0001``), and a backslash
   is shown as ``\\\\``, so the escaping is reversible and two different texts never
   look alike;
+- no line shows more than :data:`MAX_SHOWN` characters (escapes included): the rest is
+  replaced by ``… [N more characters not shown]`` (the JSON report keeps it all);
+- no text contains ``##[``, ``##vso[`` or ``##teamcity[`` (GitHub's legacy workflow
+  command, Azure Pipelines' and TeamCity's service messages, which their agents find
+  anywhere in a line): the second ``#`` is shown as ``\\x23``;
 - no rendered line begins with ``::`` (a GitHub Actions workflow command), even
   after leading blanks: the first colon of such a line is shown as ``\\x3a``.
   Every line the gate prints starts with its own words anyway (``NOT APPROVED:
@@ -34,8 +39,14 @@ escapes them). The job summary adds Markdown/HTML escaping on top (jobsummary.py
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
+
+#: The most characters of one line (or table cell) shown. Confluence's own titles stop
+#: at 255 characters; a megabyte title would only bloat the terminal and the JUnit file,
+#: and push the job summary past GitHub's 1 MiB limit, which then drops it whole.
+MAX_SHOWN = 2000
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 #: Categories never emitted: controls, format characters (bidi, zero-width),
@@ -57,16 +68,40 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def neutral(text: str) -> str:
-    """``text`` with every control, format and separator character visibly escaped."""
-    if text.isprintable() and "\\" not in text:
+def neutral(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` with every control, format and separator character visibly escaped;
+    at most ``limit`` characters of escaped text are shown, then how many were not."""
+    if len(text) <= limit and text.isprintable() and "\\" not in text and "##" not in text:
         return text  # the common case: nothing to do (isprintable is False for Cc/Cf/Zl/Zp/Cs)
-    return "".join(_escape(char) for char in text)
+    shown: list[str] = []
+    size = 0
+    for index, char in enumerate(text[:limit]):
+        piece = _escape(char)
+        size += len(piece)
+        if size > limit:  # counted after escaping: "\U000e0001" is ten characters shown
+            return _no_midline_command("".join(shown)) + _not_shown(len(text) - index)
+        shown.append(piece)
+    rest = len(text) - limit
+    return _no_midline_command("".join(shown)) + (_not_shown(rest) if rest > 0 else "")
 
 
-def render_line(line: str) -> str:
+#: "##[cmd]" (GitHub's legacy form), "##vso[...]" (Azure Pipelines), "##teamcity[...]":
+#: CI agents find these anywhere in a line, not only at its start.
+_MIDLINE_COMMAND = re.compile(r"(?<=#)#(?=[A-Za-z]*\[)")
+
+
+def _no_midline_command(text: str) -> str:
+    """The second ``#`` of ``##[`` or ``##vso[`` shown as ``\\x23``: no agent runs it."""
+    return _MIDLINE_COMMAND.sub(r"\\x23", text)
+
+
+def _not_shown(count: int) -> str:
+    return f"… [{count} more characters not shown]"
+
+
+def render_line(line: str, limit: int = MAX_SHOWN) -> str:
     """One line of output, safe to print: neutralised, and never a workflow command."""
-    safe = neutral(line)
+    safe = neutral(line, limit)
     body = safe.lstrip()
     if body.startswith("::"):  # the runner may trim leading blanks: escape the colon itself
         return safe[: len(safe) - len(body)] + "\\x3a" + body[1:]

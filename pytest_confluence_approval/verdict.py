@@ -1,14 +1,18 @@
-"""The rules of "When a page passes" (README): policy rule + fetched facts + as-of -> Verdict.
+"""The rules of the README's "When a page passes": policy rule + page facts + as-of -> Verdict.
 
 Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
-failing verdict lists all its reasons, not only the first.
+failing verdict lists all its failures, not only the first. Each page's payloads
+are read once into a :class:`PageView` (the approval property validated once);
+``evaluate``, ``needs_versions`` and ``mentioned_accounts`` all work from it.
+
+Fail closed: missing, contradictory or unverifiable data never passes.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, TypeGuard
@@ -21,12 +25,76 @@ from .schemas import json_path, validator
 from .untrusted import render_lines
 
 APPROVAL_KEY_SUFFIX = "_capable_approval"
+#: How far the approval app's clock may run ahead of the as-of instant: a completion
+#: later than this is a contradiction (an approval from the future never goes stale).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Outcome(enum.Enum):
     APPROVED = "approved"
     NOT_APPROVED = "not approved"
     UNVERIFIABLE = "not verifiable"
+
+
+class Rule(enum.Enum):
+    """A rule a page can fail; the value is the short code the outputs may show."""
+
+    FETCH = "fetch"  # the page or its properties could not be fetched or read
+    STATUS = "status"
+    NO_APPROVAL = "no-approval"  # none, ambiguous or malformed: nothing to trust
+    WRITER = "approval-writer"  # approval data written by an account not in approval_writers
+    CONTRADICTION = "contradiction"
+    REJECTED = "rejected"
+    INCOMPLETE = "incomplete"
+    APPROVALS = "approvals"
+    REQUIRED_APPROVERS = "required-approvers"
+    AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
+    GROUPS = "groups"  # too few counted approvers from a required group
+    GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
+    EXPIRED = "expired"  # expires_on reached
+    NO_COMPLETION_TIME = "no-completion-time"
+    STALE = "stale"
+    TOO_OLD = "too-old"
+
+
+#: Failed rules that waiting can fix: the approvers are simply not done yet.
+WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, Rule.GROUPS})
+#: Failed rules that make a page not verifiable rather than not approved.
+UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE})
+
+
+@dataclass(frozen=True)
+class GroupTally:
+    """One ``required_groups`` entry as judged: the counted approvers who are members."""
+
+    requirement: GroupRequirement
+    members_counted: tuple[str, ...]
+    #: why the group's members could not be read (then nothing is counted)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    rule: Rule
+    reason: str
+
+
+@dataclass(frozen=True)
+class PageVersion:
+    number: int
+    created_at: datetime
+    author_id: str | None
+    #: None where Confluence did not say
+    minor_edit: bool | None = None
+
+
+@dataclass(frozen=True)
+class PropertyVersion:
+    """The approval property's own version: who last wrote the approval data, and when."""
+
+    number: int | None
+    created_at: datetime | None
+    author_id: str | None
 
 
 @dataclass(frozen=True)
@@ -42,9 +110,13 @@ class ApprovalProperty:
     completed_at: datetime | None
     minimum_approvers: int
     minimum_rejections: int
+    #: the property's own version (None: Confluence sent none)
+    written: PropertyVersion | None = None
 
     @classmethod
-    def from_value(cls, key: str, value: dict[str, Any]) -> ApprovalProperty:
+    def from_value(
+        cls, key: str, value: dict[str, Any], written: PropertyVersion | None = None
+    ) -> ApprovalProperty:
         """Build from a value that already passed the approval schema."""
         return cls(
             key=key,
@@ -55,49 +127,70 @@ class ApprovalProperty:
             completed_at=_from_epoch_ms(value["completedAt"]),
             minimum_approvers=value.get("minimumApprovers", 1),
             minimum_rejections=value.get("minimumRejections", 1),
+            written=written,
         )
 
 
 @dataclass(frozen=True)
-class PageVersion:
-    number: int
-    created_at: datetime
-    author_id: str | None
+class PageView:
+    """One page's payloads read once into what the rules need.
+
+    ``problem`` set: the page cannot be verified at all (``link`` is still usable).
+    ``approval`` None: ``no_approval`` says why there is no approval to trust.
+    """
+
+    link: str
+    problem: str | None = None
+    title: str | None = None
+    status: str | None = None
+    version: PageVersion | None = None
+    approval: ApprovalProperty | None = None
+    no_approval: str = ""
 
 
-#: Failed rules that waiting can fix: the approvers are simply not done yet.
-WAITABLE = frozenset({"incomplete", "approvals", "required-approvers", "groups"})
-#: Failed rules that make a page not verifiable rather than not approved.
-UNVERIFIABLE_RULES = frozenset({"groups-unverifiable"})
-
-
-@dataclass(frozen=True)
-class GroupTally:
-    """One ``required_groups`` entry as judged: the counted approvers who are members."""
-
-    requirement: GroupRequirement
-    members_counted: tuple[str, ...]
-    #: why the group's members could not be read (then nothing is counted)
-    failure: str | None = None
+def read_page(facts: PageFacts, *, site: str, property_key: str | None = None) -> PageView:
+    """Parse (and validate) one page's payloads; never raises for untrusted data."""
+    fallback = f"{site}/pages/viewpage.action?pageId={facts.page_id}"
+    if facts.failure is not None:
+        return PageView(fallback, problem=f"could not verify: {facts.failure.message}")
+    page, problem = _page(facts.page, site)
+    if page is None:
+        return PageView(fallback, problem=f"could not verify: {problem}")
+    title, status, version, link = page
+    known = PageView(link or fallback, title=title, status=status, version=version)
+    properties = facts.properties
+    if not _properties_ok(properties):
+        return replace(
+            known,
+            problem="could not verify: Confluence sent the page's properties in an "
+            "unexpected shape",
+        )
+    approval, no_approval = find_approval(properties, property_key)
+    return replace(known, approval=approval, no_approval=no_approval)
 
 
 @dataclass(frozen=True)
 class Verdict:
     rule: PageRule
     outcome: Outcome
-    reasons: tuple[str, ...]
+    failures: tuple[Failure, ...]
     link: str
     title: str | None = None
     status: str | None = None
     version: PageVersion | None = None
     approval: ApprovalProperty | None = None
-    #: a short code per reason (same order): "fetch", "status", "no-approval",
-    #: "rejected", "incomplete", "approvals", "required-approvers", "stale", "too-old"...
-    failed_rules: tuple[str, ...] = ()
     #: where the policy requires groups: who counted for which group
     groups: tuple[GroupTally, ...] = ()
     #: when the completed approval stops counting under max_age (None: no limit or never)
     expires_at: datetime | None = None
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(f.reason for f in self.failures)
+
+    @property
+    def failed_rules(self) -> tuple[Rule, ...]:
+        return tuple(f.rule for f in self.failures)
 
     @property
     def passed(self) -> bool:
@@ -108,8 +201,8 @@ class Verdict:
         """Not approved only because approvers are not done yet: waiting may fix it."""
         return (
             self.outcome is Outcome.NOT_APPROVED
-            and bool(self.failed_rules)
-            and set(self.failed_rules) <= WAITABLE
+            and bool(self.failures)
+            and all(f.rule in WAITABLE for f in self.failures)
         )
 
     def explain(self) -> str:
@@ -126,7 +219,7 @@ class Verdict:
 
 
 def unverifiable(rule: PageRule, reason: str, link: str, **facts: Any) -> Verdict:
-    return Verdict(rule, Outcome.UNVERIFIABLE, (reason,), link, failed_rules=("fetch",), **facts)
+    return Verdict(rule, Outcome.UNVERIFIABLE, (Failure(Rule.FETCH, reason),), link, **facts)
 
 
 def evaluate(
@@ -138,151 +231,204 @@ def evaluate(
     property_key: str | None = None,
     names: Mapping[str, str] = MappingProxyType({}),
     groups: Mapping[str, GroupMembers] = MappingProxyType({}),
+    view: PageView | None = None,
 ) -> Verdict:
-    """Judge every rule of "When a page passes"; ``names`` maps account ids to display names,
-    ``groups`` group names to their members (for ``required_groups``)."""
+    """Judge every rule; ``names`` maps account ids to display names, ``groups`` group
+    names to their members (for ``required_groups``).
 
-    def people(accounts: Sequence[str]) -> str:
+    ``view`` is ``read_page(facts, ...)`` where the caller already has it (so the
+    approval property is validated once per page); the version history is read here.
+    """
+    if view is None:
+        view = read_page(facts, site=site, property_key=property_key)
+
+    def people(accounts: Iterable[str]) -> str:
         return ", ".join(names.get(a, a) for a in accounts)
 
-    fallback_link = f"{site}/pages/viewpage.action?pageId={rule.page_id}"
-
-    # Rule 1: the page and its properties could be fetched, in a shape we understand.
-    if facts.failure is not None:
-        return unverifiable(rule, f"could not verify: {facts.failure.message}", fallback_link)
-    page, problem = _page(facts.page, site)
-    if page is None:
-        return unverifiable(rule, f"could not verify: {problem}", fallback_link)
-    title, status, version, link = page
-    link = link or fallback_link
-    properties = facts.properties
-    if not _properties_ok(properties):
+    link, version = view.link, view.version
+    if view.problem is not None:
         return unverifiable(
-            rule,
-            "could not verify: Confluence sent the page's properties in an unexpected shape",
-            link,
-            title=title,
-            status=status,
-            version=version,
+            rule, view.problem, link, title=view.title, status=view.status, version=version
         )
+    assert version is not None, "read_page gives a version whenever it finds no problem"
+    failures: list[Failure] = []
 
-    reasons: list[str] = []
-    codes: list[str] = []
-    tallies: tuple[GroupTally, ...] = ()
-    expires_at: datetime | None = None
+    def fail(failed: Rule, reason: str) -> None:
+        failures.append(Failure(failed, reason))
 
-    def fail(code: str, reason: str) -> None:
-        codes.append(code)
-        reasons.append(reason)
-
-    def verdict(approval: ApprovalProperty | None = None) -> Verdict:
-        outcome = Outcome.NOT_APPROVED if reasons else Outcome.APPROVED
-        if UNVERIFIABLE_RULES.intersection(codes):
-            outcome = Outcome.UNVERIFIABLE
-        return Verdict(
-            rule,
-            outcome,
-            tuple(reasons),
-            link,
-            title,
-            status,
-            version,
-            approval,
-            tuple(codes),
-            groups=tallies,
-            expires_at=expires_at,
-        )
-
-    # Rule 2: page status.
-    if status not in rule.allowed_statuses:
+    # The page status.
+    if view.status not in rule.allowed_statuses:
         fail(
-            "status",
-            f"page status is {status!r}; the policy allows only {', '.join(rule.allowed_statuses)}",
+            Rule.STATUS,
+            f"page status is {view.status!r}; the policy allows only "
+            f"{', '.join(rule.allowed_statuses)}",
         )
 
-    # Rules 3 and 4: exactly one approval property, and a value we can trust.
-    approval, problem = find_approval(properties, property_key)
+    # Exactly one approval property, with a value we can trust.
+    approval = view.approval
     if approval is None:
-        fail("no-approval", problem)
-        return verdict()
+        fail(Rule.NO_APPROVAL, view.no_approval)
+        return Verdict(
+            rule, Outcome.NOT_APPROVED, tuple(failures), link, view.title, view.status, version
+        )
 
-    # Rule 5: not rejected.
+    # Provenance: page editors can write content properties too (REST), so where the
+    # policy names the accounts that write approvals, anyone else's data is not trusted.
+    if rule.approval_writers is not None:
+        writer = approval.written.author_id if approval.written else None
+        if writer is None:
+            fail(
+                Rule.WRITER,
+                "Confluence does not say who last wrote the approval data (its property "
+                "version has no authorId), so it cannot be checked against approval_writers",
+            )
+        elif writer not in rule.approval_writers:
+            fail(
+                Rule.WRITER,
+                f"approval data last written by {_person(writer, names)}, who is not one of "
+                "approval_writers; have the approval app record the approval again",
+            )
+
+    # Contradictions: one account in two lists, or an approval completed in the future.
+    lists = (
+        ("approved", approval.approved),
+        ("pending", approval.pending),
+        ("rejected", approval.rejected),
+    )
+    for i, (first, first_accounts) in enumerate(lists):
+        for second, second_accounts in lists[i + 1 :]:
+            both = [a for a in first_accounts if a in second_accounts]
+            if both:
+                fail(
+                    Rule.CONTRADICTION,
+                    f"the approval contradicts itself: {people(both)} listed as both {first} "
+                    f"and {second}; ask the approvers to decide again",
+                )
+    completed = approval.completed_at if approval.is_complete else None
+    if completed is not None and completed > as_of + CLOCK_SKEW:
+        fail(
+            Rule.CONTRADICTION,
+            f"the approval claims to have completed {_iso(completed)}, after the as-of "
+            f"instant {_iso(as_of)}: an approval cannot complete in the future",
+        )
+
+    # Not rejected.
     if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        fail("rejected", f"the approval was rejected (rejected by: {people(approval.rejected)})")
+        fail(Rule.REJECTED, f"the approval was rejected (rejected by: {people(approval.rejected)})")
 
-    # Rule 6: complete.
+    # Complete.
     if not approval.is_complete:
         waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
-        fail("incomplete", f"the approval is not complete yet{waiting}")
+        fail(Rule.INCOMPLETE, f"the approval is not complete yet{waiting}")
 
-    # Four eyes: whoever published the current version cannot approve it.
-    self_approved = (
-        rule.forbid_self_approval
-        and version.author_id is not None
-        and version.author_id in approval.approved
-    )
-    counted = tuple(a for a in approval.approved if not (self_approved and a == version.author_id))
+    # Which versions the approval must answer for: the approved one (the version
+    # current when the approval completed) and every later one. Only a history can
+    # tell those apart once the page was edited after the approval.
+    edited_after = completed is not None and completed < version.created_at
+    chain: tuple[PageVersion, ...] | None = (version,)
+    chain_problem = ""
+    if edited_after and _history_needed(rule):
+        assert completed is not None
+        minor_matters = rule.require_current_version and rule.ignore_minor_edits
+        chain, chain_problem = _versions_since(completed, version, facts, minor_matters)
+
+    # Four eyes: nobody who published the approved version or a later one counts.
+    publishers: set[str] = set()
+    if rule.forbid_self_approval:
+        if chain is None:
+            fail(
+                Rule.AUTHOR_UNKNOWN,
+                f"four eyes (forbid_self_approval) cannot be checked: {chain_problem}",
+            )
+        else:
+            unknown = [v.number for v in chain if v.author_id is None]
+            if unknown:
+                fail(
+                    Rule.AUTHOR_UNKNOWN,
+                    "four eyes (forbid_self_approval) cannot be checked: Confluence does not "
+                    f"say who published version {_numbers(unknown)}",
+                )
+            publishers = {v.author_id for v in chain if v.author_id is not None}
+    counted = tuple(a for a in approval.approved if a not in publishers)
+    excluded = [a for a in approval.approved if a in publishers]
+    which = "the approved version or a later one" if len(chain or ()) > 1 else "the current version"
     not_counted = (
-        f"; not counted: {people([version.author_id])}, who published the current version "
-        "(forbid_self_approval)"
-        if self_approved and version.author_id
+        f"; not counted: {people(excluded)}, who published {which} (forbid_self_approval)"
+        if excluded
         else ""
     )
 
-    # Rule 7: enough distinct approvers. Never fewer than one: an approval that nobody
-    # gave is not an approval, whatever a policy or the app's settings say.
+    # Enough distinct approvers. Never fewer than one: an approval that nobody gave
+    # is not an approval, whatever a policy or the app's settings say.
     needed = max(1, rule.min_approvers, approval.minimum_approvers)
     if len(counted) < needed:
         fail(
-            "approvals",
+            Rule.APPROVALS,
             f"only {len(counted)} of {needed} required approvals "
             f"(approved: {people(counted) or 'nobody'}{not_counted})",
         )
 
-    # Rule 8: named approvers.
+    # Named approvers.
     missing = [a for a in rule.required_approvers if a not in counted]
     if missing:
         fail(
-            "required-approvers",
+            Rule.REQUIRED_APPROVERS,
             f"required approvers have not approved: {people(missing)}"
-            + (not_counted if version.author_id in missing else ""),
+            + (not_counted if any(a in excluded for a in missing) else ""),
         )
 
     # Teams: enough counted approvers from each required Confluence group.
     tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
     for tally in tallies:
-        for code, reason in _group_failures(tally, counted, people):
-            fail(code, reason)
+        for failed, reason in _group_failures(tally, counted, people):
+            fail(failed, reason)
 
     # An exact end date holds whether or not the approval is complete: waiting cannot help.
     if rule.expires_on is not None:
         expired = _expired_on(rule.expires_on, as_of)
         if expired:
-            fail("expired", expired)
+            fail(Rule.EXPIRED, expired)
 
-    # Rules 9 and 10 speak of a completed approval: before that completedAt means nothing.
+    # Current and fresh speak of a completed approval: before that completedAt means nothing.
+    expires_at: datetime | None = None
     if approval.is_complete:
-        completed = approval.completed_at
         if completed is None:
-            fail("no-completion-time", "the approval is marked complete but has no completion time")
+            fail(
+                Rule.NO_COMPLETION_TIME,
+                "the approval is marked complete but has no completion time",
+            )
         else:
-            if rule.require_current_version and completed < version.created_at:
-                stale = _edits_after(completed, version, facts, rule.ignore_minor_edits)
+            if rule.require_current_version and edited_after:
+                stale = _stale(completed, version, rule, chain, chain_problem)
                 if stale:
-                    fail("stale", stale)
+                    fail(Rule.STALE, stale)
             limit = rule.age_limit
             if limit is not None:
                 expires_at = limit.after(completed)
                 too_old = _too_old(rule, limit.text, completed, expires_at, as_of)
                 if too_old:
-                    fail("too-old", too_old)
-    return verdict(approval)
+                    fail(Rule.TOO_OLD, too_old)
+    outcome = Outcome.NOT_APPROVED if failures else Outcome.APPROVED
+    if any(f.rule in UNVERIFIABLE_RULES for f in failures):
+        outcome = Outcome.UNVERIFIABLE
+    return Verdict(
+        rule,
+        outcome,
+        tuple(failures),
+        link,
+        view.title,
+        view.status,
+        version,
+        approval,
+        groups=tallies,
+        expires_at=expires_at,
+    )
 
 
 def _too_old(
     rule: PageRule, limit: str, completed: datetime, expires_at: datetime | None, as_of: datetime
 ) -> str:
-    """Rule 10 with calendar months: why the approval is too old, or "" while it counts."""
+    """Calendar-aware age: why the approval is too old, or "" while it counts."""
     # Aware datetimes compare as instants, whatever the as-of's offset.
     if expires_at is None or as_of <= expires_at:
         return ""
@@ -318,13 +464,13 @@ def tally_group(
 
 
 def _group_failures(
-    tally: GroupTally, counted: Sequence[str], people: Callable[[Sequence[str]], str]
-) -> list[tuple[str, str]]:
+    tally: GroupTally, counted: Sequence[str], people: Callable[[Iterable[str]], str]
+) -> list[tuple[Rule, str]]:
     group, needed = tally.requirement.group, tally.requirement.min
     if tally.failure is not None:
         return [
             (
-                "groups-unverifiable",
+                Rule.GROUPS_UNVERIFIABLE,
                 f'could not verify the approvers from group "{group}": {tally.failure}',
             )
         ]
@@ -334,7 +480,7 @@ def _group_failures(
     outside = f"; approved, but not in the group: {people(others)}" if others else ""
     return [
         (
-            "groups",
+            Rule.GROUPS,
             f"only {len(tally.members_counted)} of {needed} required approvals from group "
             f'"{group}" (members who approved: {people(tally.members_counted) or "nobody"}'
             f"{outside})",
@@ -342,8 +488,24 @@ def _group_failures(
     ]
 
 
-def _edits_after(
-    completed: datetime, version: PageVersion, facts: PageFacts, ignore_minor: bool
+def _history_needed(rule: PageRule) -> bool:
+    """Whether, for a page edited after its approval, the verdict needs the version history.
+
+    With ``ignore_minor_edits`` (and ``require_current_version``): to see which edits
+    were minor. With ``forbid_self_approval`` and edits allowed: to see who published
+    every version since the approved one. Otherwise the page is stale whatever it says.
+    """
+    if rule.require_current_version:
+        return rule.ignore_minor_edits
+    return rule.forbid_self_approval
+
+
+def _stale(
+    completed: datetime,
+    version: PageVersion,
+    rule: PageRule,
+    chain: tuple[PageVersion, ...] | None,
+    chain_problem: str,
 ) -> str:
     """Why the approval is stale, or "" when every later edit was minor and that is allowed."""
     edited = (
@@ -351,48 +513,103 @@ def _edits_after(
         f"{_iso(version.created_at)}, approval completed {_iso(completed)}"
     )
     advice = "; request a new approval of the current version"
-    if not ignore_minor:
+    if not rule.ignore_minor_edits:
         return edited + advice
-    if facts.versions_failure is not None:
-        why = facts.versions_failure.message
-        return f"{edited}; whether those edits were minor could not be checked ({why})"
-    later: list[tuple[int, bool]] = []
-    for raw in facts.versions or []:
-        if not isinstance(raw, dict):
-            continue
-        created_at, number = _parse_instant(raw.get("createdAt")), raw.get("number")
-        if created_at is None or not isinstance(number, int) or created_at <= completed:
-            continue
-        later.append((number, raw.get("minorEdit") is True))
-    # Fail closed: the history must account for the current version itself.
-    if version.number not in {number for number, _ in later}:
-        return f"{edited}; the version history does not show which edits were minor{advice}"
-    major = sorted(number for number, minor in later if not minor)
+    if chain is None:
+        return f"{edited}; whether those edits were minor could not be checked ({chain_problem})"
+    major = [v.number for v in chain[1:] if not v.minor_edit]
     if major:
-        listed = ", ".join(map(str, major))
         verb = "was not a minor edit" if len(major) == 1 else "were not minor edits"
-        return f"{edited}; version {listed} after the approval {verb}{advice}"
+        return f"{edited}; version {_numbers(major)} after the approval {verb}{advice}"
     return ""
 
 
-def needs_versions(rule: PageRule, facts: PageFacts, property_key: str | None = None) -> bool:
-    """Whether judging this page needs its version history (minor edits after approval)."""
-    if not (rule.ignore_minor_edits and rule.require_current_version) or facts.failure:
+def _versions_since(
+    completed: datetime, current: PageVersion, facts: PageFacts, minor_matters: bool
+) -> tuple[tuple[PageVersion, ...] | None, str]:
+    """The approved version, then every later one up to the current, oldest first.
+
+    The approved version is the one current when the approval completed: the
+    highest-numbered version published at or before ``completedAt``. Fail closed:
+    every number from it to the current must be in the history, with its publication
+    time and, where ``minor_matters``, whether each later one was a minor edit; else
+    (None, why).
+    """
+    if facts.versions_failure is not None:
+        return None, f"the version history could not be fetched: {facts.versions_failure.message}"
+    if facts.versions is None:
+        return None, "the version history was not fetched; record a new snapshot"
+    history: dict[int, tuple[datetime | None, str | None, bool | None]] = {}
+    for raw in facts.versions:
+        if not isinstance(raw, dict):
+            continue
+        number = raw.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            continue
+        author, minor = raw.get("authorId"), raw.get("minorEdit")
+        entry = (
+            _parse_instant(raw.get("createdAt")),
+            author if isinstance(author, str) and author else None,
+            minor if isinstance(minor, bool) else None,
+        )
+        if history.setdefault(number, entry) != entry:
+            return None, f"the version history lists version {number} twice, differently"
+    newest = max(history, default=current.number)
+    if newest > current.number:
+        return None, (
+            f"the version history shows version {newest}, newer than the page's current "
+            f"version {current.number} (the page changed while the gate read it); run it again"
+        )
+    chain: list[PageVersion] = []
+    for number in range(current.number, 0, -1):
+        if number not in history:
+            return None, f"version {number} is missing from the version history"
+        created_at, author, minor = history[number]
+        if created_at is None:
+            return None, f"the version history gives no publication time for version {number}"
+        if number == current.number and (created_at, author) != (
+            current.created_at,
+            current.author_id,
+        ):
+            return None, (
+                f"the version history and the page disagree on who published version {number} "
+                "and when"
+            )
+        chain.append(PageVersion(number, created_at, author, minor))
+        if created_at <= completed:
+            return tuple(reversed(chain)), ""
+        if minor is None and minor_matters:
+            return None, f"the version history does not say whether version {number} was minor"
+    return None, "no version of the page was published before the approval completed"
+
+
+def needs_versions(rule: PageRule, view: PageView) -> bool:
+    """Whether judging this page needs its version history (edits after the approval)."""
+    approval, version = view.approval, view.version
+    if view.problem is not None or approval is None or version is None:
         return False
-    page, _ = _page(facts.page, "")
-    properties = facts.properties
-    if page is None or not _properties_ok(properties):
+    if not (approval.is_complete and approval.completed_at is not None):
         return False
-    approval, _ = find_approval(properties, property_key)
-    if approval is None or not approval.is_complete or approval.completed_at is None:
-        return False
-    return approval.completed_at < page[2].created_at
+    return _history_needed(rule) and approval.completed_at < version.created_at
+
+
+def mentioned_accounts(rule: PageRule, view: PageView) -> set[str]:
+    """Every account a verdict or report on this page may name, to look names up in one go."""
+    accounts = set(rule.required_approvers) | set(rule.approval_writers or ())
+    if view.version is not None and view.version.author_id is not None:
+        accounts.add(view.version.author_id)
+    approval = view.approval
+    if approval is not None:
+        accounts.update(approval.approved, approval.pending, approval.rejected)
+        if approval.written is not None and approval.written.author_id is not None:
+            accounts.add(approval.written.author_id)
+    return accounts
 
 
 def find_approval(
     properties: list[dict[str, Any]], property_key: str | None
 ) -> tuple[ApprovalProperty | None, str]:
-    """Rules 3 and 4: the one approval property, parsed, or why there is none to trust."""
+    """The one approval property, parsed, or why there is none to trust."""
     if property_key:
         found = [p for p in properties if p["key"] == property_key]
     else:
@@ -415,28 +632,37 @@ def find_approval(
         return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
     violations = sorted(validator("approval").iter_errors(value), key=_path_order)
     if violations:
-        details = "; ".join(f"{json_path(e.absolute_path)}: {e.message}" for e in violations[:10])
+        details = "; ".join(
+            f"{json_path(e.absolute_path)}: {_violation(e)}" for e in violations[:10]
+        )
         more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
         return None, f"{untrusted}: {details}{more}"
-    return ApprovalProperty.from_value(key, value), ""
+    return ApprovalProperty.from_value(key, value, _property_version(found[0].get("version"))), ""
+
+
+def _violation(error: ValidationError) -> str:
+    if error.validator == "pattern":
+        return (
+            f"{error.instance!r} is not an Atlassian account id (letters, digits, ':', '-' and "
+            "'_' only; no spaces or invisible characters)"
+        )
+    return error.message
+
+
+def _property_version(raw: Any) -> PropertyVersion | None:
+    if not isinstance(raw, dict):
+        return None
+    number, author = raw.get("number"), raw.get("authorId")
+    return PropertyVersion(
+        number=number if isinstance(number, int) and not isinstance(number, bool) else None,
+        created_at=_parse_instant(raw.get("createdAt")),
+        author_id=author if isinstance(author, str) and author else None,
+    )
 
 
 def _path_order(error: ValidationError) -> list[tuple[int, int | str]]:
     # $.pending[2] before $.pending[10]: indexes compare as numbers.
     return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
-
-
-def mentioned_accounts(
-    rule: PageRule, facts: PageFacts, property_key: str | None = None
-) -> set[str]:
-    """Every account a verdict on this page may name, so names can be looked up in one go."""
-    accounts = set(rule.required_approvers)
-    properties = facts.properties
-    if facts.failure is None and _properties_ok(properties):
-        approval, _ = find_approval(properties, property_key)
-        if approval is not None:
-            accounts.update(approval.approved, approval.pending, approval.rejected)
-    return accounts
 
 
 def _properties_ok(properties: Any) -> TypeGuard[list[dict[str, Any]]]:
@@ -462,8 +688,13 @@ def _page(
     created_at = _parse_instant(raw_version.get("createdAt"))
     if not isinstance(number, int) or isinstance(number, bool) or created_at is None:
         return None, "Confluence sent a page version without a number or publication time"
-    author = raw_version.get("authorId")
-    version = PageVersion(number, created_at, author if isinstance(author, str) else None)
+    author, minor = raw_version.get("authorId"), raw_version.get("minorEdit")
+    version = PageVersion(
+        number,
+        created_at,
+        author if isinstance(author, str) and author else None,
+        minor if isinstance(minor, bool) else None,
+    )
     title = payload.get("title")
     links = payload.get("_links")
     link = None
@@ -471,9 +702,20 @@ def _page(
         # Batch answers carry the base URL once for all pages, not in each page.
         base = links.get("base")
         link = (base if isinstance(base, str) else site) + links["webui"]
-        if not link.startswith(("https://", "http://")):
+        # The link is Confluence's word too: shown only if it lies under the configured
+        # site (a proxy's "_links.base" of another host would send auditors there).
+        if not link.startswith(site.rstrip("/") + "/"):
             link = None
     return (title if isinstance(title, str) else None, status, version, link), ""
+
+
+def _person(account: str, names: Mapping[str, str]) -> str:
+    name = names.get(account)
+    return f"{name} ({account})" if name else account
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    return ", ".join(map(str, sorted(numbers)))
 
 
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
@@ -490,7 +732,9 @@ def _parse_instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 allows a lowercase "z" (and "t"); fromisoformat takes neither "z" nor
+        # "Z" on every Python version, so the offset is spelled out.
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         # An instant without an offset cannot be compared safely: treat it as unknown.
         # Normalising here keeps every instant the rules see in UTC and in range.
         return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 
 # The gate imports requests, urllib3 and its own modules only once a policy enables it,
 # i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
@@ -18,6 +19,10 @@ import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 
 pytest_plugins = ["pytester"]
+
+# Mutation testing (pyproject [tool.mutmut]) reruns the pure tests once per mutant: fewer,
+# reproducible examples there. Property tests scale their example counts from this.
+settings.register_profile("mutation", max_examples=20, derandomize=True, deadline=None)
 
 #: Unrelated plugins of the outer run only slow each inner pytest run down.
 QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")

@@ -31,31 +31,45 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 __all__ = [
+    "APPROVAL_APP_ACCOUNT",
+    "APPROVAL_APP_NAME",
     "CannedResponse",
+    "Chunked",
     "FakeConfluence",
     "Fault",
     "Hang",
     "NextLink",
+    "NoContentType",
     "Oversized",
     "RecordedRequest",
     "ResetConnection",
+    "Rewrite",
+    "Trickle",
     "approval_value",
+    "chunked",
     "hang",
     "html_login",
     "json_body",
     "malformed_json",
     "next_link",
+    "no_content_type",
     "oversized",
     "redirect",
     "reset",
     "retry_after",
+    "rewrite",
     "running_fake_confluence",
     "status",
+    "trickle",
 ]
 
 JSON_TYPE = "application/json;charset=UTF-8"
 DEFAULT_APPROVAL_KEY = "njyzjq_capable_approval"
-# The property's own version timestamp; nothing in the gate depends on it.
+#: The account the Capable Approval app writes its content property as (an app's
+#: account id has the same shape as a person's). Tests name it in approval_writers.
+APPROVAL_APP_ACCOUNT = "557058:0a0a0a0a-c0de-4a99-8a77-capableapprov"
+APPROVAL_APP_NAME = "Capable Approval"
+# When the property was written, unless a test says otherwise.
 _PROPERTY_CREATED_AT = "2025-07-15T10:33:14.000Z"
 _MAX_LIMIT = 250  # v2 list endpoints: OpenAPI "maximum: 250"
 _MAX_BULK_IDS = 250  # GET /pages?id=...: OpenAPI "maxItems: 250"
@@ -113,6 +127,43 @@ class Oversized(Fault):
     """200 JSON whose body is ``n_bytes`` long and never closes its brackets."""
 
     n_bytes: int
+
+
+@dataclass(frozen=True)
+class Trickle(Fault):
+    """Answer normally, but send the body ``bytes_per_second`` bytes at a time, once a second.
+
+    What a congested link or a hostile server does to a client that only bounds each
+    read: every read succeeds, so no read timeout ever fires.
+    """
+
+    bytes_per_second: int = 2
+
+
+@dataclass(frozen=True)
+class Chunked(Fault):
+    """Answer normally, with ``Transfer-Encoding: chunked`` and no Content-Length.
+
+    ``pad_to``: first pad the JSON with spaces to this many bytes (an oversized body a
+    client cannot refuse from its headers); ``chunk``: bytes per HTTP chunk.
+    """
+
+    pad_to: int = 0
+    chunk: int = 1000
+
+
+@dataclass(frozen=True)
+class NoContentType(Fault):
+    """Answer normally, without a Content-Type header."""
+
+
+@dataclass(frozen=True)
+class Rewrite(Fault):
+    """Answer normally, but pass the JSON payload through ``change`` first (it may edit
+    the payload in place): a site that sends what its OpenAPI description allows but
+    this fake would not, or a hostile one."""
+
+    change: Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -182,6 +233,22 @@ def next_link(url: str) -> NextLink:
     return NextLink(url)
 
 
+def rewrite(change: Callable[[Any], None]) -> Rewrite:
+    return Rewrite(change)
+
+
+def trickle(bytes_per_second: int = 2) -> Trickle:
+    return Trickle(bytes_per_second)
+
+
+def chunked(pad_to: int = 0, chunk: int = 1000) -> Chunked:
+    return Chunked(pad_to, chunk)
+
+
+def no_content_type() -> NoContentType:
+    return NoContentType()
+
+
 # --- the Capable Approval property value ---------------------------------------------------
 
 
@@ -228,18 +295,20 @@ def approval_value(
 @dataclass
 class _Version:
     number: int
-    created_at: str
-    author_id: str
-    minor_edit: bool
+    #: None leaves the field out: every field of Version is optional in the OpenAPI description
+    created_at: str | None
+    author_id: str | None
+    minor_edit: bool | None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        fields: dict[str, object] = {
             "number": self.number,
             "createdAt": self.created_at,
             "message": "",
             "minorEdit": self.minor_edit,
             "authorId": self.author_id,
         }
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 @dataclass
@@ -248,6 +317,22 @@ class _Property:
     key: str
     value: object
     version: int
+    #: who wrote this version of the property, and when (the property's own version)
+    author_id: str | None
+    created_at: str
+
+    def to_json(self) -> dict[str, object]:
+        # ContentProperty of the v2 OpenAPI description: its version is a Version object
+        # whose authorId is "the account ID of the user who created this version".
+        version: dict[str, object] = {
+            "number": self.version,
+            "createdAt": self.created_at,
+            "message": "",
+            "minorEdit": False,
+        }
+        if self.author_id is not None:  # optional in the OpenAPI description
+            version["authorId"] = self.author_id
+        return {"id": self.id, "key": self.key, "value": self.value, "version": version}
 
 
 @dataclass
@@ -338,8 +423,18 @@ class FakeConfluence:
     point a client at ``url``. Use ``running_fake_confluence()`` or ``with FakeConfluence()``.
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        """``tls``: a server-side context to serve https instead of http."""
+    def __init__(
+        self, tls: ssl.SSLContext | None = None, *, gateway_cloud_id: str | None = None
+    ) -> None:
+        """``tls``: a server-side context to serve https instead of http.
+
+        ``gateway_cloud_id``: answer as Atlassian's API gateway does for that cloud id
+        (the base URL for scoped API tokens and OAuth 2.0): the API lives under
+        ``/ex/confluence/{cloudId}/wiki``; ``next`` links are written without that prefix
+        (``/wiki/api/v2/...``, v1: ``/rest/api/...``) and ``_links.base`` is the site
+        itself (``https://acme.atlassian.net/wiki``), as observed on api.atlassian.com
+        (see atlassian-python-api #1655, confluence-publisher #531).
+        """
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._pages: dict[str, _Page] = {}
@@ -351,6 +446,7 @@ class FakeConfluence:
         self._open_sockets: set[socket.socket] = set()
         self._next_property_id = 1_000_000
         self._thread: threading.Thread | None = None
+        self._watchers: list[tuple[str, int, Callable[[], None]]] = []
 
         self.requests: list[RecordedRequest] = []
         #: called with each request as it arrives, before it is answered (to change the
@@ -373,7 +469,10 @@ class FakeConfluence:
         self._in_flight = 0
         self.auth: tuple[str, str] | str | None = None
         self.properties_page_size = 25
-        self.versions_page_size = 25
+        self.versions_page_size = 25  # without a limit
+        self.versions_max_page_size = _MAX_LIMIT
+        #: the most CQL results per answer whatever ``limit`` asks (v1 search caps it too)
+        self.search_page_size = 1000
         #: the real endpoint serves up to 200 members a page; small here to exercise paging
         self.group_members_page_size = 2
 
@@ -382,7 +481,11 @@ class FakeConfluence:
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        self.url = f"{self.origin}/wiki"
+        #: the gateway's path prefix before /wiki ("" for a site)
+        self.prefix = f"/ex/confluence/{gateway_cloud_id}" if gateway_cloud_id else ""
+        self.url = f"{self.origin}{self.prefix}/wiki"
+        #: what answers give as ``_links.base``: the site's own URL, also via the gateway
+        self.links_base = "https://acme.atlassian.net/wiki" if gateway_cloud_id else self.url
 
     # -- lifecycle --
 
@@ -429,7 +532,7 @@ class FakeConfluence:
         status: str = "current",
         version: int = 1,
         version_created_at: str = "2025-07-01T10:00:00.000Z",
-        version_author_id: str = "acc-author",
+        version_author_id: str | None = "acc-author",
         minor_edit: bool = False,
         space_id: str = "98306",
         space_key: str = "ENG",
@@ -446,31 +549,49 @@ class FakeConfluence:
         self,
         page_id: str,
         number: int,
-        created_at: str,
-        author_id: str = "acc-author",
-        minor_edit: bool = False,
+        created_at: str | None,
+        author_id: str | None = "acc-author",
+        minor_edit: bool | None = False,
     ) -> None:
-        """Add a version to the history; the highest number is the page's current version."""
+        """Add a version to the history; the highest number is the page's current version.
+
+        None leaves a field out of the answers (an incomplete history entry)."""
         with self._lock:
             self._pages[page_id].versions[number] = _Version(
                 number, created_at, author_id, minor_edit
             )
 
-    def add_property(self, page_id: str, key: str, value: object) -> None:
-        """Set a content property; setting an existing key bumps its version."""
+    def add_property(
+        self,
+        page_id: str,
+        key: str,
+        value: object,
+        *,
+        author_id: str | None = APPROVAL_APP_ACCOUNT,
+        created_at: str = _PROPERTY_CREATED_AT,
+    ) -> None:
+        """Set a content property as ``author_id`` (None: Confluence names no author);
+        setting an existing key bumps its version, as Confluence does."""
         with self._lock:
             page = self._pages[page_id]
             old = page.properties.get(key)
             if old is None:
                 self._next_property_id += 1
-                page.properties[key] = _Property(str(self._next_property_id), key, value, 1)
+                prop_id, number = str(self._next_property_id), 1
             else:
-                page.properties[key] = _Property(old.id, key, value, old.version + 1)
+                prop_id, number = old.id, old.version + 1
+            page.properties[key] = _Property(prop_id, key, value, number, author_id, created_at)
 
     def set_approval(
-        self, page_id: str, value: dict[str, object], key: str = DEFAULT_APPROVAL_KEY
+        self,
+        page_id: str,
+        value: dict[str, object],
+        key: str = DEFAULT_APPROVAL_KEY,
+        *,
+        author_id: str | None = APPROVAL_APP_ACCOUNT,
+        created_at: str = _PROPERTY_CREATED_AT,
     ) -> None:
-        self.add_property(page_id, key, value)
+        self.add_property(page_id, key, value, author_id=author_id, created_at=created_at)
 
     def add_user(self, account_id: str, display_name: str) -> None:
         with self._lock:
@@ -502,6 +623,21 @@ class FakeConfluence:
         with self._lock:
             self._faults.clear()
 
+    def when(self, path: str, n: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in the serving thread) once the ``n``-th request to ``path``
+        (exact, or a prefix ending in "*") has been received, before it is answered."""
+        with self._lock:
+            self._watchers.append((path, n, callback))
+
+    def wait_for(self, path: str, n: int = 1, timeout: float = 30.0) -> bool:
+        """Block until ``n`` requests to ``path`` have been received (False on timeout)."""
+        arrived = threading.Event()
+        with self._lock:
+            if self.count(path) >= n:
+                return True
+            self._watchers.append((path, n, arrived.set))
+        return arrived.wait(timeout)
+
     def count(self, path: str) -> int:
         """How many recorded requests match ``path`` (exact, or a prefix ending in "*")."""
         with self._lock:
@@ -512,9 +648,16 @@ class FakeConfluence:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+            due = [
+                w
+                for w in self._watchers
+                if _path_matches(w[0], request.path) and self.count(w[0]) == w[1]
+            ]
             hook = self.on_request
         if hook is not None:
             hook(request)
+        for _, _, callback in due:
+            callback()
 
     def _admit(self) -> tuple[bool, bool]:
         """(admitted under max_in_flight, near the limit); admitted requests must _leave()."""
@@ -573,6 +716,11 @@ class FakeConfluence:
 
     def _route(self, req: RecordedRequest) -> tuple[int, object, dict[str, str]]:
         path, query = req.path, req.query
+        if self.prefix:
+            # The gateway serves only under its prefix; /wiki/... at its root is a 404.
+            if not path.startswith(self.prefix + "/"):
+                raise _v2_error(404, "Not Found")
+            path = path[len(self.prefix) :]
         if req.method == "GET" and path == "/wiki/api/v2/pages":
             return self._get_pages(query)
         if req.method == "POST" and path == "/wiki/api/v2/users-bulk":
@@ -605,7 +753,7 @@ class FakeConfluence:
             "tinyui": "/x/" + base64.urlsafe_b64encode(tiny).decode().rstrip("="),
         }
         if single:  # PageSingle carries the base; PageBulk relies on the list's _links.base
-            links["base"] = self.url
+            links["base"] = self.links_base
         return {
             "id": page.id,
             "status": page.status,
@@ -624,13 +772,17 @@ class FakeConfluence:
         path: str,
         query: dict[str, list[str]],
         server_max: int,
+        default: int | None = None,
     ) -> tuple[int, object, dict[str, str]]:
-        """A v2 list response: one page of ``items``, with a cursor link when more remain."""
-        limit = min(_int_param(query, "limit", server_max, 1), server_max)
+        """A v2 list response: one page of ``items``, with a cursor link when more remain.
+
+        ``default``: the page size when the request gives no ``limit`` (else ``server_max``).
+        """
+        limit = min(_int_param(query, "limit", default or server_max, 1), server_max)
         cursor = _single(query, "cursor")
         offset = _decode_cursor(cursor) if cursor else 0
-        links: dict[str, str] = {"base": self.url}
-        link_header = f'<{self.url}>; rel="base"'
+        links: dict[str, str] = {"base": self.links_base}
+        link_header = f'<{self.links_base}>; rel="base"'
         if offset + limit < len(items):
             params = [("cursor", _encode_cursor(offset + limit)), ("limit", str(limit))]
             params += [
@@ -661,29 +813,19 @@ class FakeConfluence:
         self, page: _Page, path: str, query: dict[str, list[str]]
     ) -> tuple[int, object, dict[str, str]]:
         key = _single(query, "key")
-        items: list[dict[str, object]] = [
-            {
-                "id": prop.id,
-                "key": prop.key,
-                "value": prop.value,
-                "version": {
-                    "number": prop.version,
-                    "createdAt": _PROPERTY_CREATED_AT,
-                    "message": "",
-                    "minorEdit": False,
-                    "authorId": page.current().author_id,
-                },
-            }
-            for prop in page.properties.values()
-            if key is None or prop.key == key
+        items = [
+            prop.to_json() for prop in page.properties.values() if key is None or prop.key == key
         ]
         return self._paginated(items, path, query, self.properties_page_size)
 
     def _get_versions(
         self, page: _Page, path: str, query: dict[str, list[str]]
     ) -> tuple[int, object, dict[str, str]]:
+        # GET /pages/{id}/versions: "limit" defaults to 25, at most 250 (OpenAPI description).
         items = [page.versions[n].to_json() for n in sorted(page.versions, reverse=True)]
-        return self._paginated(items, path, query, self.versions_page_size)
+        return self._paginated(
+            items, path, query, self.versions_max_page_size, self.versions_page_size
+        )
 
     def _users_bulk(self, body: bytes) -> tuple[int, object, dict[str, str]]:
         try:
@@ -707,14 +849,14 @@ class FakeConfluence:
             for account_id in dict.fromkeys(ids)
             if account_id in self._users
         ]
-        return 200, {"results": results, "_links": {"base": self.url}}, {}
+        return 200, {"results": results, "_links": {"base": self.links_base}}, {}
 
     def _cql_search(self, query: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
         cql = _single(query, "cql")
         if not cql:
             raise _HttpError(400, {"statusCode": 400, "message": "cql is required"})
         try:
-            limit = _int_param(query, "limit", 25, 1)
+            limit = min(_int_param(query, "limit", 25, 1), self.search_page_size)
             start = _int_param(query, "start", 0, 0)
         except _HttpError as error:  # v1 error shape, not v2's
             raise _HttpError(400, {"statusCode": 400, "message": "bad limit/start"}) from error
@@ -730,7 +872,7 @@ class FakeConfluence:
                     "title": page.title if page else f"Page {page_id}",
                 }
             )
-        links = {"base": self.url, "context": "/wiki"}
+        links = {"base": self.links_base, "context": "/wiki"}
         if start + limit < len(ids):
             params = urlencode({"cql": cql, "limit": limit, "start": start + limit})
             # v1 quirk: relative to the SITE base (no /wiki prefix).
@@ -795,7 +937,7 @@ class FakeConfluence:
             for account_id in members[start : start + limit]
         ]
         links = {
-            "base": self.url,
+            "base": self.links_base,
             "context": "/wiki",
             "self": f"{self.url}/rest/api/group/member?{urlencode({'name': name})}",
         }
@@ -922,20 +1064,65 @@ class _Handler(BaseHTTPRequestHandler):
         code, payload, headers = fake._respond(req)
         if near_limit:
             headers["X-RateLimit-NearLimit"] = "true"
+        if isinstance(fault, Rewrite) and code == 200:
+            fault.change(payload)
         if isinstance(fault, NextLink) and code == 200 and isinstance(payload, dict):
             payload.setdefault("_links", {})["next"] = fault.url
-            headers["Link"] = f'<{fault.url}>; rel="next", <{fake.url}>; rel="base"'
-        self._send(code, json.dumps(payload).encode(), JSON_TYPE, headers)
+            headers["Link"] = f'<{fault.url}>; rel="next", <{fake.links_base}>; rel="base"'
+        body = json.dumps(payload).encode()
+        if isinstance(fault, Trickle):
+            self._send_trickle(code, body, headers, fault.bytes_per_second)
+        elif isinstance(fault, Chunked):
+            self._send_chunked(code, body.ljust(fault.pad_to), headers, fault.chunk)
+        else:
+            content_type = None if isinstance(fault, NoContentType) else JSON_TYPE
+            self._send(code, body, content_type, headers)
 
-    def _send(self, code: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+    def _send(
+        self, code: int, body: bytes, content_type: str | None, headers: dict[str, str]
+    ) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_trickle(
+        self, code: int, body: bytes, headers: dict[str, str], per_second: int
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", JSON_TYPE)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        fake = self.server.fake
+        for start in range(0, len(body), per_second):
+            self.wfile.write(body[start : start + per_second])
+            self.wfile.flush()
+            if fake._stopping.wait(1.0):
+                break
+        self.close_connection = True
+
+    def _send_chunked(self, code: int, body: bytes, headers: dict[str, str], size: int) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", JSON_TYPE)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        stopping = self.server.fake._stopping
+        for start in range(0, len(body), size):
+            if stopping.is_set():
+                break
+            part = body[start : start + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\n\r\n")
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN, so the client

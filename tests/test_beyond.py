@@ -432,3 +432,20 @@ def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
     run.result.assert_outcomes(passed=1)
     assert gate.site.count("/wiki/api/v2/pages") >= 2  # the controller polled
     assert len(looks) == 2  # ...and no worker asked again
+
+
+def test_a_page_title_cannot_steer_k_to_deselect_its_page(gate: Gate) -> None:
+    # Node ids of a cql: entry's pages carried the Confluence title, and -k matches names:
+    # a page editor who titles an unapproved page "slow" drops it under the CI's usual
+    # `-k "not slow"`, and the run exits 0 with the page merely "not judged".
+    approved = labelled_pages(gate, 1)
+    gate.site.add_page("6001", title="Benchmarks (slow)")
+    gate.site.set_approval("6001", approval_value(complete=False, pending=["acc-b"]))
+    gate.site.add_cql("label = rollout", ["6001"])
+    gate.write_policy([{"id": approved[0]}, {"cql": "label = rollout"}])
+
+    run = gate.run("-k", "not slow")
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
+    run.result.assert_outcomes(passed=1, failed=1)
+    assert "Benchmarks (slow)" in run.failure_text("6001")  # still named in the evidence

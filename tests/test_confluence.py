@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import responses
 
 from pytest_confluence_approval.confluence import (
     MAX_BODY_BYTES,
+    READ_CHUNK_BYTES,
     ConfigurationError,
     ConfluenceClient,
     ConfluenceError,
@@ -20,12 +22,15 @@ from pytest_confluence_approval.fetch import fetch_all
 from tests.fake_confluence import (
     FakeConfluence,
     approval_value,
+    chunked,
     hang,
     malformed_json,
     next_link,
+    no_content_type,
     oversized,
     redirect,
     running_fake_confluence,
+    status,
 )
 
 SITE = "https://acme.atlassian.net/wiki"
@@ -50,6 +55,14 @@ def client(
         ("http://127.0.0.1:8090/wiki", "http://127.0.0.1:8090/wiki"),
         ("http://localhost:8090", "http://localhost:8090"),
         ("http://[::1]:8090", "http://[::1]:8090"),
+        # Only Atlassian's own cloud sites get /wiki; look-alikes and other hosts do not.
+        ("https://atlassian.net.acme.test", "https://atlassian.net.acme.test"),
+        ("https://confluence.acme.test", "https://confluence.acme.test"),
+        ("https://acme.atlassian.net/ex", "https://acme.atlassian.net/ex"),
+        (
+            "https://api.atlassian.com/ex/confluence/a436116f/wiki",
+            "https://api.atlassian.com/ex/confluence/a436116f/wiki",
+        ),
     ],
 )
 def test_site_urls_are_normalized(given: str, expected: str) -> None:
@@ -104,13 +117,17 @@ def test_credentials_come_from_the_environment(environ: dict[str, str], kind: st
     "environ",
     [
         {"CONFLUENCE_USERNAME": "u", "CONFLUENCE_API_TOKEN": "t", "CONFLUENCE_PERSONAL_TOKEN": "p"},
+        {"CONFLUENCE_USERNAME": "u", "CONFLUENCE_PERSONAL_TOKEN": "p"},
+        {"CONFLUENCE_API_TOKEN": "t", "CONFLUENCE_PERSONAL_TOKEN": "p"},
         {"CONFLUENCE_USERNAME": "u"},
         {"CONFLUENCE_API_TOKEN": "t"},
     ],
 )
 def test_ambiguous_or_half_credentials_are_refused(environ: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError, match="CONFLUENCE_"):
+    with pytest.raises(ConfigurationError, match="CONFLUENCE_") as raised:
         Credentials.from_environment(environ)
+    for name in environ:  # the message names every variable that was set
+        assert name in str(raised.value)
 
 
 # -- unit tests of the HTTP behaviour (transport replaced by responses) ---------------------
@@ -301,3 +318,157 @@ def test_requests_identify_the_tool(confluence: FakeConfluence) -> None:
     confluence.add_page("1")
     client(confluence.url).get_page("1")
     assert confluence.requests[0].headers["user-agent"].startswith("pytest-confluence-approval/")
+
+
+# -- same origin, judged as urllib3 connects (a second fake plays "other") ----------------
+
+
+def _port(site: FakeConfluence) -> int:
+    return int(site.origin.rsplit(":", 1)[1])
+
+
+def _crafted_links(site: FakeConfluence, other: FakeConfluence) -> list[str]:
+    """Links that look like ``site`` to urlsplit but lead elsewhere, or are ambiguous."""
+    path = "/wiki/api/v2/pages/1/properties?cursor=x"
+    return [
+        # urlsplit: host 127.0.0.1, port of site; urllib3: port of other, path "\@...".
+        f"http://127.0.0.1:{_port(other)}\\@127.0.0.1:{_port(site)}{path}",
+        f"http://user:pw@127.0.0.1:{_port(site)}{path}",
+        f"http://127.0.0.1:{_port(site)}{path}\x00",
+        f"http://127.0.0.1:{_port(site)}/wiki/api/v2/pages/1/properties?cursor=a b",
+        f"http://127.0.0.1:{_port(site)}/wiki/api/v2/pages/1/properties?cursor=\x1b",
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_crafted_pagination_link_sends_nothing_anywhere(
+    confluence: FakeConfluence, other_site: FakeConfluence, index: int
+) -> None:
+    confluence.add_page("1")
+    link = _crafted_links(confluence, other_site)[index]
+    confluence.fault("/wiki/api/v2/pages/1/properties", next_link(link), times=1)
+
+    with pytest.raises(ConfluenceError, match=r"pagination link .* no credentials were sent"):
+        client(confluence.url, basic()).get_properties("1")
+
+    assert other_site.requests == []
+    assert confluence.count("/wiki/api/v2/pages/1/properties") == 1
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_crafted_redirect_sends_nothing_anywhere(
+    confluence: FakeConfluence, other_site: FakeConfluence, index: int
+) -> None:
+    confluence.add_page("1")
+    location = _crafted_links(confluence, other_site)[index]
+    confluence.fault("/wiki/api/v2/pages/1", redirect(location))
+
+    with pytest.raises(ConfluenceError, match=r"redirected .* it was not followed"):
+        client(confluence.url, basic()).get_page("1")
+
+    assert other_site.requests == []
+    assert confluence.count("/wiki/api/v2/pages/1") == 1
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://other.test:1\\@acme.atlassian.net/wiki",
+        "https://bot:pw@acme.atlassian.net/wiki",
+        "https://acme.atlassian.net/wi ki",
+        "https://acme.atlassian.net/wiki\x07",
+        "https://acme.atlassian.net/wiki#top",
+    ],
+)
+def test_a_site_url_with_userinfo_fragment_or_odd_characters_is_refused(given: str) -> None:
+    with pytest.raises(ConfigurationError, match="site URL"):
+        normalize_site(given)
+
+
+# -- bodies as they arrive ------------------------------------------------------------------
+
+
+def test_an_oversized_chunked_body_without_content_length_is_cut_off(
+    confluence: FakeConfluence,
+) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", chunked(pad_to=MAX_BODY_BYTES + 1, chunk=65536))
+
+    with pytest.raises(ConfluenceError, match="larger than 10 MB"):
+        client(confluence.url).get_page("1")
+
+
+@pytest.mark.parametrize("how", ["chunked", "content-length"])
+def test_a_body_larger_than_one_read_is_read_whole(confluence: FakeConfluence, how: str) -> None:
+    confluence.add_page("1", title="x" * (3 * READ_CHUNK_BYTES))
+    if how == "chunked":
+        confluence.fault("/wiki/api/v2/pages/1", chunked(chunk=10_000))
+
+    page = client(confluence.url).get_page("1")
+
+    assert page["title"] == "x" * (3 * READ_CHUNK_BYTES)
+
+
+def test_an_answer_without_content_type_is_refused(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", no_content_type())
+
+    with pytest.raises(ConfluenceError, match="with no content type instead of JSON"):
+        client(confluence.url).get_page("1")
+
+
+def test_a_5xx_without_retry_after_backs_off_exponentially(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1", status(503), times=3)
+
+    client(confluence.url, retries=3, backoff_factor=0.2).get_page("1")
+
+    arrivals = [r.received_at for r in confluence.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == 3
+    # urllib3's schedule: no wait, then factor x 2, factor x 4.
+    assert gaps[1] >= 0.4 and gaps[2] >= 0.8, gaps
+
+
+def test_a_batch_answered_400_is_asked_page_by_page(confluence: FakeConfluence) -> None:
+    for page_id in ("1", "2"):
+        confluence.add_page(page_id)
+        confluence.set_approval(page_id, approval_value())
+    confluence.fault("/wiki/api/v2/pages", status(400))
+
+    facts = fetch_all(client(confluence.url), ["1", "2"], property_key=None, concurrency=2)
+
+    assert facts["1"].failure is None and facts["2"].failure is None
+    assert confluence.count("/wiki/api/v2/pages/1") == 1
+    assert confluence.count("/wiki/api/v2/pages/2") == 1
+
+
+def test_a_batch_failing_otherwise_fails_every_page_without_asking_each(
+    confluence: FakeConfluence,
+) -> None:
+    for page_id in ("1", "2"):
+        confluence.add_page(page_id)
+    confluence.fault("/wiki/api/v2/pages", status(403))
+
+    facts = fetch_all(client(confluence.url), ["1", "2"], property_key=None, concurrency=2)
+
+    assert facts["1"].failure is not None and facts["1"].failure.status == 403
+    assert facts["2"].failure is not None
+    assert confluence.count("/wiki/api/v2/pages/*") == 0
+
+
+def test_a_site_without_the_v2_api_is_named_as_such(confluence: FakeConfluence) -> None:
+    """Confluence Cloud never answers the page listing with 404; Data Center (no REST v2)
+    and a wrong base URL do. Every page then says so, not 'check the page id'."""
+    for page_id in ("1", "2"):
+        confluence.add_page(page_id)
+    confluence.fault("/wiki/api/v2/pages", status(404))
+
+    facts = fetch_all(client(confluence.url), ["1", "2"], property_key=None, concurrency=2)
+
+    for page_id in ("1", "2"):
+        failure = facts[page_id].failure
+        assert failure is not None and failure.status == 404
+        assert "has no Confluence Cloud REST v2 API" in failure.message
+        assert "Data Center" in failure.message and "check the page id" not in failure.message
+    assert confluence.count("/wiki/api/v2/pages/*") == 0

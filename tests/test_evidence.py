@@ -12,7 +12,12 @@ from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.schemas import load_schema
 from tests.conftest import Gate, approved_page
-from tests.fake_confluence import FakeConfluence, approval_value, status
+from tests.fake_confluence import (
+    APPROVAL_APP_ACCOUNT,
+    FakeConfluence,
+    approval_value,
+    status,
+)
 from tests.markdown import render
 from tests.test_plugin import MIXED_POLICY, mixed_site
 
@@ -205,7 +210,10 @@ def test_display_names_replace_ids_in_failure_text(gate: Gate) -> None:
     assert "required approvers have not approved: acc-c" in text  # no name granted: bare id
     bulk = [r for r in gate.site.requests if r.path.endswith("/users-bulk")]
     assert len(bulk) == 1 and bulk[0].method == "POST"
-    assert sorted(json.loads(bulk[0].body)["accountIds"]) == ["acc-a", "acc-b", "acc-c"]
+    # Also the page's author and the approval property's writer, for the evidence.
+    assert sorted(json.loads(bulk[0].body)["accountIds"]) == sorted(
+        ["acc-a", "acc-b", "acc-c", "acc-author", APPROVAL_APP_ACCOUNT]
+    )
 
 
 def test_names_are_looked_up_in_batches_of_100(gate: Gate) -> None:

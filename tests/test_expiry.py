@@ -19,7 +19,7 @@ from pytest_confluence_approval.expiry import (
 )
 from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts
 from pytest_confluence_approval.policy import GroupRequirement, PageRule
-from pytest_confluence_approval.verdict import Outcome, Verdict, evaluate
+from pytest_confluence_approval.verdict import Outcome, Rule, Verdict, evaluate
 from tests.test_verdict import (
     ALICE,
     AUTHOR,
@@ -166,7 +166,7 @@ def test_one_month_after_31_january_ends_on_28_february() -> None:
     late = judge_completed(completed, at("2026-02-28T10:00:00.001Z"), policy)
 
     assert late.outcome is Outcome.NOT_APPROVED
-    assert late.failed_rules == ("too-old",)
+    assert late.failed_rules == (Rule.TOO_OLD,)
     assert late.expires_at == at("2026-02-28T10:00:00Z")
     reason = the_reason(late)
     assert "the approval is too old: it expired on 2026-02-28T10:00:00Z" in reason
@@ -199,6 +199,27 @@ def test_the_as_of_instant_is_compared_as_an_instant_whatever_its_offset(
     assert "before 2026-02-28T10:00:01Z" in reason
 
 
+@pytest.mark.parametrize("completed", ["9999-12-31T23:59:59Z", "2036-01-01T00:00:00Z"])
+def test_a_completion_after_the_as_of_instant_never_passes(completed: str) -> None:
+    # A property value saying it completed in 9999 gives an expiry "beyond the calendar",
+    # i.e. never; one in 2036 would count until 2036 plus max_age. The approval cannot
+    # have completed after the instant judged: contradictory data fails closed.
+    policy = rule(max_age=parse_duration("6 months"))
+    verdict = judge_completed(at(completed), at("2026-01-01T00:00:00Z"), policy)
+
+    assert not verdict.passed
+    assert Rule.CONTRADICTION in verdict.failed_rules
+    assert f"completed {completed}, after the as-of instant 2026-01-01T00:00:00Z" in "; ".join(
+        verdict.reasons
+    )
+
+
+def test_a_completion_minutes_ahead_of_the_gates_clock_is_clock_skew() -> None:
+    policy = rule(max_age=parse_duration("1 day"))
+    as_of = at("2026-01-01T00:00:00Z")
+    assert_approved(judge_completed(as_of + timedelta(minutes=4), as_of, policy))
+
+
 def test_max_age_days_is_an_alias_with_the_same_failure_text() -> None:
     policy = rule(max_age_days=30)
     completed = at("2026-01-31T10:00:00Z")
@@ -212,7 +233,7 @@ def test_an_incomplete_approval_has_no_age() -> None:
     verdict = judge_completed(
         at("2020-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z"), policy, isComplete="false"
     )
-    assert verdict.failed_rules == ("incomplete",)
+    assert verdict.failed_rules == (Rule.INCOMPLETE,)
     assert verdict.expires_at is None
 
 
@@ -225,7 +246,7 @@ def test_expires_on_ends_the_approval_at_the_start_of_that_day_utc() -> None:
 
     assert_approved(judge_completed(completed, at("2026-06-29T23:59:59.999Z"), policy))
     verdict = judge_completed(completed, at("2026-06-30T00:00:00Z"), policy)
-    assert verdict.failed_rules == ("expired",)
+    assert verdict.failed_rules == (Rule.EXPIRED,)
     assert "approval expired on 2026-06-30" in the_reason(verdict)
     assert not verdict.waitable
 
@@ -248,14 +269,14 @@ def test_an_expired_date_makes_waiting_for_an_incomplete_approval_pointless() ->
     verdict = judge_completed(
         at("2026-01-31T10:00:00Z"), at("2026-07-01T00:00:00Z"), policy, isComplete="false"
     )
-    assert set(verdict.failed_rules) == {"incomplete", "expired"}
+    assert set(verdict.failed_rules) == {Rule.INCOMPLETE, Rule.EXPIRED}
     assert not verdict.waitable
 
 
 def test_both_limits_report_both_reasons() -> None:
     policy = rule(expires_on=date(2026, 2, 1), max_age=parse_duration("2 weeks"))
     verdict = judge_completed(at("2026-01-01T00:00:00Z"), at("2026-03-01T00:00:00Z"), policy)
-    assert set(verdict.failed_rules) == {"expired", "too-old"}
+    assert set(verdict.failed_rules) == {Rule.EXPIRED, Rule.TOO_OLD}
 
 
 # --- required_groups ----------------------------------------------------------------------
@@ -297,7 +318,7 @@ def test_too_few_approvers_from_a_group_fails_naming_the_group_and_is_waitable()
     }
     verdict = judge_groups(groups, [ALICE, CAROL])
     assert verdict.outcome is Outcome.NOT_APPROVED
-    assert verdict.failed_rules == ("groups",)
+    assert verdict.failed_rules == (Rule.GROUPS,)
     assert verdict.waitable
     reason = the_reason(verdict)
     assert 'only 1 of 2 required approvals from group "qa"' in reason
@@ -307,7 +328,7 @@ def test_too_few_approvers_from_a_group_fails_naming_the_group_and_is_waitable()
 def test_a_self_approval_excluded_by_four_eyes_does_not_count_for_a_group() -> None:
     groups = {"qa": GroupMembers(frozenset({ALICE, AUTHOR}))}
     verdict = judge_groups(groups, [ALICE, AUTHOR], requirements=(QA,), forbid_self_approval=True)
-    assert verdict.failed_rules == ("groups",)
+    assert verdict.failed_rules == (Rule.GROUPS,)
     assert verdict.groups[0].members_counted == (ALICE,)
 
 
@@ -327,7 +348,7 @@ def test_a_group_that_cannot_be_read_makes_the_page_not_verifiable(
         groups["qa"] = members
     verdict = judge_groups(groups, [ALICE, BOB, CAROL])
     assert verdict.outcome is Outcome.UNVERIFIABLE
-    assert verdict.failed_rules == ("groups-unverifiable",)
+    assert verdict.failed_rules == (Rule.GROUPS_UNVERIFIABLE,)
     assert not verdict.waitable
     assert 'could not verify the approvers from group "qa"' in the_reason(verdict)
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.fake_confluence import (
+    APPROVAL_APP_ACCOUNT,
     FakeConfluence,
     approval_value,
     hang,
@@ -154,6 +155,54 @@ def test_properties_shape_and_key_filter(fake: FakeConfluence) -> None:
     assert again["id"] == only["results"][0]["id"]
     assert get(fake, "/api/v2/pages/1/properties?key=nope").json()["results"] == []
     assert get(fake, "/api/v2/pages/2/properties").status_code == 404
+
+
+def test_a_property_version_names_its_writer(fake: FakeConfluence) -> None:
+    fake.add_page("1", version_author_id="acc-page-author")
+    fake.set_approval("1", approval_value())
+    fake.add_property("1", "edited", {"x": 1}, author_id="acc-editor", created_at=AT)
+    fake.add_property("1", "anonymous", {"x": 1}, author_id=None)
+
+    written = {
+        p["key"]: p["version"] for p in get(fake, "/api/v2/pages/1/properties").json()["results"]
+    }
+
+    assert written["njyzjq_capable_approval"]["authorId"] == APPROVAL_APP_ACCOUNT
+    assert written["edited"] == {
+        "number": 1,
+        "createdAt": AT,
+        "message": "",
+        "minorEdit": False,
+        "authorId": "acc-editor",
+    }
+    assert "authorId" not in written["anonymous"]
+
+
+AT = "2025-07-20T10:00:00.000Z"
+
+
+@pytest.mark.parametrize(("limit", "per_page"), [(None, 25), ("250", 60), ("10", 10)])
+def test_versions_page_at_25_unless_a_limit_says_otherwise(
+    fake: FakeConfluence, limit: str | None, per_page: int
+) -> None:
+    fake.add_page("1", version=1)
+    for number in range(2, 61):
+        fake.add_version("1", number, AT, minor_edit=True)
+
+    body = get(fake, "/api/v2/pages/1/versions", params={"limit": limit} if limit else None).json()
+
+    assert len(body["results"]) == per_page
+    assert body["results"][0]["number"] == 60  # newest first
+    assert ("next" in body["_links"]) is (per_page < 60)
+
+
+def test_a_version_may_lack_optional_fields(fake: FakeConfluence) -> None:
+    fake.add_page("1", version=1)
+    fake.add_version("1", 2, None, author_id=None, minor_edit=None)
+
+    newest = get(fake, "/api/v2/pages/1/versions").json()["results"][0]
+
+    assert newest == {"number": 2, "message": ""}
 
 
 @pytest.mark.parametrize(("server_size", "limit", "per_page"), [(2, None, 2), (25, "3", 3)])

@@ -8,8 +8,9 @@ import math
 
 import pytest
 
+from pytest_confluence_approval.confluence import _rate_limit_delay
 from tests.conftest import QUIET, Gate, approved_page
-from tests.fake_confluence import FakeConfluence, approval_value, retry_after
+from tests.fake_confluence import FakeConfluence, approval_value, retry_after, status
 
 BATCH = "/wiki/api/v2/pages"
 
@@ -117,6 +118,43 @@ def test_a_rate_limit_pauses_every_worker_not_only_the_one_told(gate: Gate) -> N
     ]
     assert during_pause == []
     assert len(gate.site.requests) > 30  # the fetch went on after the pause
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Retry-After": "soon"}], ids=["no-retry-after", "unreadable-retry-after"]
+)
+def test_a_429_without_a_usable_retry_after_backs_off_every_worker(
+    gate: Gate, headers: dict[str, str]
+) -> None:
+    ids = many_approved_pages(gate.site, 30)
+    gate.site.latency = 0.02
+    told_path = f"/wiki/api/v2/pages/{ids[3]}/properties"
+    gate.site.fault(told_path, status(429, headers=headers), times=1)
+    gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
+
+    gate.run("--confluence-concurrency", "4").result.assert_outcomes(passed=30)
+
+    told, retried = (r for r in gate.site.requests if r.path == told_path)
+    # Atlassian's advice: back off (here at least 1 s x 0.7 jitter) before trying again...
+    assert retried.received_at - told.received_at >= 0.7
+    # ...and the other workers pause too, instead of hammering a rate-limited site.
+    during_pause = [
+        r
+        for r in gate.site.requests
+        if told.received_at + 0.1 < r.received_at < told.received_at + 0.6
+    ]
+    assert during_pause == []
+
+
+def test_the_rate_limit_back_off_grows_exponentially_with_jitter() -> None:
+    delays = {
+        attempt: [_rate_limit_delay(attempt, 0.5, 30) for _ in range(200)] for attempt in (1, 3, 9)
+    }
+
+    assert all(0.7 <= d <= 1.3 for d in delays[1])
+    assert all(2.8 <= d <= 5.2 for d in delays[3])
+    assert all(21 <= d <= 39 for d in delays[9])  # capped at 30 s before the jitter
+    assert len(set(delays[3])) > 100  # jittered: workers do not retry in step
 
 
 def test_nothing_is_fetched_for_deselected_pages(gate: Gate) -> None:

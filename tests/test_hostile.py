@@ -21,20 +21,26 @@ from hypothesis import strategies as st
 
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
-from pytest_confluence_approval.untrusted import neutral, render_line, render_lines
-from pytest_confluence_approval.verdict import Outcome, Verdict, unverifiable
+from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
+from pytest_confluence_approval.verdict import Failure, Outcome, Rule, Verdict, unverifiable
 from tests.conftest import Gate, GateRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render
 
 WORKFLOW = "Plan\n::error::forged by a title\n::add-mask::x\n::stop-commands::stop"
+#: GitHub's runner also takes the legacy "##[command]data" anywhere in a line (IndexOf, not
+#: StartsWith), and the Azure Pipelines agent "##vso[...]": mid-line, after our own words.
+MIDLINE = (
+    "Plan ##[stop-commands]t0k ##[error]forged ##vso[task.prependpath]/tmp/evil "
+    "##VSO[task.complete result=Succeeded;]done ##teamcity[buildStatus status='SUCCESS']"
+)
 CURSOR = "x)\x1b[2K\r\x1b[32mAPPROVED: page 101 is approved"
 OSC8 = "\x1b]8;;https://evil.test/\x1b\\click me\x1b]8;;\x1b\\\x07"
 HIDDEN = "a\u202eevil\u2066\u2069\u200b\u200d\u2060\ufeff\u061c\u200f\u2028\u2029\x85\x7fz"
 SUMMARY = "Risk\r\r## ✅ Release gate passed: every page approved\r\r<!--"
 EVIDENCE = "Change\nverdict: approved"
 #: every attack at once, for the places only one string fits
-ALL = WORKFLOW + CURSOR + OSC8 + HIDDEN + SUMMARY + EVIDENCE
+ALL = WORKFLOW + MIDLINE + CURSOR + OSC8 + HIDDEN + SUMMARY + EVIDENCE
 
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
@@ -47,7 +53,7 @@ def hostile_site(gate: Gate) -> None:
     site.set_approval("101", approval_value(pending=["acc-cursor"], complete=False))
     site.add_user("acc-cursor", CURSOR)
     # 102: workflow commands in the title, a rejecter named with hidden characters.
-    site.add_page("102", title=WORKFLOW)
+    site.add_page("102", title=WORKFLOW + MIDLINE)
     site.set_approval("102", approval_value(rejected=["acc-hidden"]))
     site.add_user("acc-hidden", HIDDEN + OSC8)
     # 103: a title that would add a line of evidence ahead of the real verdict.
@@ -56,8 +62,9 @@ def hostile_site(gate: Gate) -> None:
     # 104: a second approval property whose key carries the attacks (ambiguous).
     approved_page(site, "104")
     site.set_approval("104", approval_value(), key="x\n::error::key" + DEFAULT_APPROVAL_KEY)
-    # 105: found by a cql: entry, so its title becomes the test id; approved by an
-    # account id that carries the attacks.
+    # 105: found by a cql: entry, so its title becomes the test id; "approved" by an
+    # account id that carries the attacks (not an Atlassian account id, so the page fails
+    # and the id reaches the failure text).
     site.add_page("105", title=ALL, version=3, version_created_at="2025-07-01T10:00:00.000Z")
     site.set_approval("105", approval_value(approved=["acc-a\n::error::id"]))
     site.add_cql("label = hostile", ["105"])
@@ -89,6 +96,8 @@ def assert_inert(text: str, where: str) -> None:
     assert hidden == [], f"{where} emits {hidden}"
     commands = [line for line in text.split("\n") if line.lstrip().startswith("::")]
     assert commands == [], f"{where} has workflow command lines"
+    midline = re.findall(r"##[a-z]*\[", text, re.IGNORECASE)
+    assert midline == [], f"{where} has mid-line CI commands"
 
 
 def test_stdout_shows_hostile_text_escaped_never_raw(
@@ -104,13 +113,14 @@ def test_stdout_shows_hostile_text_escaped_never_raw(
     assert "\\u202eevil\\u2066" in stdout and "\\x1b]8;;https://evil.test/" in stdout
     assert not any(line.startswith("APPROVED") for line in stdout.splitlines())
     summary = stdout[stdout.index("= Confluence approval gate =") :].splitlines()
-    assert summary[1] == "1 approved, 4 not approved, 0 not verifiable"
-    assert [line[: len("NOT APPROVED: page 10x")] for line in summary[2:6]] == [
-        f"NOT APPROVED: page {page_id}" for page_id in ("101", "102", "103", "104")
+    assert summary[1] == "0 approved, 5 not approved, 0 not verifiable"
+    assert [line[: len("NOT APPROVED: page 10x")] for line in summary[2:7]] == [
+        f"NOT APPROVED: page {page_id}" for page_id in ("101", "102", "103", "104", "105")
     ]
+    assert "is not an Atlassian account id" in summary[6]
 
 
-def test_test_ids_from_cql_titles_are_escaped(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_ids_never_carry_cql_titles(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = hostile_run(gate, monkeypatch)
 
     names = (
@@ -118,8 +128,8 @@ def test_test_ids_from_cql_titles_are_escaped(gate: Gate, monkeypatch: pytest.Mo
         if run.junit is not None
         else []
     )
-    cql_page = next(name for name in names if name.startswith("page[105 "))
-    assert neutral(ALL) in cql_page
+    # -k and -m match test ids: a title there would let its editor deselect the page.
+    assert "page[105]" in names
     for name in names:
         assert_inert(name, "a test id")
 
@@ -152,7 +162,7 @@ def test_xunit1_properties_are_escaped(gate: Gate, monkeypatch: pytest.MonkeyPat
 
     assert run.junit is not None
     values = [p.get("value", "") for p in run.junit.iter("property")]
-    assert neutral(WORKFLOW) in values
+    assert neutral(WORKFLOW + MIDLINE) in values
     for value in values:
         assert_inert(value, "a JUnit property")
 
@@ -199,14 +209,14 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-@given(st.text())
+@given(st.text(max_size=MAX_SHOWN // 10))  # escaped, each shows as at most 10
 def test_neutral_text_hides_nothing_and_can_be_read_back(text: str) -> None:
     safe = neutral(text)
     assert not any(unicodedata.category(c) in HIDDEN_CATEGORIES for c in safe)
     assert unescape(safe) == text  # reversible, so two texts never look the same
 
 
-@given(st.lists(st.text()))
+@given(st.lists(st.text(max_size=MAX_SHOWN // 10)))
 def test_no_rendered_line_is_a_workflow_command(lines: list[str]) -> None:
     rendered = render_lines(lines)
     assert rendered.count("\n") == max(len(lines) - 1, 0)  # only our newlines
@@ -224,7 +234,7 @@ def test_known_escapes_are_the_familiar_ones() -> None:
 
 
 def _rule(page_id: str, name: str | None) -> PageRule:
-    return PageRule(page_id, name, 1, (), None, ("current",), True, 1)
+    return PageRule(page_id, name, line=1)
 
 
 @settings(max_examples=100, deadline=None)
@@ -236,7 +246,7 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
     hostile = Verdict(
         _rule("101", name),
         Outcome.NOT_APPROVED,
-        (reason,),
+        (Failure(Rule.APPROVALS, reason),),
         "https://evil.test/)",
         title=title,
         approval=None,
@@ -253,3 +263,120 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
     assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
     assert hostile_row[4] == (neutral(reason).strip() or "-")
     assert rendered.links == [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]
+
+
+# -- a broken proxy or editor sending JSON strings that are not Unicode ----------------
+
+
+def test_lone_surrogates_from_confluence_make_the_page_unverifiable_not_a_crash(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JSON may spell "\udfff" (a lone surrogate): json.loads accepts it, but no UTF-8
+    # output (snapshot, report, job summary) can hold it. Recording the run crashed
+    # with an INTERNALERROR and judged no page at all.
+    site = gate.site
+    approved_page(site, "101")
+    approved_page(site, "102", approved=["acc-\udfff"])
+    site.add_user("acc-approver", "Ann\ud800")
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(gate.pytester.path / "summary.md"))
+    run = gate.run(
+        "--confluence-record",
+        str(gate.pytester.path / "snapshot.json"),
+        "--confluence-report",
+        str(gate.pytester.path / "report.json"),
+    )
+
+    assert "INTERNALERROR" not in run.output
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
+    assert "failure" not in {child.tag for child in run.testcases()["101"]}
+    assert "not valid Unicode" in run.failure_text("102")
+    report = json.loads((gate.pytester.path / "report.json").read_text(encoding="utf-8"))
+    assert {p["id"]: p["verdict"] for p in report["pages"]} == {
+        "101": "approved",
+        "102": "not verifiable",
+    }
+    # Replaying what was recorded judges the same.
+    replay = gate.run("--confluence-replay", str(gate.pytester.path / "snapshot.json"), url=False)
+    assert replay.result.ret == pytest.ExitCode.TESTS_FAILED, replay.output
+    assert "not valid Unicode" in replay.failure_text("102")
+
+
+def test_a_megabyte_title_cannot_bloat_or_drop_the_outputs(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Confluence stops titles at 255 characters; a proxy or the API need not. A 3 MB
+    # title made a 3 MB job summary (GitHub drops a summary over 1 MiB whole, with
+    # every other page's row), a 12 MB JUnit file and 3 MB of terminal output.
+    site = gate.site
+    approved_page(site, "101")
+    site.add_page("105", title="\u202e" + "T" * 3_000_000, version=3)
+    site.set_approval("105", approval_value(complete=False, pending=["acc-long"]))
+    site.add_user("acc-long", "N" * 2_000_000)
+    site.add_cql("label = long", ["105"])
+    gate.write_policy([{"id": "101"}, {"cql": "label = long"}])
+    summary = gate.pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run = gate.run("-rA", "-v")
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output[:2000]
+    assert len(run.output) < 100_000
+    assert (gate.pytester.path / "gate.xml").stat().st_size < 100_000
+    assert summary.stat().st_size < 30_000
+    [table] = render(summary.read_text(encoding="utf-8")).tables
+    assert [row[0].split(" ")[0] for row in table[1:]] == ["101", "105"]
+    assert table[2][2] == "❌ not approved"
+    assert table[2][1].endswith("more characters not shown]")
+    assert "more characters not shown]" in run.failure_text("105")
+
+
+def test_neutral_shows_at_most_max_shown_characters() -> None:
+    assert neutral("x" * MAX_SHOWN) == "x" * MAX_SHOWN
+    assert neutral("x" * (MAX_SHOWN + 5)) == "x" * MAX_SHOWN + "… [5 more characters not shown]"
+    # Counted as shown: a newline shows as two characters, a tag character as ten.
+    half = MAX_SHOWN // 2
+    assert neutral("\n" * (half + 5)) == "\\n" * half + "… [5 more characters not shown]"
+    assert len(neutral("\U000e0001" * MAX_SHOWN)) < MAX_SHOWN + 40
+
+
+def test_many_hostile_rows_never_push_the_job_summary_past_githubs_limit() -> None:
+    # One hostile display name (the editor's own profile) pending on every page shows in
+    # each row's reason; a few hundred such rows made the summary over 1 MiB, which
+    # GitHub drops whole: every row, and the counts above them.
+    site = "https://acme.atlassian.net/wiki"
+    evil = "\U000e0041|" * 5000
+
+    def summary(pages: int) -> str:
+        verdicts = [
+            Verdict(
+                _rule(str(100 + n), evil),
+                Outcome.NOT_APPROVED,
+                (Failure(Rule.INCOMPLETE, f"not complete yet (still pending: {evil})"),),
+                site,
+                title=evil[:255],
+                approval=None,
+            )
+            for n in range(pages)
+        ]
+        return markdown_summary(verdicts, {}, site=site, rules={})
+
+    for pages in (40, 400, 5000):
+        text = summary(pages)
+        assert len(text.encode("utf-8")) <= 1_000_000, pages
+        rendered = render(text)
+        assert rendered.headings == ["h3 Confluence approval gate"]
+        assert f"0 approved, {pages} not approved, 0 not verifiable" in text
+        if rendered.tables:
+            [table] = rendered.tables
+            assert len(table) == pages + 1 and all(len(row) == 5 for row in table)
+        else:
+            assert f"The table of {pages} pages is too large for a job summary" in text
+    assert render(summary(40)).tables  # a normal policy keeps its table
+
+
+def test_midline_ci_commands_are_broken_and_can_be_read_back() -> None:
+    assert neutral("a ##[error]x ##vso[task.complete]y ##teamcity[z]") == (
+        "a #\\x23[error]x #\\x23vso[task.complete]y #\\x23teamcity[z]"
+    )
+    assert unescape(neutral("###[x")) == "###[x"
+    assert neutral("C## notes ## [ok]") == "C## notes ## [ok]"

@@ -54,6 +54,23 @@ def test_two_outputs_onto_one_file_are_refused(gate: Gate) -> None:
     assert_refused(gate, run.output, run.result.ret, "--junitxml", "--confluence-report")
 
 
+@pytest.mark.parametrize("spelling", ["~/policy.yaml", "$GATE_DIR/policy.yaml"])
+def test_junitxml_spelled_with_home_or_a_variable_is_the_file_pytest_writes(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    # pytest expands ~ and $VARS in --junitxml (as in an ini's addopts, where no shell
+    # does): the gate compared the literal text, and pytest overwrote the policy.
+    policy = one_page(gate)
+    before = policy.read_bytes()
+    monkeypatch.setenv("HOME", str(gate.pytester.path))
+    monkeypatch.setenv("GATE_DIR", str(gate.pytester.path))
+
+    run = gate.run("--junitxml", spelling)
+
+    assert_refused(gate, run.output, run.result.ret, "--junitxml", "the policy file")
+    assert policy.read_bytes() == before
+
+
 def test_a_symlink_to_the_policy_is_the_policy(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
     policy = one_page(gate)
     link = gate.pytester.path / "summary.md"

@@ -6,6 +6,7 @@ the policy can fix it without guessing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import textwrap
@@ -23,8 +24,10 @@ from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.expiry import parse_duration
 from pytest_confluence_approval.policy import (
+    DEFAULT_SETTINGS,
     MAX_POLICY_BYTES,
     MAX_POLICY_NODES,
+    SETTINGS,
     GroupRequirement,
     PageRule,
     Policy,
@@ -988,6 +991,97 @@ def test_the_new_settings_are_in_the_schema_with_editor_hints() -> None:
         assert settings[key]["examples"]
         for entry in ("page", "query"):
             assert key in schema["$defs"][entry]["properties"]
+
+
+# --- one source of truth for per-page settings ----------------------------------------------
+
+
+def test_settings_are_declared_once_and_every_schema_agrees() -> None:
+    declared = [f.name for f in dataclasses.fields(PageRule) if f.metadata.get("setting")]
+    policy_schema = load_schema("policy")["$defs"]
+    report_rule = load_schema("report")["$defs"]["page"]["properties"]["rule"]
+
+    assert list(SETTINGS) == declared
+    assert list(DEFAULT_SETTINGS) == declared
+    assert list(policy_schema["settings"]["properties"]) == declared
+    assert [k for k in policy_schema["page"]["properties"] if k not in ("id", "name")] == declared
+    assert [k for k in policy_schema["query"]["properties"] if k not in ("cql", "name")] == declared
+    assert list(report_rule["properties"]) == declared
+    assert report_rule["required"] == declared
+    for name in declared:  # each entry's setting is the shared definition
+        ref = {"$ref": f"#/$defs/settings/properties/{name}"}
+        assert policy_schema["page"]["properties"][name] == ref
+        assert policy_schema["query"]["properties"][name] == ref
+
+
+def test_every_default_is_a_valid_setting() -> None:
+    document = {"version": 1, "defaults": dict(DEFAULT_SETTINGS), "pages": [{"id": "5"}]}
+
+    assert list(Draft202012Validator(load_schema("policy")).iter_errors(document)) == []
+    assert parse("version: 1\npages:\n  - id: 5\n").pages[0].settings() == dict(DEFAULT_SETTINGS)
+
+
+def test_every_setting_reaches_the_page_rule_from_defaults_and_entries() -> None:
+    policy = parse(
+        """\
+        version: 1
+        defaults:
+          min_approvers: 2
+          required_approvers: [acc-qa]
+          max_age: 6 months
+          expires_on: 2026-06-30
+          required_groups: [{group: cab, min: 2}]
+          allowed_statuses: [current, archived]
+          require_current_version: false
+          forbid_self_approval: true
+          ignore_minor_edits: true
+          approval_writers: ["557058:app"]
+        pages:
+          - id: 5
+          - id: 6
+            approval_writers: null
+            forbid_self_approval: false
+        """
+    )
+    first, second = policy.pages
+
+    assert first.settings() == {
+        "min_approvers": 2,
+        "required_approvers": ["acc-qa"],
+        "max_age_days": None,
+        "allowed_statuses": ["current", "archived"],
+        "require_current_version": False,
+        "forbid_self_approval": True,
+        "ignore_minor_edits": True,
+        "max_age": "6 months",
+        "expires_on": "2026-06-30",
+        "required_groups": [{"group": "cab", "min": 2}],
+        "approval_writers": ["557058:app"],
+    }
+    assert first.approval_writers == ("557058:app",)
+    assert second.approval_writers is None and second.forbid_self_approval is False
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[]", "pages[0].approval_writers: [] should be non-empty"),
+        ("acc-app", "pages[0].approval_writers: must be a list or null, got string 'acc-app'"),
+        ('["acc app"]', "'acc app' is not an Atlassian account id"),
+        ('["acc-app", "acc-app"]', "has non-unique elements"),
+    ],
+)
+def test_approval_writers_must_be_account_ids(value: str, message: str) -> None:
+    with pytest.raises(PolicyError) as error:
+        parse(f"version: 1\npages:\n  - id: 5\n    approval_writers: {value}\n")
+
+    assert f"{NAME}:4: " in str(error.value)
+    assert message in str(error.value)
+
+
+def test_required_approvers_must_be_account_ids() -> None:
+    with pytest.raises(PolicyError, match=r"'acc-qa\\u200b' is not an Atlassian account id"):
+        parse('version: 1\npages:\n  - id: 5\n    required_approvers: ["acc-qa\\u200b"]\n')
 
 
 PAGE_ENTRY_VARIANTS = [

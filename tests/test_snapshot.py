@@ -34,6 +34,21 @@ def test_a_snapshot_edited_after_recording_is_refused(gate: Gate) -> None:
     assert "Traceback" not in run.output
 
 
+def test_a_snapshot_with_a_lone_surrogate_is_a_usage_error(gate: Gate) -> None:
+    # JSON may spell "\udfff"; json.loads accepts it, but computing the SHA-256 of the
+    # content (UTF-8) raised UnicodeEncodeError: a traceback instead of a usage error.
+    snapshot = recorded(gate)
+    document = json.loads(snapshot.read_text())
+    document["pages"]["101"]["page"]["title"] = "\udfff"
+    snapshot.write_text(json.dumps(document, indent=2))  # ensure_ascii: written as \udfff
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert f"{snapshot}: not a snapshot: the file is not valid JSON" in run.output
+    assert "Traceback" not in run.output and "INTERNALERROR" not in run.output
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

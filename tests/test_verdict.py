@@ -11,14 +11,28 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pytest_confluence_approval.facts import FetchFailure, PageFacts
-from pytest_confluence_approval.policy import PageRule
+from pytest_confluence_approval import schemas
+from pytest_confluence_approval import verdict as verdict_module
+from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts
+from pytest_confluence_approval.policy import GroupRequirement, PageRule
 from pytest_confluence_approval.schemas import load_schema
-from pytest_confluence_approval.verdict import Outcome, Verdict, evaluate
+from pytest_confluence_approval.verdict import (
+    WAITABLE,
+    Outcome,
+    PageVersion,
+    PageView,
+    PropertyVersion,
+    Rule,
+    Verdict,
+    evaluate,
+    mentioned_accounts,
+    needs_versions,
+    read_page,
+)
 
 UTC = timezone.utc
 SITE = "https://acme.atlassian.net/wiki"
@@ -32,6 +46,8 @@ ALICE = "5b10a2844c20165700ede21g"
 BOB = "557058:f3a1c2d4-9e7b-4c1a-8f2e-0a1b2c3d4e5f"
 CAROL = "557058:0c0c0c0c-1111-4222-8333-444444444444"
 AUTHOR = "557058:1d2e3f40-aaaa-4bbb-8ccc-dddddddddddd"
+#: the account the approval app writes its property as
+APP = "557058:0a0a0a0a-c0de-4a99-8a77-capableapprov"
 
 #: the evaluation instant: fixed, never the real clock
 AS_OF = datetime(2025, 8, 1, 12, 0, tzinfo=UTC)
@@ -102,9 +118,19 @@ def page(**overrides: Any) -> dict[str, Any]:
     return _with(base, overrides)
 
 
-def prop(value: Any, key: str = KEY) -> dict[str, Any]:
-    """One result of GET /api/v2/pages/{id}/properties."""
-    return {"id": "727962697", "key": key, "value": value, "version": {"number": 3}}
+def prop(value: Any, key: str = KEY, **written: Any) -> dict[str, Any]:
+    """One result of GET /api/v2/pages/{id}/properties; ``written`` overrides its version."""
+    property_version = _with(
+        {
+            "number": 3,
+            "createdAt": iso(COMPLETED),
+            "message": "",
+            "minorEdit": False,
+            "authorId": APP,
+        },
+        written,
+    )
+    return {"id": "727962697", "key": key, "value": value, "version": property_version}
 
 
 def rule(**overrides: Any) -> PageRule:
@@ -129,6 +155,9 @@ def judge(
     properties: Any = MISSING,
     property_key: str | None = None,
     as_of: datetime = AS_OF,
+    versions: list[Any] | None = None,
+    versions_failure: FetchFailure | None = None,
+    names: dict[str, str] | None = None,
 ) -> Verdict:
     """Evaluate one page; anything not given is the fully approved default."""
     if value is MISSING:
@@ -137,8 +166,21 @@ def judge(
         page_payload = page()
     if properties is MISSING:
         properties = [prop({"unrelated": True}, key="editor.settings"), prop(value)]
-    facts = PageFacts(page_id=PAGE_ID, page=page_payload, properties=properties)
-    return evaluate(policy or rule(), facts, as_of=as_of, site=SITE, property_key=property_key)
+    facts = PageFacts(
+        page_id=PAGE_ID,
+        page=page_payload,
+        properties=properties,
+        versions=versions,
+        versions_failure=versions_failure,
+    )
+    return evaluate(
+        policy or rule(),
+        facts,
+        as_of=as_of,
+        site=SITE,
+        property_key=property_key,
+        names=names or {},
+    )
 
 
 def the_reason(verdict: Verdict) -> str:
@@ -209,8 +251,22 @@ def test_link_falls_back_to_viewpage_when_the_page_was_not_fetched() -> None:
         {"base": SITE},
         {"base": "", "webui": "javascript:alert(1)"},
         "not an object",
+        # Links are untrusted too: the failure text must not send an auditor elsewhere.
+        {"base": "https://evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net.evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net@evil.example/wiki", "webui": WEBUI},
+        {"base": "https://acme.atlassian.net/wikiX", "webui": WEBUI},
     ],
-    ids=["no-links", "no-webui", "not-a-web-link", "links-not-object"],
+    ids=[
+        "no-links",
+        "no-webui",
+        "not-a-web-link",
+        "links-not-object",
+        "other-site",
+        "lookalike-host",
+        "userinfo",
+        "other-path",
+    ],
 )
 def test_link_falls_back_to_viewpage_when_the_page_has_no_usable_link(links: Any) -> None:
     verdict = judge(page_payload=page(_links=links))
@@ -888,3 +944,1138 @@ def test_schema_violations_are_listed_in_document_order() -> None:
     reason = the_reason(judge(approval(approved=accounts)))
 
     assert reason.index("$.approved[2]") < reason.index("$.approved[10]")
+
+
+# --- contradictions -------------------------------------------------------------------------
+
+
+def failures_of(verdict: Verdict) -> list[tuple[Rule, str]]:
+    return [(f.rule, f.reason) for f in verdict.failures]
+
+
+@pytest.mark.parametrize(
+    ("lists", "named"),
+    [
+        ({"approved": [ALICE, BOB], "pending": [BOB]}, "approved and pending"),
+        (
+            {"approved": [ALICE, BOB], "rejected": [BOB], "minimumRejections": 2},
+            "approved and rejected",
+        ),
+        (
+            {"approved": [ALICE], "pending": [BOB], "rejected": [BOB], "minimumRejections": 2},
+            "pending and rejected",
+        ),
+    ],
+)
+def test_an_account_in_two_lists_is_a_contradiction(lists: dict[str, Any], named: str) -> None:
+    verdict = judge(approval(**lists), names={BOB: "Bob Builder"})
+
+    assert verdict.outcome is Outcome.NOT_APPROVED
+    assert failures_of(verdict) == [
+        (
+            Rule.CONTRADICTION,
+            f"the approval contradicts itself: Bob Builder listed as both {named}; "
+            "ask the approvers to decide again",
+        )
+    ]
+    assert not verdict.waitable
+
+
+def test_every_overlap_is_named() -> None:
+    verdict = judge(
+        approval(
+            approved=[ALICE, BOB],
+            pending=[ALICE, CAROL],
+            rejected=[CAROL, BOB],
+            minimumRejections=3,
+        )
+    )
+
+    assert verdict.failed_rules == (Rule.CONTRADICTION,) * 3
+    assert [r.split(" listed as both ")[1].split(";")[0] for r in verdict.reasons] == [
+        "approved and pending",
+        "approved and rejected",
+        "pending and rejected",
+    ]
+
+
+def test_an_approval_completed_in_the_future_is_a_contradiction() -> None:
+    future = AS_OF + timedelta(days=365)
+
+    verdict = judge(approval(completedAt=ms(future)), as_of=AS_OF)
+
+    assert failures_of(verdict) == [
+        (
+            Rule.CONTRADICTION,
+            "the approval claims to have completed 2026-08-01T12:00:00Z, after the as-of "
+            "instant 2025-08-01T12:00:00Z: an approval cannot complete in the future",
+        )
+    ]
+
+
+def test_clock_skew_of_five_minutes_is_allowed_and_not_a_millisecond_more() -> None:
+    assert_approved(judge(approval(completedAt=ms(AS_OF + timedelta(minutes=5)))))
+
+    verdict = judge(approval(completedAt=ms(AS_OF + timedelta(minutes=5, milliseconds=1))))
+
+    assert verdict.failed_rules == (Rule.CONTRADICTION,)
+
+
+def test_a_future_completion_time_of_a_pending_approval_means_nothing_yet() -> None:
+    verdict = judge(approval(isComplete="false", completedAt=ms(AS_OF + timedelta(days=9))))
+
+    assert verdict.failed_rules == (Rule.INCOMPLETE,)
+    assert verdict.waitable
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "acc-a ",
+        " acc-a",
+        "\u200bacc-a",
+        "acc-a\u200d",
+        "acc a",
+        "acc-a\n",
+        "acc-a\t",
+        "acc/a",
+        "acc-ä",
+    ],
+)
+def test_an_account_id_that_is_not_an_atlassian_account_id_is_malformed(account: str) -> None:
+    verdict = judge(approval(approved=["acc-a", account], minimumApprovers=2))
+
+    assert verdict.failed_rules == (Rule.NO_APPROVAL,)
+    assert the_reason(verdict) == (
+        f"approval property {KEY!r} is malformed, so it cannot be trusted: $.approved[1]: "
+        f"{account!r} is not an Atlassian account id (letters, digits, ':', '-' and '_' only; "
+        "no spaces or invisible characters)"
+    )
+
+
+@pytest.mark.parametrize("field", ["pending", "approved", "rejected", "commented"])
+def test_every_account_list_is_checked(field: str) -> None:
+    verdict = judge(approval(**{field: ["bad id"]}))
+
+    assert verdict.failed_rules == (Rule.NO_APPROVAL,)
+    assert f"$.{field}[0]: 'bad id' is not an Atlassian account id" in the_reason(verdict)
+
+
+def test_real_account_id_shapes_are_accepted() -> None:
+    accounts = [ALICE, BOB, "qm:1a2b3c4d-5e6f:7a8b9c0d", "a_b-c:D"]
+
+    assert_approved(judge(approval(approved=accounts, minimumApprovers=4)))
+
+
+# --- four eyes ------------------------------------------------------------------------------
+
+
+def test_four_eyes_with_an_unknown_author_fails_closed() -> None:
+    verdict = judge(
+        page_payload=page(version=version(authorId=MISSING)), policy=rule(forbid_self_approval=True)
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.AUTHOR_UNKNOWN,
+            "four eyes (forbid_self_approval) cannot be checked: Confluence does not say who "
+            "published version 7",
+        )
+    ]
+    assert not verdict.waitable
+
+
+@pytest.mark.parametrize("author", [None, "", 7, ["acc"]])
+def test_an_author_id_that_is_not_text_is_unknown(author: Any) -> None:
+    verdict = judge(
+        page_payload=page(version=version(authorId=author)), policy=rule(forbid_self_approval=True)
+    )
+
+    assert verdict.failed_rules == (Rule.AUTHOR_UNKNOWN,)
+    assert verdict.version is not None and verdict.version.author_id is None
+
+
+def test_an_unknown_author_does_not_matter_without_four_eyes() -> None:
+    assert_approved(judge(page_payload=page(version=version(authorId=MISSING))))
+
+
+def test_the_author_of_the_current_version_is_not_counted() -> None:
+    verdict = judge(
+        approval(approved=[AUTHOR, ALICE]),
+        policy=rule(forbid_self_approval=True, min_approvers=2),
+        names={AUTHOR: "Ann Author"},
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.APPROVALS,
+            f"only 1 of 2 required approvals (approved: {ALICE}; not counted: Ann Author, "
+            "who published the current version (forbid_self_approval))",
+        )
+    ]
+    assert verdict.waitable  # another approver may still come
+
+
+def test_four_eyes_off_counts_the_author() -> None:
+    assert_approved(judge(approval(approved=[AUTHOR, ALICE]), policy=rule(min_approvers=2)))
+
+
+def entry(number: int, at: datetime, author: Any = AUTHOR, minor: Any = False) -> dict[str, Any]:
+    """One result of GET /api/v2/pages/{id}/versions (MISSING leaves a field out)."""
+    return _with(
+        {
+            "number": number,
+            "createdAt": iso(at),
+            "message": "",
+            "minorEdit": minor,
+            "authorId": author,
+        },
+        {},
+    )
+
+
+#: versions 1..3 before the approval (3 is the approved one), 4..6 after it
+V1, V2, V3 = (COMPLETED - timedelta(days=d) for d in (30, 20, 1))
+V4, V5, V6 = (COMPLETED + timedelta(days=d) for d in (1, 2, 3))
+
+
+def edited(current: int, **fields: Any) -> dict[str, Any]:
+    """A page whose current version ``current`` (4..6) was published after the approval."""
+    at = {4: V4, 5: V5, 6: V6}[current]
+    return page(version=version(number=current, createdAt=iso(at), **fields))
+
+
+def test_minor_edit_by_another_account_does_not_let_the_approved_versions_author_approve() -> None:
+    # ALICE published v3, ALICE approved it, BOB then made a minor v4.
+    history = [entry(4, V4, BOB, True), entry(3, V3, ALICE), entry(2, V2), entry(1, V1)]
+
+    verdict = judge(
+        approval(approved=[ALICE]),
+        page_payload=edited(4, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.APPROVALS,
+            f"only 0 of 1 required approvals (approved: nobody; not counted: {ALICE}, who "
+            "published the approved version or a later one (forbid_self_approval))",
+        )
+    ]
+
+
+def test_the_author_of_a_version_before_the_approved_one_is_counted() -> None:
+    history = [
+        entry(4, V4, BOB, True),
+        entry(3, V3, CAROL),
+        entry(2, V2, ALICE),
+        entry(1, V1, ALICE),
+    ]
+
+    verdict = judge(
+        approval(approved=[ALICE]),
+        page_payload=edited(4, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert_approved(verdict)
+
+
+def test_with_edits_allowed_every_later_publisher_is_excluded() -> None:
+    # require_current_version off: later edits are allowed, but their authors still
+    # cannot approve (minorEdit does not matter here, so it may be absent).
+    history = [
+        entry(6, V6, CAROL, MISSING),
+        entry(5, V5, BOB, MISSING),
+        entry(4, V4, AUTHOR, MISSING),
+        entry(3, V3, AUTHOR),
+    ]
+
+    verdict = judge(
+        approval(approved=[ALICE, BOB, CAROL]),
+        page_payload=edited(6, authorId=CAROL),
+        policy=rule(forbid_self_approval=True, require_current_version=False, min_approvers=2),
+        versions=history,
+    )
+
+    assert verdict.failed_rules == (Rule.APPROVALS,)
+    assert f"(approved: {ALICE}; not counted: {BOB}, {CAROL}, who published the approved" in (
+        the_reason(verdict)
+    )
+
+
+def test_four_eyes_needs_the_author_of_every_version_since_the_approved_one() -> None:
+    history = [entry(5, V5, BOB, True), entry(4, V4, MISSING, True), entry(3, V3, ALICE)]
+
+    verdict = judge(
+        approval(approved=[CAROL]),
+        page_payload=edited(5, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.AUTHOR_UNKNOWN,
+            "four eyes (forbid_self_approval) cannot be checked: Confluence does not say who "
+            "published version 4",
+        )
+    ]
+
+
+def test_four_eyes_without_a_history_fails_closed() -> None:
+    verdict = judge(
+        page_payload=edited(4),
+        policy=rule(forbid_self_approval=True, require_current_version=False),
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.AUTHOR_UNKNOWN,
+            "four eyes (forbid_self_approval) cannot be checked: the version history was not "
+            "fetched; record a new snapshot",
+        )
+    ]
+
+
+def test_edits_allowed_without_four_eyes_need_no_history() -> None:
+    assert_approved(judge(page_payload=edited(4), policy=rule(require_current_version=False)))
+
+
+# --- minor edits ----------------------------------------------------------------------------
+
+MINOR = rule(ignore_minor_edits=True)
+
+
+def minor_history(*later: tuple[int, datetime, Any]) -> list[dict[str, Any]]:
+    """Versions 1..3 (3 approved) plus ``later`` (number, time, minorEdit), newest first."""
+    rows = [entry(n, at, minor=m) for n, at, m in later]
+    return sorted([*rows, entry(3, V3), entry(2, V2), entry(1, V1)], key=lambda r: -r["number"])
+
+
+def test_only_minor_edits_after_the_approval_keep_it_current() -> None:
+    history = minor_history((4, V4, True), (5, V5, True))
+
+    assert_approved(judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history))
+
+
+def test_a_major_edit_between_minor_ones_makes_it_stale() -> None:
+    history = minor_history((4, V4, True), (5, V5, False), (6, V6, True))
+
+    verdict = judge(page_payload=edited(6, minorEdit=True), policy=MINOR, versions=history)
+
+    assert failures_of(verdict) == [
+        (
+            Rule.STALE,
+            "page was edited after approval: version 6 published 2025-07-18T10:33:14Z, approval "
+            "completed 2025-07-15T10:33:14Z; version 5 after the approval was not a minor edit; "
+            "request a new approval of the current version",
+        )
+    ]
+
+
+def test_every_major_edit_is_listed() -> None:
+    history = minor_history((4, V4, False), (5, V5, True), (6, V6, False))
+
+    reason = the_reason(judge(page_payload=edited(6), policy=MINOR, versions=history))
+
+    assert "; version 4, 6 after the approval were not minor edits; request a new" in reason
+
+
+def test_the_history_order_does_not_matter() -> None:
+    history = list(reversed(minor_history((4, V4, True), (5, V5, True))))
+
+    assert_approved(judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history))
+
+
+@pytest.mark.parametrize(
+    ("history", "why"),
+    [
+        # v5 minor, v3 approved, no v4: the gap must not read as "nothing major happened"
+        (minor_history((5, V5, True)), "version 4 is missing from the version history"),
+        (
+            [*minor_history((5, V5, True)), _with(entry(4, V4), {"createdAt": MISSING})],
+            "the version history gives no publication time for version 4",
+        ),
+        (
+            minor_history((5, V5, True), (4, V4, MISSING)),
+            "the version history does not say whether version 4 was minor",
+        ),
+        (
+            minor_history((5, V5, True), (4, V4, "true")),
+            "the version history does not say whether version 4 was minor",
+        ),
+        (
+            [*minor_history((5, V5, True), (4, V4, True)), entry(4, V4, BOB, True)],
+            "the version history lists version 4 twice, differently",
+        ),
+        (
+            minor_history((6, V6, True), (5, V5, True), (4, V4, True)),
+            "the version history shows version 6, newer than the page's current version 5 "
+            "(the page changed while the gate read it); run it again",
+        ),
+        (
+            minor_history((5, V6, True), (4, V4, True)),
+            "the version history and the page disagree on who published version 5 and when",
+        ),
+        (
+            minor_history((5, V5, True), (4, V4, True))[:2],
+            "version 3 is missing from the version history",
+        ),
+        (
+            [
+                entry(5, V5, minor=True),
+                entry(4, V4, minor=True),
+                entry(3, V4),
+                entry(2, V4),
+                entry(1, V4),
+            ],
+            "no version of the page was published before the approval completed",
+        ),
+        (
+            [
+                {"number": True},
+                "v4",
+                {"number": "4"},
+                *minor_history((5, V5, True))[:1],
+                *minor_history(),
+            ],
+            "version 4 is missing from the version history",
+        ),
+    ],
+)
+def test_an_incomplete_or_inconsistent_history_keeps_the_page_stale(
+    history: list[Any], why: str
+) -> None:
+    verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history)
+
+    assert verdict.failed_rules == (Rule.STALE,)
+    assert the_reason(verdict) == (
+        "page was edited after approval: version 5 published 2025-07-17T10:33:14Z, approval "
+        "completed 2025-07-15T10:33:14Z; whether those edits were minor could not be checked "
+        f"({why})"
+    )
+    assert not verdict.waitable
+
+
+def test_a_history_that_could_not_be_fetched_keeps_the_page_stale() -> None:
+    verdict = judge(
+        page_payload=edited(4),
+        policy=MINOR,
+        versions_failure=FetchFailure("Confluence answered HTTP 500", 500),
+    )
+
+    assert the_reason(verdict).endswith(
+        "could not be checked (the version history could not be fetched: "
+        "Confluence answered HTTP 500)"
+    )
+
+
+def test_without_ignore_minor_edits_a_minor_edit_is_an_edit() -> None:
+    history = minor_history((4, V4, True))
+
+    verdict = judge(page_payload=edited(4, minorEdit=True), versions=history)
+
+    assert the_reason(verdict).endswith(
+        "approval completed 2025-07-15T10:33:14Z; request a new approval of the current version"
+    )
+
+
+def test_minor_edits_do_not_matter_without_require_current_version() -> None:
+    policy = rule(ignore_minor_edits=True, require_current_version=False)
+
+    assert_approved(judge(page_payload=edited(4), policy=policy))
+
+
+# --- provenance -----------------------------------------------------------------------------
+
+
+def test_the_property_version_is_kept_as_evidence() -> None:
+    verdict = judge()
+
+    assert verdict.approval is not None
+    assert verdict.approval.written == PropertyVersion(3, COMPLETED, APP)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (
+            {"number": MISSING, "createdAt": MISSING, "authorId": MISSING},
+            PropertyVersion(None, None, None),
+        ),
+        (
+            {"number": True, "createdAt": "yesterday", "authorId": ""},
+            PropertyVersion(None, None, None),
+        ),
+        ({"number": "3", "createdAt": 5, "authorId": 7}, PropertyVersion(None, None, None)),
+    ],
+)
+def test_an_unreadable_property_version_is_kept_as_unknown(
+    written: dict[str, Any], expected: PropertyVersion
+) -> None:
+    verdict = judge(properties=[prop(approval(), **written)])
+
+    assert_approved(verdict)
+    assert verdict.approval is not None and verdict.approval.written == expected
+
+
+def test_approval_data_written_by_an_approval_writer_passes() -> None:
+    assert_approved(judge(policy=rule(approval_writers=(BOB, APP))))
+
+
+def test_approval_data_written_by_anyone_else_fails() -> None:
+    verdict = judge(
+        properties=[prop(approval(), authorId=CAROL)],
+        policy=rule(approval_writers=(APP,)),
+        names={CAROL: "Carol Editor"},
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.WRITER,
+            f"approval data last written by Carol Editor ({CAROL}), who is not one of "
+            "approval_writers; have the approval app record the approval again",
+        )
+    ]
+    assert not verdict.waitable
+
+
+@pytest.mark.parametrize("written", [{"authorId": MISSING}, {"authorId": ""}])
+def test_approval_data_of_unknown_writer_fails_when_writers_are_pinned(
+    written: dict[str, Any],
+) -> None:
+    verdict = judge(properties=[prop(approval(), **written)], policy=rule(approval_writers=(APP,)))
+
+    assert failures_of(verdict) == [
+        (
+            Rule.WRITER,
+            "Confluence does not say who last wrote the approval data (its property version "
+            "has no authorId), so it cannot be checked against approval_writers",
+        )
+    ]
+
+
+def test_a_property_without_a_version_fails_when_writers_are_pinned() -> None:
+    raw = {"id": "1", "key": KEY, "value": approval()}
+
+    verdict = judge(properties=[raw], policy=rule(approval_writers=(APP,)))
+
+    assert verdict.failed_rules == (Rule.WRITER,)
+    assert verdict.approval is not None and verdict.approval.written is None
+
+
+def test_without_approval_writers_anyone_may_have_written_it() -> None:
+    assert_approved(judge(properties=[prop(approval(), authorId=CAROL)]))
+
+
+# --- failed rules and waiting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdict_of", "rules", "waitable"),
+    [
+        (lambda: judge(approval(isComplete="false", pending=[BOB])), (Rule.INCOMPLETE,), True),
+        (lambda: judge(policy=rule(min_approvers=2)), (Rule.APPROVALS,), True),
+        (lambda: judge(policy=rule(required_approvers=(BOB,))), (Rule.REQUIRED_APPROVERS,), True),
+        (
+            lambda: judge(
+                approval(isComplete="false", approved=[]), policy=rule(required_approvers=(BOB,))
+            ),
+            (Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS),
+            True,
+        ),
+        (lambda: judge(approval(rejected=[BOB])), (Rule.REJECTED,), False),
+        (
+            lambda: judge(approval(isComplete="false", rejected=[BOB])),
+            (Rule.REJECTED, Rule.INCOMPLETE),
+            False,
+        ),
+        (lambda: judge(page_payload=page(status="archived")), (Rule.STATUS,), False),
+        (lambda: judge(properties=[]), (Rule.NO_APPROVAL,), False),
+        (lambda: judge(page_payload=edited(4)), (Rule.STALE,), False),
+        (
+            lambda: judge(policy=rule(max_age_days=1, min_approvers=2)),
+            (Rule.APPROVALS, Rule.TOO_OLD),
+            False,
+        ),
+        (lambda: judge(approval(completedAt=None)), (Rule.NO_COMPLETION_TIME,), False),
+        (lambda: judge(page_payload=None), (Rule.FETCH,), False),
+    ],
+)
+def test_failed_rules_and_whether_waiting_can_fix_them(
+    verdict_of: Any, rules: tuple[Rule, ...], waitable: bool
+) -> None:
+    verdict = verdict_of()
+
+    assert verdict.failed_rules == rules
+    assert verdict.waitable is waitable
+    assert len(verdict.reasons) == len(rules)
+
+
+def test_an_approved_page_is_not_waitable() -> None:
+    verdict = judge()
+
+    assert verdict.failed_rules == ()
+    assert verdict.waitable is False
+
+
+def test_waitable_is_exactly_incomplete_or_short_of_approvers() -> None:
+    assert {Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, Rule.GROUPS} == WAITABLE
+
+
+# --- unverifiable pages keep what is known --------------------------------------------------
+
+
+def test_a_page_that_could_not_be_fetched_falls_back_to_the_viewpage_link() -> None:
+    facts = PageFacts.failed(PAGE_ID, "Confluence answered HTTP 404", 404)
+
+    verdict = evaluate(rule(), facts, as_of=AS_OF, site=SITE)
+
+    assert verdict.outcome is Outcome.UNVERIFIABLE
+    assert (verdict.link, verdict.title, verdict.status, verdict.version) == (
+        FALLBACK_LINK,
+        None,
+        None,
+        None,
+    )
+    assert failures_of(verdict) == [(Rule.FETCH, "could not verify: Confluence answered HTTP 404")]
+
+
+def test_properties_in_an_unexpected_shape_keep_the_page_facts() -> None:
+    verdict = judge(properties={"results": []})
+
+    assert verdict.outcome is Outcome.UNVERIFIABLE
+    assert (verdict.link, verdict.title, verdict.status) == (
+        PAGE_LINK,
+        "Release checklist",
+        "current",
+    )
+    assert verdict.version == PageVersion(7, PUBLISHED, AUTHOR, False)
+    assert verdict.approval is None
+    assert the_reason(verdict) == (
+        "could not verify: Confluence sent the page's properties in an unexpected shape"
+    )
+
+
+def test_a_page_without_approval_keeps_its_facts() -> None:
+    verdict = judge(properties=[])
+
+    assert (verdict.link, verdict.title, verdict.status) == (
+        PAGE_LINK,
+        "Release checklist",
+        "current",
+    )
+    assert verdict.version is not None and verdict.version.number == 7
+
+
+def test_times_are_rendered_in_utc_whatever_the_zone_of_the_instant() -> None:
+    india = timezone(timedelta(hours=5, minutes=30))
+
+    reason = the_reason(judge(policy=rule(max_age_days=1), as_of=AS_OF.astimezone(india)))
+
+    assert reason == (
+        "the approval is too old: it expired on 2025-07-16T10:33:14Z (completed "
+        "2025-07-15T10:33:14Z, max_age_days 1 day; 17 days before 2025-08-01T12:00:00Z); "
+        "request a new approval"
+    )
+
+
+# --- what the gate asks for before judging --------------------------------------------------
+
+
+def view(page_payload: Any = MISSING, value: Any = MISSING, **facts: Any) -> PageView:
+    properties = [prop(approval() if value is MISSING else value, **facts)]
+    return read_page(
+        PageFacts(
+            PAGE_ID, page=page() if page_payload is MISSING else page_payload, properties=properties
+        ),
+        site=SITE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "page_payload", "value", "needed"),
+    [
+        (MINOR, edited(4), MISSING, True),
+        (MINOR, page(), MISSING, False),  # approved the current version
+        (rule(), edited(4), MISSING, False),  # stale whatever the history says
+        (rule(forbid_self_approval=True), edited(4), MISSING, False),  # stale anyway
+        (rule(forbid_self_approval=True, require_current_version=False), edited(4), MISSING, True),
+        (rule(require_current_version=False), edited(4), MISSING, False),
+        (rule(ignore_minor_edits=True, require_current_version=False), edited(4), MISSING, False),
+        (MINOR, edited(4), approval(isComplete="false"), False),
+        (MINOR, edited(4), approval(completedAt=None), False),
+        (MINOR, edited(4), {"not": "an approval"}, False),
+        (MINOR, None, MISSING, False),
+        (MINOR, page(version=version(createdAt=iso(COMPLETED))), MISSING, False),
+    ],
+)
+def test_the_history_is_fetched_only_where_the_verdict_needs_it(
+    policy: PageRule, page_payload: Any, value: Any, needed: bool
+) -> None:
+    assert needs_versions(policy, view(page_payload, value)) is needed
+
+
+def test_every_account_a_verdict_may_name_is_looked_up() -> None:
+    value = approval(approved=[ALICE], pending=[BOB], rejected=[CAROL])
+    policy = rule(required_approvers=("acc-req",), approval_writers=("acc-writer",))
+
+    accounts = mentioned_accounts(policy, view(page(), value, authorId="acc-prop"))
+
+    assert accounts == {ALICE, BOB, CAROL, AUTHOR, "acc-req", "acc-writer", "acc-prop"}
+
+
+def test_an_unreadable_page_still_names_the_policy_accounts() -> None:
+    policy = rule(required_approvers=("acc-req",))
+
+    assert mentioned_accounts(policy, view(None)) == {"acc-req"}
+
+
+def test_the_approval_is_validated_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = schemas.validator
+
+    def counting(name: str) -> Any:
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(verdict_module, "validator", counting)
+    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(approval())])
+    page_view = read_page(facts, site=SITE)
+    needs_versions(MINOR, page_view)
+    mentioned_accounts(MINOR, page_view)
+    evaluate(MINOR, facts, as_of=AS_OF, site=SITE, view=page_view)
+
+    assert calls == ["approval"]
+
+
+# --- property: the gate approves exactly where a small independent oracle does -------------
+
+_POOL = [ALICE, BOB, CAROL, AUTHOR]
+_DAY = timedelta(days=1)
+#: the instants versions and approvals may have: days around AS_OF, so they often tie
+_instants = st.integers(min_value=-40, max_value=2).map(lambda d: AS_OF + d * _DAY)
+
+
+@st.composite
+def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    accounts = st.lists(st.sampled_from(_POOL), max_size=3)
+    # Each part is often sound, so that approvals are common and every rule decides some.
+    sound = st.sampled_from([True, True, True, True, False])
+    value = {
+        "approved": draw(st.lists(st.sampled_from(_POOL), min_size=1, max_size=4)),
+        "pending": [] if draw(sound) else draw(accounts),
+        "rejected": [] if draw(sound) else draw(accounts),
+        "isComplete": "true" if draw(sound) else draw(st.sampled_from(["false", True, False])),
+        "completedAt": ms(draw(_instants)) if draw(sound) else None,
+        "minimumApprovers": draw(st.integers(min_value=0, max_value=3)),
+        "minimumRejections": draw(st.integers(min_value=0, max_value=3)),
+    }
+    current = draw(st.integers(min_value=1, max_value=6))
+    # A history that is usually complete and increasing in time, sometimes not.
+    times = sorted(draw(st.lists(_instants, min_size=current + 1, max_size=current + 1)))
+    history: dict[int, dict[str, Any]] = {}
+    for number in range(1, current + 2):
+        history[number] = {
+            "number": number,
+            "createdAt": iso(times[number - 1]),
+            "minorEdit": draw(st.booleans()),
+            "authorId": draw(st.sampled_from(_POOL)),
+        }
+    if draw(st.booleans()):  # the page has no newer version than `current`
+        del history[current + 1]
+    for number in (
+        [] if draw(sound) else draw(st.lists(st.sampled_from(sorted(history)), max_size=2))
+    ):
+        damage = draw(st.sampled_from(["drop", "createdAt", "minorEdit", "authorId", "shift"]))
+        if damage == "drop":
+            history.pop(number, None)
+        elif damage == "shift" and number in history:
+            history[number]["createdAt"] = iso(draw(_instants))
+        elif number in history:
+            history[number].pop(damage, None)
+    page_version = {"number": current, "createdAt": iso(times[current - 1])}
+    if draw(sound):
+        page_version["authorId"] = history.get(current, {}).get("authorId", AUTHOR)
+    if current in history and "authorId" not in history[current]:
+        page_version.pop("authorId", None)
+    return {
+        "value": value,
+        "page_version": page_version,
+        "history": list(history.values()) if draw(sound) else None,
+        "writer": APP if draw(sound) else draw(st.sampled_from([None, CAROL])),
+        "rule": rule(
+            min_approvers=draw(st.integers(min_value=0, max_value=2)),
+            required_approvers=tuple(
+                draw(st.lists(st.sampled_from(_POOL), unique=True, max_size=1))
+            ),
+            max_age_days=None if draw(sound) else draw(st.integers(min_value=0, max_value=40)),
+            require_current_version=draw(st.booleans()),
+            forbid_self_approval=draw(st.booleans()),
+            ignore_minor_edits=draw(st.booleans()),
+            approval_writers=draw(st.none() | st.just((APP,))),
+        ),
+        "as_of": AS_OF + draw(st.integers(min_value=-3, max_value=3)) * timedelta(minutes=3),
+    }
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def oracle(s: dict[str, Any]) -> bool:
+    """Approval as the README states it, written directly over the raw data."""
+    r, a, current, history = s["rule"], s["value"], s["page_version"], s["history"]
+    approved, pending, rejected = set(a["approved"]), set(a["pending"]), set(a["rejected"])
+    if approved & pending or approved & rejected or pending & rejected:
+        return False
+    if a["isComplete"] not in ("true", True) or a["completedAt"] is None:
+        return False
+    completed = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=a["completedAt"])
+    if completed > s["as_of"] + timedelta(minutes=5):
+        return False
+    if len(rejected) >= max(1, a["minimumRejections"]):
+        return False
+    if r.approval_writers is not None and s["writer"] not in r.approval_writers:
+        return False
+    if r.max_age_days is not None and s["as_of"] - completed > timedelta(days=r.max_age_days):
+        return False
+    answerable = [current]  # the versions the approval answers for
+    if completed < _instant(current["createdAt"]):
+        minor_matters = r.require_current_version and r.ignore_minor_edits
+        if r.require_current_version and not minor_matters:
+            return False  # stale
+        if minor_matters or r.forbid_self_approval:
+            if history is None:
+                return False
+            by_number = {h["number"]: h for h in history}
+            mine = by_number.get(current["number"], {})
+            if max(by_number, default=0) > current["number"]:
+                return False
+            if mine.get("createdAt") != current["createdAt"]:
+                return False
+            if mine.get("authorId") != current.get("authorId"):
+                return False
+            before = [
+                n
+                for n, h in by_number.items()
+                if "createdAt" in h and _instant(h["createdAt"]) <= completed
+            ]
+            if not before:
+                return False
+            since = range(max(before), current["number"] + 1)
+            if any(n not in by_number or "createdAt" not in by_number[n] for n in since):
+                return False
+            if minor_matters and any(by_number[n].get("minorEdit") is not True for n in since[1:]):
+                return False
+            answerable = [by_number[n] for n in since]
+    if r.forbid_self_approval:
+        authors = {h.get("authorId") for h in answerable}
+        if None in authors:
+            return False
+        approved -= authors
+    if len(approved) < max(1, r.min_approvers, a["minimumApprovers"]):
+        return False
+    return set(r.required_approvers) <= approved
+
+
+@settings(max_examples=10 * settings().max_examples, deadline=None)
+@given(_scenarios())
+def test_the_gate_approves_exactly_where_the_oracle_does(s: dict[str, Any]) -> None:
+    properties = [prop(approval(**s["value"]), authorId=s["writer"] or MISSING)]
+    verdict = judge(
+        policy=s["rule"],
+        page_payload=page(version=_with(version(authorId=MISSING), s["page_version"])),
+        properties=properties,
+        versions=s["history"],
+        as_of=s["as_of"],
+    )
+
+    expected = oracle(s)
+    completed = s["value"]["completedAt"]
+    edited = completed is not None and completed < ms(_instant(s["page_version"]["createdAt"]))
+    event(f"approved: {expected}, edited after the approval: {edited}")
+    assert verdict.passed is expected, verdict.reasons
+    assert verdict.passed is (verdict.failures == ())
+
+
+# --- gaps found by mutation testing ---------------------------------------------------------
+
+_NO_PAGE = "could not verify: Confluence sent no page data"
+_NO_STATUS = "could not verify: Confluence sent a page without a status"
+_NO_VERSION = "could not verify: Confluence sent a page without version information"
+_BAD_VERSION = (
+    "could not verify: Confluence sent a page version without a number or publication time"
+)
+
+
+@pytest.mark.parametrize(
+    ("page_payload", "reason"),
+    [
+        (None, _NO_PAGE),
+        (["not", "a", "page"], _NO_PAGE),
+        (page(status=MISSING), _NO_STATUS),
+        (page(version="7"), _NO_VERSION),
+        (page(version=version(number=True)), _BAD_VERSION),
+        (page(version=version(createdAt="2025-07-14T08:55:00")), _BAD_VERSION),
+    ],
+)
+def test_an_unreadable_page_says_what_is_missing_and_links_to_viewpage(
+    page_payload: Any, reason: str
+) -> None:
+    policy = rule()
+
+    verdict = judge(page_payload=page_payload, policy=policy)
+
+    assert failures_of(verdict) == [(Rule.FETCH, reason)]
+    assert verdict.rule is policy
+    assert (verdict.link, verdict.title, verdict.status, verdict.version) == (
+        FALLBACK_LINK,
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_page_without_approval_names_what_to_do() -> None:
+    policy = rule()
+
+    verdict = judge(properties=[], policy=policy)
+
+    assert verdict.rule is policy
+    assert the_reason(verdict) == (
+        "no approval has been requested (the page has no content property a key ending in "
+        "_capable_approval); request an approval with Capable Approval"
+    )
+
+
+def test_ambiguous_approvals_are_named_in_order() -> None:
+    value = approval()
+    properties = [prop(value, key="b_capable_approval"), prop(value, key="a_capable_approval")]
+
+    assert the_reason(judge(properties=properties)) == (
+        "ambiguous approval: several properties end in _capable_approval "
+        "(a_capable_approval, b_capable_approval); set property_key in the policy to the one "
+        "to check"
+    )
+
+
+def test_a_value_that_is_not_an_object_names_its_type() -> None:
+    assert the_reason(judge([1, 2])) == (
+        f"approval property {KEY!r} is malformed, so it cannot be trusted: $: its value is "
+        "list, not an object"
+    )
+
+
+@pytest.mark.parametrize(("bad", "more"), [(10, ""), (11, " (and 1 more)")])
+def test_ten_violations_are_listed_before_counting_the_rest(bad: int, more: str) -> None:
+    reason = the_reason(judge(approval(approved=[7] * bad)))
+
+    assert reason.count("is not of type 'string'") == 10
+    assert reason.endswith(f"$.approved[9]: 7 is not of type 'string'{more}")
+    assert "; $.approved[1]: " in reason
+
+
+def test_violations_of_different_fields_are_listed_by_field_name() -> None:
+    reason = the_reason(judge(approval(pending=[7], approved=[8])))
+
+    assert reason.index("$.approved[0]") < reason.index("$.pending[0]")
+
+
+def test_an_incomplete_approval_with_nobody_pending_says_only_that() -> None:
+    assert the_reason(judge(approval(isComplete="false"))) == "the approval is not complete yet"
+
+
+def test_a_complete_approval_without_completion_time_says_so() -> None:
+    assert the_reason(judge(approval(completedAt=None))) == (
+        "the approval is marked complete but has no completion time"
+    )
+
+
+def test_a_missing_required_approver_is_not_said_to_be_excluded() -> None:
+    # AUTHOR approved and is not counted; BOB, who is required, simply did not approve.
+    verdict = judge(
+        approval(approved=[AUTHOR, ALICE]),
+        policy=rule(forbid_self_approval=True, required_approvers=(BOB,)),
+    )
+
+    assert failures_of(verdict) == [
+        (Rule.REQUIRED_APPROVERS, f"required approvers have not approved: {BOB}")
+    ]
+
+
+def test_a_required_approver_who_published_the_version_is_said_to_be_excluded() -> None:
+    verdict = judge(
+        approval(approved=[AUTHOR, ALICE]),
+        policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)),
+    )
+
+    assert failures_of(verdict) == [
+        (
+            Rule.REQUIRED_APPROVERS,
+            f"required approvers have not approved: {AUTHOR}; not counted: {AUTHOR}, who "
+            "published the current version (forbid_self_approval)",
+        )
+    ]
+
+
+def test_with_edits_allowed_minor_flags_are_not_needed_even_with_ignore_minor_edits() -> None:
+    history = [entry(5, V5, BOB, MISSING), entry(4, V4, BOB, MISSING), entry(3, V3, BOB)]
+    policy = rule(forbid_self_approval=True, require_current_version=False, ignore_minor_edits=True)
+
+    assert_approved(judge(page_payload=edited(5, authorId=BOB), policy=policy, versions=history))
+
+
+@pytest.mark.parametrize("author", ["", 7])
+def test_an_author_in_the_history_that_is_not_text_is_unknown(author: Any) -> None:
+    history = [entry(5, V5, BOB, True), entry(4, V4, author, True), entry(3, V3, BOB)]
+
+    verdict = judge(
+        page_payload=edited(5, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert verdict.failed_rules == (Rule.AUTHOR_UNKNOWN,)
+    assert the_reason(verdict).endswith("does not say who published version 4")
+
+
+def test_an_empty_history_keeps_the_page_stale() -> None:
+    verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=[])
+
+    assert the_reason(verdict).endswith("(version 5 is missing from the version history)")
+
+
+def test_what_confluence_did_not_say_about_the_page_is_unknown() -> None:
+    verdict = judge(page_payload=page(title=7, version=version(minorEdit="yes")))
+
+    assert_approved(verdict)
+    assert verdict.title is None
+    assert verdict.version == PageVersion(7, PUBLISHED, AUTHOR, None)
+
+
+def test_a_plain_http_site_link_is_kept() -> None:
+    site = "http://wiki.internal"
+    payload = page(_links={"base": site, "webui": "/pages/1"})
+    facts = PageFacts(page_id=PAGE_ID, page=payload, properties=[prop(approval())])
+
+    assert evaluate(rule(), facts, as_of=AS_OF, site=site).link == "http://wiki.internal/pages/1"
+    # The same link from a site other than the configured one is not shown (a proxy's word).
+    assert judge(page_payload=payload).link == FALLBACK_LINK
+
+
+def test_a_writer_without_a_display_name_is_shown_by_id() -> None:
+    verdict = judge(
+        properties=[prop(approval(), authorId=CAROL)], policy=rule(approval_writers=(APP,))
+    )
+
+    assert the_reason(verdict).startswith(f"approval data last written by {CAROL}, who is not")
+
+
+def test_the_property_writer_is_looked_up_only_when_known() -> None:
+    raw = {"id": "1", "key": KEY, "value": approval()}
+    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties=[raw]), site=SITE)
+
+    assert mentioned_accounts(rule(), page_view) == {ALICE, AUTHOR}
+
+
+def test_the_page_author_is_looked_up_even_when_the_properties_are_unreadable() -> None:
+    page_view = read_page(PageFacts(PAGE_ID, page=page(), properties=["junk"]), site=SITE)
+
+    assert mentioned_accounts(rule(), page_view) == {AUTHOR}
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The runner's local zone is not UTC (times must still be read and shown in UTC)."""
+    time = pytest.importorskip("time")
+    if not hasattr(time, "tzset"):
+        pytest.skip("needs time.tzset")
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_times_are_shown_in_utc_whatever_the_runners_zone() -> None:
+    verdict = judge(page_payload=edited(4))
+
+    assert "version 4 published 2025-07-16T10:33:14Z, approval completed 2025-07-15T10:33:14Z" in (
+        the_reason(verdict)
+    )
+    assert verdict.version is not None
+    assert verdict.version.created_at.utcoffset() == timedelta(0)
+
+
+# --- required groups: the exact words and what the evidence gets ---------------------------
+
+
+def judge_groups(approved: list[str], groups: dict[str, GroupMembers], need: int = 2) -> Verdict:
+    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(approval(approved=approved))])
+    policy = rule(required_groups=(GroupRequirement("cab", need),))
+    return evaluate(policy, facts, as_of=AS_OF, site=SITE, groups=groups)
+
+
+def test_a_group_short_of_members_says_who_approved_from_outside() -> None:
+    members = GroupMembers(frozenset({ALICE}))
+
+    verdict = judge_groups([ALICE, BOB], {"cab": members})
+
+    assert the_reason(verdict) == (
+        f'only 1 of 2 required approvals from group "cab" (members who approved: {ALICE}; '
+        f"approved, but not in the group: {BOB})"
+    )
+
+
+def test_a_group_with_no_member_approving_says_nobody() -> None:
+    verdict = judge_groups([ALICE], {"cab": GroupMembers(frozenset({BOB}))}, need=1)
+
+    assert the_reason(verdict) == (
+        'only 0 of 1 required approvals from group "cab" (members who approved: nobody; '
+        f"approved, but not in the group: {ALICE})"
+    )
+
+
+def test_a_group_whose_members_all_approved_but_too_few_names_no_outsider() -> None:
+    verdict = judge_groups([ALICE], {"cab": GroupMembers(frozenset({ALICE, BOB}))})
+
+    assert the_reason(verdict) == (
+        f'only 1 of 2 required approvals from group "cab" (members who approved: {ALICE})'
+    )
+
+
+@pytest.mark.parametrize(
+    ("groups", "why"),
+    [
+        ({}, "its members were not fetched; record a snapshot that includes them"),
+        (
+            {"cab": GroupMembers(failure=FetchFailure("HTTP 403: not allowed", 403))},
+            "HTTP 403: not allowed",
+        ),
+    ],
+)
+def test_an_unreadable_group_counts_nobody_and_says_why(
+    groups: dict[str, GroupMembers], why: str
+) -> None:
+    verdict = judge_groups([ALICE, BOB], groups)
+
+    assert verdict.outcome is Outcome.UNVERIFIABLE
+    assert failures_of(verdict) == [
+        (Rule.GROUPS_UNVERIFIABLE, f'could not verify the approvers from group "cab": {why}')
+    ]
+    assert [(t.members_counted, t.failure) for t in verdict.groups] == [((), why)]
+
+
+def test_a_version_published_at_the_completion_instant_is_the_approved_one() -> None:
+    # v4 (a major edit) was published exactly when the approval completed: it is the
+    # approved version, and only the minor v5 came after it.
+    history = [entry(5, V5, minor=True), entry(4, COMPLETED, minor=False), entry(3, V3)]
+
+    verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history)
+
+    assert_approved(verdict)
