@@ -52,6 +52,12 @@ PUSH_BACK_STATUSES = frozenset({429, 503})
 MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Following more pages than this means the server is looping or misbehaving.
 MAX_PAGES_PER_LISTING = 1000
+#: All pages of one listing together (a page's properties or versions, a CQL query, a
+#: group's members): far above any real one, far below what 1,000 pages x 10 MB could hold.
+MAX_LISTING_BYTES = 64 * 1024 * 1024
+#: Everything one client reads (one fetch round): a hostile server cannot fill the
+#: machine's memory by answering every page's listing at the per-listing cap.
+MAX_CLIENT_BYTES = 512 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -608,6 +614,8 @@ class ConfluenceClient:
         #: (through Atlassian's API gateway it differs from ``site``)
         self.human_base: str | None = None
         self.deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
+        self._bytes_lock = threading.Lock()
+        self._bytes_read = 0
         self.session = requests.Session()
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
@@ -799,6 +807,7 @@ class ConfluenceClient:
         """
         seen: set[str] = set()
         next_url: str | None = url
+        listing_bytes = 0
         while next_url is not None:
             if len(seen) >= MAX_PAGES_PER_LISTING:
                 raise ConfluenceError(
@@ -807,7 +816,13 @@ class ConfluenceClient:
                 )
             seen.add(next_url)
             response = self._get(next_url, params, what=what)
-            body = self._json(response, what)
+            body, size = self._read_json(response, what)
+            listing_bytes += size
+            if listing_bytes > MAX_LISTING_BYTES:
+                raise ConfluenceError(
+                    f"Confluence's answers for {what} add up to more than "
+                    f"{MAX_LISTING_BYTES // (1024 * 1024)} MB; refused"
+                )
             results = body.get("results") if isinstance(body, dict) else None
             if not isinstance(results, list):
                 raise ConfluenceError(
@@ -1021,6 +1036,10 @@ class ConfluenceClient:
         )
 
     def _json(self, response: requests.Response, what: str) -> Any:
+        return self._read_json(response, what)[0]
+
+    def _read_json(self, response: requests.Response, what: str) -> tuple[Any, int]:
+        """The parsed body and its size in bytes."""
         with response:
             content_type = response.headers.get("Content-Type", "")
             if "json" not in content_type.lower():
@@ -1044,7 +1063,7 @@ class ConfluenceClient:
                 # JSON may spell a lone surrogate ("\udfff"); json.loads accepts it, but
                 # it is not Unicode: no snapshot, report or summary could be written.
                 json.dumps(body, ensure_ascii=False).encode("utf-8")
-            return body
+            return body, len(data)
         except UnicodeEncodeError:
             raise ConfluenceError(
                 f"Confluence sent text for {what} that is not valid Unicode (a lone "
@@ -1054,6 +1073,17 @@ class ConfluenceClient:
             # RecursionError: JSON nested deeper than the parser's stack, as only a
             # hostile or broken server sends it.
             raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
+
+    def _count_bytes(self, n: int, what: str) -> None:
+        with self._bytes_lock:
+            self._bytes_read += n
+            total = self._bytes_read
+        if total > MAX_CLIENT_BYTES:
+            raise ConfluenceError(
+                f"Confluence has sent more than {MAX_CLIENT_BYTES // (1024 * 1024)} MB in this "
+                f"run (while reading {what}); refused, so a misbehaving server cannot "
+                "exhaust this machine's memory"
+            )
 
     def _read_body(self, response: requests.Response, what: str) -> bytes:
         """The body in small reads, none of which may outlast the deadline or exceed the cap."""
@@ -1074,6 +1104,7 @@ class ConfluenceClient:
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     raise ConfluenceError(_too_large(what))
+                self._count_bytes(len(chunk), what)
                 chunks.append(chunk)
         except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
             if self.deadline.cancelled or self.deadline.expired():

@@ -30,9 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="policy file naming the pages that must be approved; enables the gate. "
         "Secrets come only from the environment: CONFLUENCE_USERNAME + CONFLUENCE_API_TOKEN "
-        "(Cloud API token, HTTP Basic) or CONFLUENCE_PERSONAL_TOKEN (bearer: Data Center "
-        "personal access token, OAuth 2.0 access token); neither: anonymous; a replay reads "
-        "none of them",
+        "(Cloud API token, HTTP Basic) or CONFLUENCE_PERSONAL_TOKEN (bearer: OAuth 2.0 "
+        "access token); neither: anonymous; a replay reads none of them",
     )
     group.addoption(
         "--confluence-url",
@@ -67,8 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--confluence-deadline",
         default=DEFAULT_DEADLINE,
         metavar="DURATION",
-        help=f"time the whole fetch may take, e.g. 90s, 10m (default: {DEFAULT_DEADLINE}); a "
-        "Retry-After beyond it fails at once instead of sleeping",
+        help="time all network work of the run may take (queries, pages, histories, names, "
+        f"body reads), e.g. 90s, 10m (default: {DEFAULT_DEADLINE}); --confluence-wait counts "
+        "on top; a Retry-After beyond it fails at once instead of sleeping",
     )
     group.addoption(
         "--confluence-wait",

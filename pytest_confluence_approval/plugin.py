@@ -5,6 +5,7 @@ Imported only once the gate is on (see entrypoint.py), so it may import freely.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -187,13 +188,26 @@ class QueryItem(GateItem):
 _ITEM_NAME = re.compile(r"::page\[(\d+)[ \]]")
 
 
-def page_id_of(nodeid: str) -> str | None:
-    """The page id in an item's node id (``policy.yaml::page[<id> <name>]``).
+def page_id_of(nodeid: str, *, policy: Path, rootpath: Path) -> str | None:
+    """The page id in one of the gate's node ids (``policy.yaml::page[<id> <name>]``).
 
-    Reports reach the xdist controller as node ids only, without the item.
+    Reports reach the xdist controller as node ids only, without the item. Only an
+    item of the policy file is a page: a repository test that happens to be called
+    ``page[101]`` must not count as judging page 101.
     """
-    found = _ITEM_NAME.search(nodeid)
-    return found.group(1) if found else None
+    file_part, _, rest = nodeid.partition("::")
+    found = _ITEM_NAME.match("::" + rest)
+    if found is None or not _is_policy(file_part, policy, rootpath):
+        return None
+    return found.group(1)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_policy(file_part: str, policy: Path, rootpath: Path) -> bool:
+    try:
+        return (rootpath / file_part).resolve() == policy.resolve()
+    except OSError:
+        return False
 
 
 class ExpiredWaiverWarning(pytest.PytestWarning):
@@ -378,7 +392,9 @@ class GateReporter:
         at teardown. <system-out> is valid there in the XSD pytest validates against,
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
         """
-        page_id = page_id_of(report.nodeid)
+        page_id = page_id_of(
+            report.nodeid, policy=self.gate.settings.policy.path, rootpath=self.config.rootpath
+        )
         if report.when != "call" or page_id not in self.gate.facts or self.gate.as_of is None:
             return
         verdict = self.gate.verdicts.get(page_id)

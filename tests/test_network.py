@@ -8,6 +8,7 @@ ever bounded from above: each bound is a promise the README makes.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import signal
@@ -16,13 +17,16 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
+import requests
 
+from pytest_confluence_approval import confluence as confluence_module
 from pytest_confluence_approval.confluence import ConfluenceClient, ConfluenceError, Credentials
 from tests.conftest import QUIET, Gate
-from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, trickle
+from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, status, trickle
 
 REPO = Path(__file__).resolve().parent.parent
 #: What one in-process gate run costs besides the waiting under test.
@@ -232,3 +236,59 @@ def test_an_interrupt_cuts_a_request_in_flight(confluence: FakeConfluence) -> No
     assert not worker.is_alive(), "the request in flight was not cut"
     assert len(outcome) == 1 and isinstance(outcome[0], ConfluenceError)
     assert "interrupted" in outcome[0].args[0]
+
+
+# -- a server cannot fill the machine's memory, one small answer at a time ----------------
+
+
+def test_a_listing_that_adds_up_past_its_budget_is_refused(
+    confluence: FakeConfluence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every answer is small and the pages do not loop: only their sum gives it away.
+    confluence.add_page("101", version=40)
+    for number in range(1, 40):
+        confluence.add_version("101", number, "2025-07-01T10:00:00.000Z")
+    confluence.versions_max_page_size = 5
+    one_answer = len(requests.get(f"{confluence.url}/api/v2/pages/101/versions").content)
+    monkeypatch.setattr(confluence_module, "MAX_LISTING_BYTES", int(2.5 * one_answer))
+    before = confluence.count("/wiki/api/v2/pages/101/versions")
+
+    with pytest.raises(ConfluenceError, match=r"version history of page 101 add up to more"):
+        client(confluence.url).get_versions("101")
+    assert confluence.count("/wiki/api/v2/pages/101/versions") - before == 3  # of 8 pages
+
+
+def test_everything_one_client_reads_has_a_budget(
+    confluence: FakeConfluence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for page_id in ("101", "102", "103"):
+        confluence.add_page(page_id, title="x" * 2000)
+    one_answer = len(requests.get(f"{confluence.url}/api/v2/pages/101").content)
+    monkeypatch.setattr(confluence_module, "MAX_CLIENT_BYTES", int(2.5 * one_answer))
+    reader = client(confluence.url)
+    reader.get_page("101")
+    reader.get_page("102")
+    with pytest.raises(ConfluenceError, match=r"in this run \(while reading page 103\)"):
+        reader.get_page("103")
+    # The next round (a new client) starts with a budget of its own.
+    client(confluence.url).get_page("103")
+
+
+def test_a_compressed_bomb_is_refused_without_inflating_it(confluence: FakeConfluence) -> None:
+    # 200 MB of JSON whitespace gzips to ~200 KB: the size cap must hold for what the body
+    # inflates to, read a bounded piece at a time (urllib3 >= 2.6 bounds read1's output).
+    inflated = b'{"results": [' + b" " * (200 * 1024 * 1024) + b"]}"
+    confluence.add_page("101")
+    confluence.fault(
+        "/wiki/api/v2/pages/101",
+        status(200, body=gzip.compress(inflated, 1), headers={"Content-Encoding": "gzip"}),
+    )
+    del inflated
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfluenceError, match="larger than 10 MB"):
+            client(confluence.url).get_page("101")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024 * 1024

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_confluence_approval.plugin import page_id_of
 from tests.conftest import QUIET, Gate, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
@@ -488,6 +490,20 @@ def test_bad_option_values_are_usage_errors(gate: Gate, option: str, value: str)
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert option in run.output
     assert gate.site.requests == []
+
+
+def test_only_items_of_the_policy_file_count_as_pages(tmp_path: Path) -> None:
+    policy = tmp_path / "gate" / "policy.yaml"
+    policy.parent.mkdir()
+    policy.touch()
+    page = functools.partial(page_id_of, policy=policy, rootpath=tmp_path)
+
+    assert page("gate/policy.yaml::page[101 Release checklist]") == "101"
+    assert page("gate/../gate/policy.yaml::page[102]") == "102"
+    # A repository test that happens to be called page[...] is not a page of the gate.
+    assert page("tests/test_pages.py::page[101]") is None
+    assert page("tests/test_pages.py::TestGate::page[101]") is None
+    assert page("gate/policy.yaml::query[nightly]") is None
 
 
 def test_replay_reports_the_same_verdicts_byte_for_byte_in_one_process_and_under_xdist(
