@@ -11,6 +11,7 @@ Fail closed: missing, contradictory or unverifiable data never passes.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -630,14 +631,69 @@ def find_approval(
     untrusted = f"approval property {key!r} is malformed, so it cannot be trusted"
     if not isinstance(value, dict):
         return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
-    violations = sorted(validator("approval").iter_errors(value), key=_path_order)
-    if violations:
-        details = "; ".join(
-            f"{json_path(e.absolute_path)}: {_violation(e)}" for e in violations[:10]
-        )
-        more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
-        return None, f"{untrusted}: {details}{more}"
+    # The quick check first: jsonschema only where it may find something to report.
+    if not _approval_ok(value):
+        violations = sorted(validator("approval").iter_errors(value), key=_path_order)
+        if violations:
+            details = "; ".join(
+                f"{json_path(e.absolute_path)}: {_violation(e)}" for e in violations[:10]
+            )
+            more = f" (and {len(violations) - 10} more)" if len(violations) > 10 else ""
+            return None, f"{untrusted}: {details}{more}"
     return ApprovalProperty.from_value(key, value, _property_version(found[0].get("version"))), ""
+
+
+#: schemas/approval.schema.json's account id, matched whole (the schema's pattern is
+#: anchored at both ends; ``[A-Za-z0-9]`` are ASCII ranges whatever the flags)
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9:_-]{1,128}")
+_ACCOUNT_LISTS = ("pending", "approved", "rejected", "commented")
+_REQUIRED = ("pending", "approved", "rejected", "isComplete", "completedAt")
+#: the schema's epoch_ms maximum: 9999-12-31T23:59:59.999Z
+_MAX_EPOCH_MS = 253402300799999
+#: isComplete as the app writes it
+_BOOLS = ("true", "false")
+
+
+def _approval_ok(value: dict[str, Any]) -> bool:
+    """True only if ``value`` surely matches schemas/approval.schema.json.
+
+    Validating every page's approval with jsonschema cost more than judging it. False
+    means "let the schema decide" (so error messages stay the schema's), never
+    "invalid": this may be stricter than the schema, never looser (tests/test_verdict.py
+    holds it to that). Keys the schema does not name are allowed, as the schema allows.
+    """
+    for name in _REQUIRED:
+        if name not in value:
+            return False
+    for name in _ACCOUNT_LISTS:
+        if name in value:
+            accounts = value[name]
+            if type(accounts) is not list:
+                return False
+            for account in accounts:
+                if type(account) is not str or _ACCOUNT_ID.fullmatch(account) is None:
+                    return False
+    complete = value["isComplete"]
+    if not (
+        complete is True or complete is False or (type(complete) is str and complete in _BOOLS)
+    ):
+        return False
+    for name in ("completedAt", "createdAt"):
+        if name in value:
+            instant = value[name]
+            if instant is not None and not (type(instant) is int and 0 <= instant <= _MAX_EPOCH_MS):
+                return False
+    for name in ("createdBy", "latestVersionBy"):
+        if name in value and type(value[name]) is not str:
+            return False
+    if "status" in value and type(value["status"]) is not int:
+        return False
+    for name in ("minimumApprovers", "minimumRejections"):
+        if name in value:
+            minimum = value[name]
+            if type(minimum) is not int or minimum < 0:
+                return False
+    return True
 
 
 def _violation(error: ValidationError) -> str:

@@ -1634,22 +1634,36 @@ def test_an_unreadable_page_still_names_the_policy_accounts() -> None:
     assert mentioned_accounts(policy, view(None)) == {"acc-req"}
 
 
-def test_the_approval_is_validated_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = schemas.validator
+@pytest.mark.parametrize(
+    ("value", "schema_calls"),
+    [(approval(), []), (approval(approved=["not an id"]), ["approval"])],
+)
+def test_the_approval_is_validated_once_per_page(
+    monkeypatch: pytest.MonkeyPatch, value: dict[str, Any], schema_calls: list[str]
+) -> None:
+    # A well-formed approval passes the quick check alone; jsonschema runs only for one
+    # that may be malformed, to name what is wrong. Either happens once per page.
+    quick_calls, calls = [], []
+    real_quick, real = verdict_module._approval_ok, schemas.validator
+
+    def counting_quick(value: dict[str, Any]) -> bool:
+        quick_calls.append(value)
+        return real_quick(value)
 
     def counting(name: str) -> Any:
         calls.append(name)
         return real(name)
 
+    monkeypatch.setattr(verdict_module, "_approval_ok", counting_quick)
     monkeypatch.setattr(verdict_module, "validator", counting)
-    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(approval())])
+    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(value)])
     page_view = read_page(facts, site=SITE)
     needs_versions(MINOR, page_view)
     mentioned_accounts(MINOR, page_view)
     evaluate(MINOR, facts, as_of=AS_OF, site=SITE, view=page_view)
 
-    assert calls == ["approval"]
+    assert len(quick_calls) == 1
+    assert calls == schema_calls
 
 
 # --- property: the gate approves exactly where a small independent oracle does -------------
@@ -2079,3 +2093,162 @@ def test_a_version_published_at_the_completion_instant_is_the_approved_one() -> 
     verdict = judge(page_payload=edited(5, minorEdit=True), policy=MINOR, versions=history)
 
     assert_approved(verdict)
+
+
+# --- the quick approval check (verdict._approval_ok) against the approval schema ---
+
+#: strings one step from an account id: whitespace, invisible and look-alike characters,
+#: a final newline (which Python's "$" would let through), lengths around the limit
+_NEAR_IDS = [
+    "",
+    " ",
+    "a" * 129,
+    "a\n",
+    "\na",
+    "a\r\n",
+    "a b",
+    "a\t",
+    "a\x00",
+    "a\u200b",
+    "\ufeffa",
+    "a\u00a0",
+    "a\u2028",
+    "caf\u00e9",
+    "\u0663",
+    "\uff41",
+    "a.b",
+    "a@b",
+    ALICE + " ",
+    " " + BOB,
+]
+_IDS = [ALICE, BOB, APP, "a", "a" * 128, "Z9:_-"]
+#: (field, values one step from what the schema accepts there, or accepted at the edge)
+_NEAR_MISSES: dict[str, list[Any]] = {
+    "pending": [None, "", ALICE, {}, {"0": ALICE}, [[ALICE]], [1], [True], [None]],
+    "isComplete": [
+        *("TRUE", "True", "FALSE", "False", "true ", " true", "true\n", "yes", "1", ""),
+        *(1, 0, 1.0, 0.0, None, [], ["true"], {"true": True}),
+    ],
+    "completedAt": [
+        *(-1, 253402300799999, 253402300799999 + 1, 2**63, 2**64, 10**30, -(2**63)),
+        *(True, False, 0.0, 2.0, 1752575594000.0, "0", "1752575594000", [], {}),
+    ],
+    "createdBy": [None, 1, True, [], {}, ["a"]],
+    "status": [True, False, 1.0, 2.0, "1", None, 2**70, -1],
+    "minimumApprovers": [True, False, 1.0, 2.0, -0.0, -1, -(2**70), 2**70, "1", None, []],
+}
+for _twin, _of in (
+    ("approved", "pending"),
+    ("rejected", "pending"),
+    ("commented", "pending"),
+    ("createdAt", "completedAt"),
+    ("latestVersionBy", "createdBy"),
+    ("minimumRejections", "minimumApprovers"),
+):
+    _NEAR_MISSES[_twin] = _NEAR_MISSES[_of]
+_NEAR_MISS_CASES = [
+    *((name, value) for name, values in _NEAR_MISSES.items() for value in values),
+    *(
+        (name, [odd])
+        for name in ("pending", "approved", "rejected", "commented")
+        for odd in _NEAR_IDS
+    ),
+    *((name, [ALICE, odd]) for name in ("approved", "commented") for odd in _NEAR_IDS),
+    *((name, odd) for name in ("createdBy", "latestVersionBy") for odd in _NEAR_IDS),
+    *((name, MISSING) for name in _NEAR_MISSES),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), _NEAR_MISS_CASES)
+def test_the_quick_approval_check_takes_no_near_miss_the_schema_refuses(
+    name: str, value: Any
+) -> None:
+    candidate = approval(**{name: value})
+    if verdict_module._approval_ok(candidate):
+        assert schemas.validator("approval").is_valid(candidate)
+
+
+_account_ids = st.one_of(
+    st.sampled_from(_IDS + _NEAR_IDS),
+    st.text(st.sampled_from("aZ09:_-"), min_size=0, max_size=130),
+    st.text(st.sampled_from("aZ09:_- \t\n\r\x00\u200b\u00a0\ufeff\u00e9\u0663.@"), max_size=6),
+    st.text(max_size=6),
+)
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6)
+    | st.sampled_from([v for values in _NEAR_MISSES.values() for v in values if v is not None]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@st.composite
+def _field_value(draw: st.DrawFn, name: str) -> Any:
+    if name in ("pending", "approved", "rejected", "commented") and draw(st.booleans()):
+        ids = st.sampled_from(_IDS) | st.sampled_from(_NEAR_IDS) | _account_ids
+        return draw(st.lists(ids, min_size=1, max_size=3))
+    if name in ("createdBy", "latestVersionBy") and draw(st.booleans()):
+        return draw(_account_ids)
+    return draw(st.sampled_from([MISSING, *_NEAR_MISSES[name]]) | _json_values)
+
+
+@st.composite
+def _near_miss_approvals(draw: st.DrawFn) -> dict[str, Any]:
+    """A complete approval with one field (sometimes two) changed or removed, maybe one added."""
+    names = draw(st.lists(st.sampled_from(sorted(_NEAR_MISSES)), min_size=1, max_size=2))
+    value = approval(**{name: draw(_field_value(name)) for name in names})
+    if draw(st.integers(0, 3)) == 0:
+        value.update(draw(st.dictionaries(st.text(max_size=6), _json_values, max_size=1)))
+    return value
+
+
+_approval_candidates = st.one_of(
+    _near_miss_approvals(),
+    _near_miss_approvals(),
+    st.dictionaries(st.sampled_from(sorted(_NEAR_MISSES)), _json_values),
+    st.dictionaries(st.text(max_size=8), _json_values),
+)
+
+
+@settings(max_examples=600)
+@given(_approval_candidates)
+def test_the_quick_approval_check_is_never_looser_than_the_schema(value: dict[str, Any]) -> None:
+    quick = verdict_module._approval_ok(value)
+    schema_says = schemas.validator("approval").is_valid(value)
+    event(f"quick {quick}, schema {schema_says}")
+    if quick:
+        assert schema_says, value
+
+
+@settings(max_examples=300)
+@given(_approval_candidates)
+def test_the_quick_approval_check_changes_no_reading_of_a_property(
+    value: dict[str, Any],
+) -> None:
+    properties = [prop(value)]
+    quick = verdict_module.find_approval(properties, None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verdict_module, "_approval_ok", lambda value: False)
+        schema_only = verdict_module.find_approval(properties, None)
+
+    assert quick == schema_only
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        approval(),
+        approval(isComplete=True, approved=[ALICE, BOB, ALICE], pending=[CAROL]),
+        approval(isComplete="false", completedAt=None, approved=[]),
+        approval(**{name: MISSING for name in ("commented", "status", "createdAt")}),
+        approval(createdBy=MISSING, minimumApprovers=MISSING, minimumRejections=0),
+        approval(appVersion="2.1", history=[{"x": 1}]),
+    ],
+)
+def test_approvals_as_the_app_writes_them_take_the_quick_check(value: dict[str, Any]) -> None:
+    assert verdict_module._approval_ok(value)
+    assert schemas.validator("approval").is_valid(value)
