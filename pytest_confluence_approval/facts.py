@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FetchFailure:
     """Why a page could not be verified, in words a release manager can act on."""
 
@@ -18,7 +18,7 @@ class FetchFailure:
     status: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageFacts:
     page_id: str
     page: dict[str, Any] | None = None
@@ -33,7 +33,7 @@ class PageFacts:
         return cls(page_id=page_id, failure=FetchFailure(message, status))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueryResult:
     """What a ``cql:`` entry found: (page id, title) pairs, or why the search failed."""
 
@@ -41,7 +41,7 @@ class QueryResult:
     failure: FetchFailure | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupMembers:
     """A Confluence group's members (account ids), or why they could not be read."""
 

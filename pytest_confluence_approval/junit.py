@@ -43,6 +43,11 @@ def _log(config: pytest.Config) -> junitxml.LogXML | None:
     return config.stash.get(junitxml.xml_key, None)
 
 
+def enabled(config: pytest.Config) -> bool:
+    """Whether this run writes JUnit XML (so evidence for it is worth rendering)."""
+    return _log(config) is not None
+
+
 def add_system_out(config: pytest.Config, report: pytest.TestReport, text: str) -> None:
     """Give the report's testcase a ``<system-out>`` (valid in every family) with ``text``."""
     xml = _log(config)

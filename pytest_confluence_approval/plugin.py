@@ -392,18 +392,20 @@ class GateReporter:
         at teardown. <system-out> is valid there in the XSD pytest validates against,
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
         """
+        if report.when != "call" or self.gate.as_of is None:
+            return  # checked first: this hook runs for every phase of every test
         page_id = page_id_of(
             report.nodeid, policy=self.gate.settings.policy.path, rootpath=self.config.rootpath
         )
-        if report.when != "call" or page_id not in self.gate.facts or self.gate.as_of is None:
+        if page_id not in self.gate.facts:
             return
         verdict = self.gate.verdicts.get(page_id)
         if verdict is None and self.handoff_dir is not None:
             # The xdist controller's verdicts of the pages its workers ran, for the
             # evidence here and for the summary and report at the end.
             verdict = self.gate.verdicts[page_id] = self.handed_verdicts[page_id]
-        if verdict is None:
-            return
+        if verdict is None or not junit.enabled(self.config):
+            return  # without --junitxml, no evidence text to render
         junit.add_system_out(
             self.config,
             report,

@@ -53,7 +53,7 @@ def _setting(default: Any, *, accounts: bool = False) -> Any:
     return field(default=default, metadata={"setting": True, "accounts": accounts})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageRule:
     """What one page must satisfy: the policy's defaults merged with the page's own settings."""
 

@@ -64,7 +64,7 @@ WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, 
 UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupTally:
     """One ``required_groups`` entry as judged: the counted approvers who are members."""
 
@@ -74,13 +74,13 @@ class GroupTally:
     failure: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     rule: Rule
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageVersion:
     number: int
     created_at: datetime
@@ -89,7 +89,7 @@ class PageVersion:
     minor_edit: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PropertyVersion:
     """The approval property's own version: who last wrote the approval data, and when."""
 
@@ -98,7 +98,7 @@ class PropertyVersion:
     author_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalProperty:
     """The Capable Approval value, with the app's quirks ironed out."""
 
@@ -132,7 +132,7 @@ class ApprovalProperty:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PageView:
     """One page's payloads read once into what the rules need.
 
@@ -170,7 +170,7 @@ def read_page(facts: PageFacts, *, site: str, property_key: str | None = None) -
     return replace(known, approval=approval, no_approval=no_approval)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     rule: PageRule
     outcome: Outcome
