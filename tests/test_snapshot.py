@@ -157,6 +157,52 @@ def test_the_quick_page_check_is_never_looser_than_the_schema(page_id: str, entr
         assert _page_entry_ok(page_id, entry)  # the quick path is taken for real entries
 
 
+QUERY_ENTRIES: list[object] = [
+    {"pages": [{"id": "101", "title": "Release notes"}, {"id": "102", "title": ""}]},
+    {"pages": []},
+    {"failure": FAILURE},
+    {"failure": {"message": "HTTP 400", "status": None}},
+    {"pages": [{"id": "0101", "title": "t"}]},
+    {"pages": [{"id": "101\n", "title": "t"}]},
+    {"pages": [{"id": "1" * 20, "title": "t"}]},
+    {"pages": [{"id": 101, "title": "t"}]},
+    {"pages": [{"id": "101", "title": None}]},
+    {"pages": [{"id": "101"}]},
+    {"pages": [{"id": "101", "title": "t", "extra": 1}]},
+    {"pages": [["101", "t"]]},
+    {"pages": {}},
+    {"pages": [], "failure": FAILURE},
+    {"pages": [], "extra": 1},
+    {"failure": {"message": "x", "status": True}},
+    {"failure": {"message": "x", "status": 2.0}},
+    {},
+    [],
+    None,
+]
+
+
+@pytest.mark.parametrize("entry", QUERY_ENTRIES)
+def test_the_quick_query_check_is_never_looser_than_the_schema(entry: object) -> None:
+    from pytest_confluence_approval.schemas import validator
+    from pytest_confluence_approval.snapshot import _query_entry_ok
+
+    document = {
+        "format": "pytest-confluence-approval snapshot",
+        "version": 1,
+        "recorded_at": "2025-08-01T10:00:00.000Z",
+        "site": "https://acme.atlassian.net/wiki",
+        "tool": {"name": "t", "version": "1"},
+        "pages": {},
+        "queries": {"space = ENG": entry},
+        "sha256": "0" * 64,
+    }
+    schema_says = validator("snapshot").is_valid(document)
+    if _query_entry_ok(entry):
+        assert schema_says
+    if entry in QUERY_ENTRIES[:4]:
+        assert _query_entry_ok(entry)  # the quick path is taken for real entries
+
+
 def test_a_snapshot_with_a_malformed_page_entry_is_refused_naming_it(gate: Gate) -> None:
     snapshot = recorded(gate)
     document = json.loads(snapshot.read_text())
