@@ -547,6 +547,8 @@ def _is_loopback(host: str) -> bool:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The path of a base URL on Atlassian's API gateway (scoped API tokens, OAuth 2.0).
+_GATEWAY_PATH = re.compile(r"/ex/confluence/[^/]+/wiki")
 
 
 def unsafe_url_reason(url: str) -> str | None:
@@ -844,13 +846,23 @@ class ConfluenceClient:
                 )
 
     def _note_base(self, body: Any) -> str | None:
-        """The answer's ``_links.base`` if it is a plain http(s) URL (remembered for links)."""
+        """The answer's ``_links.base`` if it may name the site (remembered for links).
+
+        Links for people are built from it, so it must be the configured site's origin,
+        or, through Atlassian's API gateway, an Atlassian Cloud site over https: any
+        other base (a proxy's, a hostile server's) would send auditors to another host.
+        """
         links = body.get("_links") if isinstance(body, dict) else None
         base = links.get("base") if isinstance(links, dict) else None
         if not isinstance(base, str) or unsafe_url_reason(base) is not None:
             return None
         parts = urlsplit(base)
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            return None
+        scheme, host, port = origin = origin_of(base)
+        via_gateway = _GATEWAY_PATH.fullmatch(self._base_path) is not None
+        cloud_site = scheme == "https" and host.endswith(".atlassian.net") and port == 443
+        if origin != self._origin and not (via_gateway and cloud_site):
             return None
         base = base.rstrip("/")
         if self.human_base is None:
