@@ -567,20 +567,33 @@ def _versions_since(
         created_at, author, minor = history[number]
         if created_at is None:
             return None, f"the version history gives no publication time for version {number}"
-        if number == current.number and (created_at, author) != (
-            current.created_at,
-            current.author_id,
+        if number == current.number and (
+            (created_at, author) != (current.created_at, current.author_id)
+            or (None not in (minor, current.minor_edit) and minor != current.minor_edit)
         ):
             return None, (
-                f"the version history and the page disagree on who published version {number} "
-                "and when"
+                f"the version history and the page disagree on version {number}: who "
+                "published it, when, or whether it was minor"
             )
+        # Times that go backwards would move the approved version (the highest-numbered
+        # one published by completedAt) past an edit made after the approval.
+        if chain and created_at > chain[-1].created_at:
+            return None, _backwards(number, number + 1)
         chain.append(PageVersion(number, created_at, author, minor))
         if created_at <= completed:
+            below = history.get(number - 1, (None,))[0]
+            if below is not None and below > created_at:
+                return None, _backwards(number - 1, number)
             return tuple(reversed(chain)), ""
         if minor is None and minor_matters:
             return None, f"the version history does not say whether version {number} was minor"
     return None, "no version of the page was published before the approval completed"
+
+
+def _backwards(earlier: int, later: int) -> str:
+    return (
+        f"the version history contradicts itself: version {earlier} is dated after version {later}"
+    )
 
 
 def needs_versions(rule: PageRule, view: PageView) -> bool:

@@ -1318,11 +1318,22 @@ def test_the_history_order_does_not_matter() -> None:
         ),
         (
             minor_history((5, V6, True), (4, V4, True)),
-            "the version history and the page disagree on who published version 5 and when",
+            "the version history and the page disagree on version 5: who published it, when, "
+            "or whether it was minor",
         ),
         (
             minor_history((5, V5, True), (4, V4, True))[:2],
             "version 3 is missing from the version history",
+        ),
+        # Times that go backwards: a major v4 dated before v3 would read as the approved
+        # version, and the edit after the approval would vanish.
+        (
+            [entry(5, V5, minor=True), entry(4, V3 - timedelta(hours=1)), *minor_history()],
+            "the version history contradicts itself: version 3 is dated after version 4",
+        ),
+        (
+            minor_history((5, V5, True), (4, V5 + timedelta(hours=1), True)),
+            "the version history contradicts itself: version 4 is dated after version 5",
         ),
         (
             [
@@ -1358,6 +1369,21 @@ def test_an_incomplete_or_inconsistent_history_keeps_the_page_stale(
         f"({why})"
     )
     assert not verdict.waitable
+
+
+def test_a_history_that_calls_the_current_version_minor_when_the_page_does_not_is_stale() -> None:
+    # The page says its current version was a major edit; its history says minor.
+    verdict = judge(
+        page_payload=edited(5, minorEdit=False),
+        policy=MINOR,
+        versions=minor_history((5, V5, True), (4, V4, True)),
+    )
+
+    assert verdict.failed_rules == (Rule.STALE,)
+    assert the_reason(verdict).endswith(
+        "could not be checked (the version history and the page disagree on version 5: who "
+        "published it, when, or whether it was minor)"
+    )
 
 
 def test_a_history_that_could_not_be_fetched_keeps_the_page_stale() -> None:
@@ -1702,6 +1728,10 @@ def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
         page_version["authorId"] = history.get(current, {}).get("authorId", AUTHOR)
     if current in history and "authorId" not in history[current]:
         page_version.pop("authorId", None)
+    if current in history and "minorEdit" in history[current]:
+        # The page's own word on its current version: usually the history's.
+        minor = history[current]["minorEdit"]
+        page_version["minorEdit"] = minor if draw(sound) else draw(st.booleans())
     return {
         "value": value,
         "page_version": page_version,
@@ -1759,6 +1789,10 @@ def oracle(s: dict[str, Any]) -> bool:
                 return False
             if mine.get("authorId") != current.get("authorId"):
                 return False
+            if "minorEdit" in mine and mine["minorEdit"] != current.get(
+                "minorEdit", mine["minorEdit"]
+            ):
+                return False
             before = [
                 n
                 for n, h in by_number.items()
@@ -1768,6 +1802,14 @@ def oracle(s: dict[str, Any]) -> bool:
                 return False
             since = range(max(before), current["number"] + 1)
             if any(n not in by_number or "createdAt" not in by_number[n] for n in since):
+                return False
+            # Times never go backwards from the version before the approved one on.
+            times = [
+                _instant(by_number[n]["createdAt"])
+                for n in range(since[0] - 1, since[-1] + 1)
+                if "createdAt" in by_number.get(n, {})
+            ]
+            if times != sorted(times):
                 return False
             if minor_matters and any(by_number[n].get("minorEdit") is not True for n in since[1:]):
                 return False
@@ -1788,7 +1830,9 @@ def test_the_gate_approves_exactly_where_the_oracle_does(s: dict[str, Any]) -> N
     properties = [prop(approval(**s["value"]), authorId=s["writer"] or MISSING)]
     verdict = judge(
         policy=s["rule"],
-        page_payload=page(version=_with(version(authorId=MISSING), s["page_version"])),
+        page_payload=page(
+            version=_with(version(authorId=MISSING, minorEdit=MISSING), s["page_version"])
+        ),
         properties=properties,
         versions=s["history"],
         as_of=s["as_of"],
