@@ -305,7 +305,8 @@ def evaluate(
                     f"and {second}; ask the approvers to decide again",
                 )
     completed = approval.completed_at if approval.is_complete else None
-    if completed is not None and completed > as_of + CLOCK_SKEW:
+    # (Subtracted from the completion, at least 1970: the as-of may be the calendar's end.)
+    if completed is not None and completed - CLOCK_SKEW > as_of:
         fail(
             Rule.CONTRADICTION,
             f"the approval claims to have completed {_iso(completed)}, after the as-of "
