@@ -51,6 +51,8 @@ class Rule(enum.Enum):
     AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
     GROUPS = "groups"  # too few counted approvers from a required group
     GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
+    #: the version history a rule needs could not be fetched (or is not in the snapshot)
+    HISTORY_UNVERIFIABLE = "history-unverifiable"
     EXPIRED = "expired"  # expires_on reached
     NO_COMPLETION_TIME = "no-completion-time"
     STALE = "stale"
@@ -60,7 +62,7 @@ class Rule(enum.Enum):
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
 WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, Rule.GROUPS})
 #: Failed rules that make a page not verifiable rather than not approved.
-UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE})
+UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE, Rule.HISTORY_UNVERIFIABLE})
 
 
 @dataclass(frozen=True)
@@ -332,13 +334,17 @@ def evaluate(
         assert completed is not None
         minor_matters = rule.require_current_version and rule.ignore_minor_edits
         chain, chain_problem = _versions_since(completed, version, facts, minor_matters)
+    # A history that could not be read makes the page not verifiable, not merely not
+    # approved: no waiver may cover it (an unreachable site must not pass on waivers).
+    unread = chain is None and (facts.versions is None or facts.versions_failure is not None)
+    history_rule = Rule.HISTORY_UNVERIFIABLE if unread else None
 
     # Four eyes: nobody who published the approved version or a later one counts.
     publishers: set[str] = set()
     if rule.forbid_self_approval:
         if chain is None:
             fail(
-                Rule.AUTHOR_UNKNOWN,
+                history_rule or Rule.AUTHOR_UNKNOWN,
                 f"four eyes (forbid_self_approval) cannot be checked: {chain_problem}",
             )
         else:
@@ -402,7 +408,7 @@ def evaluate(
             if rule.require_current_version and edited_after:
                 stale = _stale(completed, version, rule, chain, chain_problem)
                 if stale:
-                    fail(Rule.STALE, stale)
+                    fail(history_rule or Rule.STALE, stale)
             limit = rule.age_limit
             if limit is not None:
                 expires_at = limit.after(completed)

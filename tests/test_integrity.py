@@ -221,3 +221,36 @@ def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
     assert APPROVAL_APP_NAME in text
     replayed = gate.run("--confluence-replay", snapshot, url=False)
     replayed.result.assert_outcomes(passed=1)
+
+
+def test_a_waiver_never_covers_a_page_whose_history_could_not_be_read(gate: Gate) -> None:
+    """A waiver covers "not approved", never "could not verify": a site that fails to
+    answer for a version history must not turn into a waived (green) page."""
+    from tests.fake_confluence import status
+
+    sound_page(gate)
+    for page_id in ("101", "102"):
+        gate.site.add_page(page_id, version=3, version_created_at=BEFORE)
+        gate.site.add_version(page_id, 4, AFTER[0], author_id="acc-editor", minor_edit=True)
+        gate.site.set_approval(page_id, approval_value())
+        gate.site.fault(f"/wiki/api/v2/pages/{page_id}/versions", status(500))
+    waivers = [
+        {"page": p, "reason": "accepted risk", "expires": "2099-01-01"} for p in ("101", "102")
+    ]
+    gate.write_policy(
+        [
+            {"id": "100"},
+            {"id": "101", "ignore_minor_edits": True},
+            {"id": "102", "forbid_self_approval": True, "require_current_version": False},
+        ],
+        waivers=waivers,
+    )
+
+    run = gate.run("--confluence-as-of", AS_OF)
+
+    run.result.assert_outcomes(passed=1, failed=2)
+    assert "0 not approved, 2 not verifiable" in run.output
+    for page_id in ("101", "102"):
+        text = run.failure_text(page_id)
+        assert "could not be verified" in text
+        assert "the version history could not be fetched" in text

@@ -1233,11 +1233,12 @@ def test_four_eyes_without_a_history_fails_closed() -> None:
 
     assert failures_of(verdict) == [
         (
-            Rule.AUTHOR_UNKNOWN,
+            Rule.HISTORY_UNVERIFIABLE,
             "four eyes (forbid_self_approval) cannot be checked: the version history was not "
             "fetched; record a new snapshot",
         )
     ]
+    assert verdict.outcome is Outcome.UNVERIFIABLE  # so no waiver can cover it
 
 
 def test_edits_allowed_without_four_eyes_need_no_history() -> None:
@@ -1397,6 +1398,8 @@ def test_a_history_that_could_not_be_fetched_keeps_the_page_stale() -> None:
         "could not be checked (the version history could not be fetched: "
         "Confluence answered HTTP 500)"
     )
+    assert verdict.failed_rules == (Rule.HISTORY_UNVERIFIABLE,)
+    assert verdict.outcome is Outcome.UNVERIFIABLE  # so no waiver can cover it
 
 
 def test_without_ignore_minor_edits_a_minor_edit_is_an_edit() -> None:
