@@ -918,7 +918,29 @@ class ConfluenceClient:
                 f"Confluence's pagination link for {what} points to another site "
                 f"({_origin_text(absolute)}); it was not followed and no credentials were sent"
             )
+        if not self._under_base_path(absolute):
+            raise ConfluenceError(
+                f"Confluence's pagination link for {what} leaves the configured base URL "
+                f"{self.site}; it was not followed and no credentials were sent"
+            )
         return absolute
+
+    def _under_base_path(self, url: str) -> bool:
+        """Whether ``url``, as it will be sent, stays under the configured base's path.
+
+        Every listing pages under the base, so a ``..`` (also spelled ``%2e%2e``, which
+        requests decodes) must not lead out of it: through Atlassian's API gateway the
+        same origin serves other products and other sites (``/ex/jira/...``).
+        """
+        try:
+            sent = requests.Request("GET", url).prepare().url or ""
+            path = parse_url(sent).path or "/"  # dot segments removed, as urllib3 sends it
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ValueError):
+            return False
+        if re.search(r"%(2e|2f|5c)", path, re.IGNORECASE):
+            return False  # an encoded dot, slash or backslash some server may decode
+        base = self._base_path
+        return not base or path == base or path.startswith(base + "/")
 
     def get_json(self, url: str, params: Params | None = None, *, what: str) -> Any:
         body = self._json(self._get(url, params, what=what), what)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gate
-from tests.fake_confluence import FakeConfluence, approval_value, rewrite
+from tests.fake_confluence import FakeConfluence, approval_value, next_link, rewrite
 
 CLOUD_ID = "a436116f-02ce-4520-8fbb-7301462a1674"
 SITE = "https://acme.atlassian.net/wiki"
@@ -133,3 +133,35 @@ def test_a_base_of_another_host_never_becomes_the_link_people_follow(
     for page_id in ("202", "404"):
         link = run.failure_text(page_id).splitlines()[-1].strip()
         assert link.startswith((site.url + "/", site.links_base + "/")), link
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "/wiki/../../../jira/{cloud}/rest/api/3/myself",
+        "/wiki/%2e%2e/%2E%2E/%2e%2e/jira/{cloud}/rest/api/3/myself",
+        "/ex/jira/{cloud}/rest/api/3/myself",
+        "/wiki/..%2f..%2f..%2fjira/{cloud}/rest/api/3/myself",
+    ],
+    ids=["dots", "encoded-dots", "other-product", "encoded-slash"],
+)
+def test_a_next_link_out_of_the_base_path_is_not_followed(
+    gate_via_gateway: Gate, gateway: FakeConfluence, link: str
+) -> None:
+    """The gateway's origin serves every product and site: a next link that climbs out of
+    /ex/confluence/{cloudId}/wiki would send the token to another API on that origin."""
+    gateway.add_page("101")
+    gateway.set_approval("101", approval_value())
+    gateway.fault(
+        f"{gateway.prefix}/wiki/api/v2/pages/101/properties",
+        next_link(link.format(cloud=CLOUD_ID)),
+    )
+    gate_via_gateway.write_policy([{"id": "101"}])
+
+    run = gate_via_gateway.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert "leaves the configured base URL" in run.failure_text("101")
+    assert "no credentials were sent" in run.failure_text("101")
+    outside = [r.path for r in gateway.requests if not r.path.startswith(gateway.prefix + "/")]
+    assert outside == []
