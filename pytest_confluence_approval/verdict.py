@@ -48,6 +48,9 @@ class Rule(enum.Enum):
     INCOMPLETE = "incomplete"
     APPROVALS = "approvals"
     REQUIRED_APPROVERS = "required-approvers"
+    #: a required approver published a version the approval answers for (four eyes):
+    #: their approval never counts, so waiting cannot help
+    SELF_APPROVAL = "self-approval"
     AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
     GROUPS = "groups"  # too few counted approvers from a required group
     GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
@@ -378,10 +381,21 @@ def evaluate(
     # Named approvers.
     missing = [a for a in rule.required_approvers if a not in counted]
     if missing:
+        # excluded: approved but published; never_count: published, not (yet) approved
+        never_count = [a for a in missing if a in publishers and a not in excluded]
+        cannot = (
+            f"; {people(never_count)} published {which}, so their approval cannot count "
+            "(forbid_self_approval)"
+            if never_count
+            else ""
+        )
         fail(
-            Rule.REQUIRED_APPROVERS,
+            Rule.SELF_APPROVAL
+            if any(a in publishers for a in missing)
+            else Rule.REQUIRED_APPROVERS,
             f"required approvers have not approved: {people(missing)}"
-            + (not_counted if any(a in excluded for a in missing) else ""),
+            + (not_counted if any(a in excluded for a in missing) else "")
+            + cannot,
         )
 
     # Teams: enough counted approvers from each required Confluence group.

@@ -1517,6 +1517,20 @@ def test_without_approval_writers_anyone_may_have_written_it() -> None:
             True,
         ),
         (lambda: judge(approval(rejected=[BOB])), (Rule.REJECTED,), False),
+        # A required approver who published the current version never counts: no wait.
+        (
+            lambda: judge(
+                approval(approved=[ALICE, AUTHOR]),
+                policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)),
+            ),
+            (Rule.SELF_APPROVAL,),
+            False,
+        ),
+        (
+            lambda: judge(policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,))),
+            (Rule.SELF_APPROVAL,),
+            False,
+        ),
         (
             lambda: judge(approval(isComplete="false", rejected=[BOB])),
             (Rule.REJECTED, Rule.INCOMPLETE),
@@ -1542,6 +1556,15 @@ def test_failed_rules_and_whether_waiting_can_fix_them(
     assert verdict.failed_rules == rules
     assert verdict.waitable is waitable
     assert len(verdict.reasons) == len(rules)
+
+
+def test_a_required_approver_who_published_is_told_their_approval_cannot_count() -> None:
+    verdict = judge(policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)))
+
+    assert the_reason(verdict) == (
+        f"required approvers have not approved: {AUTHOR}; {AUTHOR} published the current "
+        "version, so their approval cannot count (forbid_self_approval)"
+    )
 
 
 def test_an_approved_page_is_not_waitable() -> None:
@@ -1962,7 +1985,7 @@ def test_a_required_approver_who_published_the_version_is_said_to_be_excluded() 
 
     assert failures_of(verdict) == [
         (
-            Rule.REQUIRED_APPROVERS,
+            Rule.SELF_APPROVAL,  # waiting cannot help: their approval never counts
             f"required approvers have not approved: {AUTHOR}; not counted: {AUTHOR}, who "
             "published the current version (forbid_self_approval)",
         )
