@@ -976,6 +976,14 @@ class ConfluenceClient:
                     "it was not followed. Check the site URL",
                     response.status_code,
                 )
+            if not self._under_base_path(target):
+                # Same origin, but out of the base: on Atlassian's API gateway that is
+                # another product's or another site's API (see _under_base_path).
+                raise ConfluenceError(
+                    f"Confluence redirected the request for {what} out of the configured "
+                    f"base URL {self.site}; it was not followed. Check the site URL",
+                    response.status_code,
+                )
             url, params = target, None
         else:
             raise ConfluenceError(f"too many redirects while fetching {what}")

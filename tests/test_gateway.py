@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Gate
-from tests.fake_confluence import FakeConfluence, approval_value, next_link, rewrite
+from tests.fake_confluence import FakeConfluence, approval_value, next_link, redirect, rewrite
 
 CLOUD_ID = "a436116f-02ce-4520-8fbb-7301462a1674"
 SITE = "https://acme.atlassian.net/wiki"
@@ -163,5 +163,29 @@ def test_a_next_link_out_of_the_base_path_is_not_followed(
     run.result.assert_outcomes(failed=1)
     assert "leaves the configured base URL" in run.failure_text("101")
     assert "no credentials were sent" in run.failure_text("101")
+    outside = [r.path for r in gateway.requests if not r.path.startswith(gateway.prefix + "/")]
+    assert outside == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/ex/jira/{cloud}/rest/api/3/myself", "/ex/confluence/{cloud}/wiki/../../jira/{cloud}/x"],
+    ids=["other-product", "dots"],
+)
+def test_a_redirect_out_of_the_base_path_is_not_followed(
+    gate_via_gateway: Gate, gateway: FakeConfluence, location: str
+) -> None:
+    gateway.add_page("101")
+    gateway.set_approval("101", approval_value())
+    gateway.fault(
+        f"{gateway.prefix}/wiki/api/v2/pages/101/properties",
+        redirect(location.format(cloud=CLOUD_ID)),
+    )
+    gate_via_gateway.write_policy([{"id": "101"}])
+
+    run = gate_via_gateway.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert "out of the configured base URL" in run.failure_text("101")
     outside = [r.path for r in gateway.requests if not r.path.startswith(gateway.prefix + "/")]
     assert outside == []
