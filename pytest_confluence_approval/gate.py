@@ -20,16 +20,9 @@ from datetime import datetime, time, timezone
 from pathlib import Path
 from time import monotonic
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .confluence import (
-    ConfigurationError,
-    ConfluenceClient,
-    ConfluenceError,
-    Credentials,
-    Deadline,
-    normalize_site,
-)
+from .deadline import ConfluenceError, Deadline
 from .entrypoint import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
@@ -38,9 +31,9 @@ from .entrypoint import (
     DEFAULT_TIMEOUT,
 )
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
-from .fetch import fetch_all, fetch_groups, fetch_versions
 from .pace import Pace
 from .policy import PageRule, Policy, Waiver, load_policy
+from .site import ConfigurationError, Credentials, normalize_site
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
     Outcome,
@@ -52,6 +45,9 @@ from .verdict import (
     read_page,
     unverifiable,
 )
+
+if TYPE_CHECKING:
+    from .confluence import ConfluenceClient
 
 Mode = Literal["live", "replay"]
 WaiverState = Literal["applied", "expired", "unused"]
@@ -221,6 +217,9 @@ class Network:
     @contextmanager
     def client(self) -> Iterator[ConfluenceClient]:
         """A client for one phase, spending from the run's deadline."""
+        # Imported here: a replay never goes to the network and loads no HTTP stack.
+        from .confluence import ConfluenceClient
+
         s = self.settings
         client = ConfluenceClient(
             s.site,
@@ -431,6 +430,8 @@ class _Fetching:
 
     def round(self, wanted: list[str]) -> datetime:
         """One round of requests for these pages; returns when it started."""
+        from .fetch import fetch_groups  # the HTTP stack: live runs only
+
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
         with self.network.client() as client:
@@ -461,6 +462,8 @@ class _Fetching:
 
     def _pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
         """Pages, properties, the histories that are needed, and display names."""
+        from .fetch import fetch_all, fetch_versions
+
         s = self.settings
         rules = self.page_set.rules
         self.pages.update(

@@ -20,7 +20,6 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from . import junit
-from .confluence import ConfigurationError
 from .entrypoint import MARKER, absolute_path
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
@@ -28,6 +27,7 @@ from .jobsummary import markdown_summary
 from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
+from .site import ConfigurationError
 from .snapshot import SnapshotError, dump_handoff, utc_iso, write_json_atomically
 from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
