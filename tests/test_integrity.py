@@ -143,6 +143,24 @@ def test_approval_data_written_by_a_page_editor_fails_when_writers_are_pinned(
         "approval data last written by Eve Editor (acc-editor), who is not one of "
         "approval_writers" in run.failure_text("101")
     )
+    assert "was not checked" not in run.output  # provenance was judged for every page
+
+
+def test_a_run_that_does_not_check_provenance_says_so(gate: Gate) -> None:
+    gate.site.add_page("100", version_created_at=BEFORE)
+    gate.site.set_approval("100", approval_value(approved=["acc-a"]))
+    gate.site.add_page("101", version_created_at=BEFORE)
+    gate.site.set_approval("101", approval_value(approved=["acc-a"]))
+    gate.write_policy(
+        [{"id": "100"}, {"id": "101", "approval_writers": [APPROVAL_APP_ACCOUNT]}],
+    )
+
+    run = gate.run("--confluence-as-of", AS_OF)
+
+    run.result.assert_outcomes(passed=2)
+    run.result.stdout.fnmatch_lines(
+        ["note: who last wrote the approval data was not checked for 1 of 2 judged pages *"]
+    )
 
 
 def test_the_history_is_followed_across_pages(gate: Gate) -> None:
