@@ -649,7 +649,8 @@ class Gate:
         return self.record(page_id)
 
     def record(self, page_id: str) -> Verdict:
-        """Count a prepared page as judged in this session (an xdist worker ran it)."""
+        """Count a prepared page as judged in this session: its item ran here, or (on
+        the xdist controller) a worker reported it."""
         verdict = self._judged[page_id] = self._judgement.verdicts[page_id]
         return verdict
 
