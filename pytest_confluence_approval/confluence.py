@@ -9,20 +9,15 @@ leave the configured site are all errors.
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
-import ipaddress
 import json
-import os
 import random
 import re
 import socket
 import ssl
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -35,8 +30,19 @@ from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from . import TOOL_NAME, __version__
+from .deadline import ConfluenceError as ConfluenceError
+from .deadline import Deadline as Deadline
+from .deadline import Interrupted as Interrupted
+from .deadline import RetryBudgetExceeded as RetryBudgetExceeded
 from .entrypoint import DEFAULT_CONCURRENCY
 from .pace import Answer, Pace, Ticket
+from .site import PAGE_ID_PATTERN as PAGE_ID_PATTERN
+from .site import AuthKind as AuthKind
+from .site import ConfigurationError as ConfigurationError
+from .site import Credentials as Credentials
+from .site import is_page_id as is_page_id
+from .site import normalize_site as normalize_site
+from .site import unsafe_url_reason as unsafe_url_reason
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -69,145 +75,10 @@ PAGE_STATUSES = ("current", "archived", "trashed", "deleted")
 USERS_PER_BULK_REQUEST = 100
 #: Body reads go in pieces this small, so the deadline is checked often on a slow body.
 READ_CHUNK_BYTES = 64 * 1024
-#: Page ids are positive int64 values written in decimal, with no leading zero.
-PAGE_ID_PATTERN = r"^[1-9][0-9]{0,18}$"
-_INT64_MAX = 2**63 - 1
 #: GET /rest/api/group/member answers at most 200 users per page (Atlassian's REST v1 docs).
 GROUP_MEMBERS_PER_PAGE = 200
 #: The scope a scoped API token or OAuth 2.0 app needs to read group members.
 GROUP_SCOPE = "read:group:confluence"
-
-
-class ConfluenceError(Exception):
-    """A request failed; ``str()`` is the plain-language reason."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class RetryBudgetExceeded(ConfluenceError):
-    """Waiting any longer would run past the gate's deadline."""
-
-
-class Interrupted(ConfluenceError):
-    """The run was interrupted (Ctrl-C): nothing more is fetched."""
-
-
-class Deadline:
-    """The one time limit of a whole gate run, shared by every request of it.
-
-    Created once per run; every phase (queries, pages, properties, version
-    histories, display names, waiting for approvers) spends from it. When it runs
-    out, or the run is cancelled (Ctrl-C), the connections still in flight are shut
-    down, so no blocked read outlives it whatever the server does.
-    """
-
-    def __init__(self, seconds: float | None = None) -> None:
-        self.at = None if seconds is None else time.monotonic() + seconds
-        self._cancelled = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        #: set to stop the current watchdog thread; None while none runs
-        self._watchdog_stop: threading.Event | None = None
-
-    def __repr__(self) -> str:
-        left = self.remaining()
-        return f"<Deadline {'none' if left is None else f'{left:.1f} s left'}>"
-
-    def remaining(self) -> float | None:
-        return None if self.at is None else self.at - time.monotonic()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    def expired(self) -> bool:
-        left = self.remaining()
-        return left is not None and left <= 0
-
-    def check(self, what: str) -> None:
-        """Raise unless there is still time (and no interrupt) to work on ``what``."""
-        if self.cancelled:
-            raise Interrupted(f"interrupted before {what} could be fetched")
-        if self.expired():
-            raise RetryBudgetExceeded(
-                f"the gate's --confluence-deadline ran out before {what} could be fetched; "
-                "re-run later or raise --confluence-deadline"
-            )
-
-    def ensure_time_for(self, seconds: float, why: str) -> None:
-        if self.cancelled:
-            raise Interrupted("interrupted")
-        left = self.remaining()
-        if left is not None and seconds > left:
-            raise RetryBudgetExceeded(
-                f"{why}, but the gate has only {max(left, 0):.0f} s of its "
-                "--confluence-deadline left; re-run later"
-            )
-
-    def trim(self, seconds: float) -> float:
-        """``seconds``, or less if the deadline comes first (never zero: that means 'no wait')."""
-        left = self.remaining()
-        return seconds if left is None else max(min(seconds, left), 0.001)
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, but wake up at once on an interrupt."""
-        if seconds > 0 and self._cancelled.wait(seconds):
-            raise Interrupted("interrupted")
-
-    def cancel(self) -> None:
-        """Ctrl-C: refuse all further work and cut the connections in flight."""
-        self._cancelled.set()
-        self.stop_watching()
-        self._shut_down_sockets()
-
-    # -- connections in flight --
-
-    def track(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self._sockets.add(sock)
-            if self.at is not None and self._watchdog_stop is None:
-                # One thread per round of requests: it cuts what is still open when the
-                # deadline comes, so no read can outlive it.
-                self._watchdog_stop = threading.Event()
-                threading.Thread(
-                    target=self._watch,
-                    args=(self._watchdog_stop,),
-                    name="confluence-deadline",
-                    daemon=True,
-                ).start()
-        if self.cancelled or self.expired():
-            self._shut_down_sockets()
-
-    def untrack(self, sock: socket.socket | None) -> None:
-        if sock is not None:
-            with self._lock:
-                self._sockets.discard(sock)
-
-    def stop_watching(self) -> None:
-        """The round of requests is over: the watchdog thread ends (a new one starts on use)."""
-        with self._lock:
-            stop, self._watchdog_stop = self._watchdog_stop, None
-        if stop is not None:
-            stop.set()
-
-    def _watch(self, stop: threading.Event) -> None:
-        left = self.remaining()
-        if left is not None and not stop.wait(max(left, 0)):
-            self._shut_down_sockets()
-
-    def _shut_down_sockets(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            # shutdown() wakes a thread blocked reading from the socket; close() would not.
-            # The base class's method, so a TLS socket is cut without touching its TLS state.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class SharedBackoff:
@@ -427,63 +298,7 @@ def _tracking_adapter(deadline: Deadline, retry: Retry, concurrency: int) -> HTT
     return TrackingAdapter(pool_connections=1, pool_maxsize=max(1, concurrency), max_retries=retry)
 
 
-class ConfigurationError(Exception):
-    """Options or environment that make the gate unusable (a usage error)."""
-
-
-AuthKind = Literal["basic", "bearer", "anonymous"]
 Params = Mapping[str, str | Sequence[str]]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Who the gate checks as. The secret is excluded from ``repr`` and never logged."""
-
-    kind: AuthKind
-    username: str | None = None
-    secret: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """The credentials in ``environ`` (default: the process environment).
-
-        Which variables are set is decided before any secret is read, so no frame that
-        can raise holds the environment or a secret (``pytest -l`` prints every local).
-        """
-        username = _env(environ, "CONFLUENCE_USERNAME")
-        has_api_token = _env(environ, "CONFLUENCE_API_TOKEN") is not None
-        has_bearer = _env(environ, "CONFLUENCE_PERSONAL_TOKEN") is not None
-        if (username or has_api_token) and has_bearer:
-            raise ConfigurationError(
-                "both CONFLUENCE_USERNAME/CONFLUENCE_API_TOKEN and CONFLUENCE_PERSONAL_TOKEN "
-                "are set; set only one, so it is clear which identity the gate checked with"
-            )
-        if username or has_api_token:
-            if not (username and has_api_token):
-                given, missing = (
-                    ("CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN")
-                    if username
-                    else ("CONFLUENCE_API_TOKEN", "CONFLUENCE_USERNAME")
-                )
-                raise ConfigurationError(
-                    f"{given} is set but {missing} is not; set both, or neither"
-                )
-            return cls("basic", username=username, secret=_env(environ, "CONFLUENCE_API_TOKEN"))
-        if has_bearer:
-            return cls("bearer", secret=_env(environ, "CONFLUENCE_PERSONAL_TOKEN"))
-        return cls("anonymous")
-
-    def describe(self) -> str:
-        if self.kind == "basic":
-            return f"API token (HTTP Basic) as {self.username}"
-        if self.kind == "bearer":
-            return "bearer token (CONFLUENCE_PERSONAL_TOKEN)"
-        return "anonymous (no credentials in the environment)"
-
-
-def _env(environ: Mapping[str, str] | None, name: str) -> str | None:
-    """One variable of ``environ`` (None: the process environment); empty means unset."""
-    return (os.environ if environ is None else environ).get(name) or None
 
 
 class _Auth(requests.auth.AuthBase):
@@ -505,69 +320,9 @@ class _Auth(requests.auth.AuthBase):
         return r
 
 
-def normalize_site(url: str, *, allow_insecure_http: bool = False) -> str:
-    """Validate a wiki base URL and bring it into the form requests are built from."""
-    url = url.strip().rstrip("/")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"site URL {url!r} is not a valid URL ({exc}); give a base URL like "
-            "https://acme.atlassian.net/wiki"
-        ) from None
-    unsafe = unsafe_url_reason(url)
-    if unsafe is not None:
-        raise ConfigurationError(f"site URL {url!r} {unsafe}; give a plain base URL")
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            f"site URL {url!r} is not an http(s) URL like https://acme.atlassian.net/wiki"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(
-            f"site URL {url!r} must be a plain base URL (no credentials, query or fragment)"
-        )
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"site URL {url!r} uses plain http to a host other than this machine, which would "
-            "send credentials unencrypted; use https, or pass --confluence-insecure-http"
-        )
-    if parts.hostname.endswith(".atlassian.net") and parts.path in ("", "/"):
-        url += "/wiki"
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def unsafe_url_reason(url: str) -> str | None:
-    """Why a URL must not be requested at all, or None.
-
-    Parsers disagree about URLs with a backslash, userinfo, whitespace or control
-    characters (``http://other:1\\@site:443/`` is ``site`` to one and ``other`` to
-    another), so such URLs are refused outright instead of judged by either parser.
-    """
-    if "\\" in url:
-        return "contains a backslash"
-    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
-        return "contains whitespace or control characters"
-    try:
-        parsed = parse_url(url)
-        authority = urlsplit(url).netloc
-    except (urllib3.exceptions.LocationParseError, ValueError):
-        return "cannot be parsed"
-    if parsed.auth is not None or "@" in authority:
-        return "contains credentials (user info before an '@')"
-    return None
+#: The path of a base URL on Atlassian's API gateway (scoped API tokens, OAuth 2.0).
+_GATEWAY_PATH = re.compile(r"/ex/confluence/[^/]+/wiki")
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
@@ -844,13 +599,23 @@ class ConfluenceClient:
                 )
 
     def _note_base(self, body: Any) -> str | None:
-        """The answer's ``_links.base`` if it is a plain http(s) URL (remembered for links)."""
+        """The answer's ``_links.base`` if it may name the site (remembered for links).
+
+        Links for people are built from it, so it must be the configured site's origin,
+        or, through Atlassian's API gateway, an Atlassian Cloud site over https: any
+        other base (a proxy's, a hostile server's) would send auditors to another host.
+        """
         links = body.get("_links") if isinstance(body, dict) else None
         base = links.get("base") if isinstance(links, dict) else None
         if not isinstance(base, str) or unsafe_url_reason(base) is not None:
             return None
         parts = urlsplit(base)
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            return None
+        scheme, host, port = origin = origin_of(base)
+        via_gateway = _GATEWAY_PATH.fullmatch(self._base_path) is not None
+        cloud_site = scheme == "https" and host.endswith(".atlassian.net") and port == 443
+        if origin != self._origin and not (via_gateway and cloud_site):
             return None
         base = base.rstrip("/")
         if self.human_base is None:
@@ -906,7 +671,29 @@ class ConfluenceClient:
                 f"Confluence's pagination link for {what} points to another site "
                 f"({_origin_text(absolute)}); it was not followed and no credentials were sent"
             )
+        if not self._under_base_path(absolute):
+            raise ConfluenceError(
+                f"Confluence's pagination link for {what} leaves the configured base URL "
+                f"{self.site}; it was not followed and no credentials were sent"
+            )
         return absolute
+
+    def _under_base_path(self, url: str) -> bool:
+        """Whether ``url``, as it will be sent, stays under the configured base's path.
+
+        Every listing pages under the base, so a ``..`` (also spelled ``%2e%2e``, which
+        requests decodes) must not lead out of it: through Atlassian's API gateway the
+        same origin serves other products and other sites (``/ex/jira/...``).
+        """
+        try:
+            sent = requests.Request("GET", url).prepare().url or ""
+            path = parse_url(sent).path or "/"  # dot segments removed, as urllib3 sends it
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ValueError):
+            return False
+        if re.search(r"%(2e|2f|5c)", path, re.IGNORECASE):
+            return False  # an encoded dot, slash or backslash some server may decode
+        base = self._base_path
+        return not base or path == base or path.startswith(base + "/")
 
     def get_json(self, url: str, params: Params | None = None, *, what: str) -> Any:
         body = self._json(self._get(url, params, what=what), what)
@@ -940,6 +727,14 @@ class ConfluenceClient:
                     f"Confluence redirected the request for {what} to another site "
                     f"({_origin_text(target) if unsafe is None else 'a URL that ' + unsafe}); "
                     "it was not followed. Check the site URL",
+                    response.status_code,
+                )
+            if not self._under_base_path(target):
+                # Same origin, but out of the base: on Atlassian's API gateway that is
+                # another product's or another site's API (see _under_base_path).
+                raise ConfluenceError(
+                    f"Confluence redirected the request for {what} out of the configured "
+                    f"base URL {self.site}; it was not followed. Check the site URL",
                     response.status_code,
                 )
             url, params = target, None
@@ -1121,18 +916,6 @@ def _check_page_id(page_id: str) -> None:
         raise ConfluenceError(
             f"page id {page_id!r} is not decimal digits (a positive number, no leading zero)"
         )
-
-
-def is_page_id(value: object) -> bool:
-    """A positive int64 in plain decimal: no sign, no leading zero (``^[1-9][0-9]{0,18}$``)."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= 19
-        and value.isascii()
-        and value.isdigit()
-        and value[0] != "0"
-        and int(value) <= _INT64_MAX
-    )
 
 
 def _status_message(status: int, what: str, credentials: Credentials) -> str:

@@ -1,4 +1,9 @@
-"""One gate run: resolved settings, the facts (live or replayed) and the verdicts.
+"""One gate run: resolved settings, then three phases whose results never change.
+
+page set (the policy's ids and what its ``cql:`` entries found) -> facts (each page's
+payloads, display names, group members, the as-of instant; fetched live or replayed)
+-> verdicts (each page judged, its waiver weighed at the as-of instant). Every phase
+that goes to the network spends from one :class:`Network`: the run's one deadline.
 
 Knows nothing of pytest, so the plugin stays glue and this stays testable.
 """
@@ -14,16 +19,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
 from time import monotonic
-from typing import Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
 
-from .confluence import (
-    ConfigurationError,
-    ConfluenceClient,
-    ConfluenceError,
-    Credentials,
-    Deadline,
-    normalize_site,
-)
+from .deadline import ConfluenceError, Deadline
 from .entrypoint import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
@@ -32,9 +31,9 @@ from .entrypoint import (
     DEFAULT_TIMEOUT,
 )
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
-from .fetch import fetch_all, fetch_groups, fetch_versions
 from .pace import Pace
-from .policy import Policy, Waiver, load_policy
+from .policy import PageRule, Policy, Waiver, load_policy
+from .site import ConfigurationError, Credentials, normalize_site
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
     Outcome,
@@ -46,6 +45,9 @@ from .verdict import (
     read_page,
     unverifiable,
 )
+
+if TYPE_CHECKING:
+    from .confluence import ConfluenceClient
 
 Mode = Literal["live", "replay"]
 WaiverState = Literal["applied", "expired", "unused"]
@@ -197,83 +199,27 @@ def parse_instant(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class Gate:
-    """Fetches once, then answers verdicts for the pages of this session."""
+WaiverUse = tuple[Waiver, WaiverState]
+
+
+class Network:
+    """What every phase that goes to the network shares: the run's one deadline, and
+    the pace each of its clients reached (for the summary's "requests at up to N")."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
-        self.rules = {rule.page_id: rule for rule in settings.policy.pages}
-        #: cql -> what it found; None until resolve_queries() ran
-        self.query_results: dict[str, QueryResult] | None = None
-        #: cql -> the page ids that query contributes (not listed explicitly or earlier)
-        self.query_pages: dict[str, list[str]] = {}
-        self.waivers = {w.page_id: w for w in settings.policy.waivers}
-        self.facts: dict[str, PageFacts] = {}
-        #: each fetched page's payloads read once (the approval validated once)
-        self.views: dict[str, PageView] = {}
-        self.verdicts: dict[str, Verdict] = {}
-        #: account id -> display name, looked up once per run (or taken from the snapshot)
-        self.names: dict[str, str] = {}
-        #: group name -> members, for required_groups: fetched once per run (or replayed)
-        self.groups: dict[str, GroupMembers] = {}
-        self.as_of: datetime | None = None
-        self.recorded_at: datetime | None = None
-        #: The run's one time limit, shared by every phase that goes to the network:
-        #: queries, pages and properties, version histories, display names and the
-        #: polling of --confluence-wait (whose time counts on top of the deadline).
+        #: The run's one time limit, created once and spent by every phase that goes to
+        #: the network: queries, pages and properties, version histories, display names
+        #: and the polling of --confluence-wait (whose time counts on top of the deadline).
         self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
-        #: Where links for people point: the site's own base URL as Confluence states it
-        #: (``_links.base``), never Atlassian's API gateway that the requests go to.
-        self.link_base = settings.snapshot.site if settings.snapshot else settings.site
-        #: the pace of every client this gate made, for the summary's "requests at up to N"
-        self.paces: list[Pace] = []
-
-    def resolve_queries(self) -> None:
-        """Turn ``cql:`` entries into page rules (once). Raises ConfigurationError for a
-        waiver that names a page neither listed nor found."""
-        if self.query_results is not None:
-            return
-        s = self.settings
-        queries = s.policy.queries
-        results: dict[str, QueryResult] = {}
-        if s.snapshot is not None:
-            for q in queries:
-                results[q.cql] = s.snapshot.queries.get(q.cql) or QueryResult(
-                    failure=FetchFailure(
-                        "the query is not in the snapshot; record a new snapshot that includes it"
-                    )
-                )
-        elif queries:
-            with self._client() as client:
-                for q in queries:
-                    try:
-                        results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
-                    except ConfluenceError as exc:
-                        results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
-        self.query_results = results
-        for q in queries:
-            # An explicit id entry wins over a query; of two queries, the first wins.
-            mine: list[str] = []
-            for page_id, title in results[q.cql].pages:
-                if page_id not in self.rules:
-                    self.rules[page_id] = replace(
-                        q.rule, page_id=page_id, name=q.rule.name or title or None
-                    )
-                    mine.append(page_id)
-            self.query_pages[q.cql] = mine
-        if any(r.failure for r in results.values()):
-            return  # a failed query fails the gate anyway; its pages are unknown
-        for waiver in s.policy.waivers:
-            if waiver.page_id not in self.rules:
-                raise ConfigurationError(
-                    f"{s.policy.path}:{waiver.line}: waivers: page {waiver.page_id} is neither "
-                    "in the policy's pages nor found by its queries; a waiver can only cover a "
-                    "page the gate checks"
-                )
+        self._paces: list[Pace] = []
 
     @contextmanager
-    def _client(self) -> Iterator[ConfluenceClient]:
+    def client(self) -> Iterator[ConfluenceClient]:
         """A client for one phase, spending from the run's deadline."""
+        # Imported here: a replay never goes to the network and loads no HTTP stack.
+        from .confluence import ConfluenceClient
+
         s = self.settings
         client = ConfluenceClient(
             s.site,
@@ -283,7 +229,7 @@ class Gate:
             concurrency=s.options.concurrency,
             deadline=self.deadline,
         )
-        self.paces.append(client.pace)
+        self._paces.append(client.pace)
         try:
             yield client
         except KeyboardInterrupt:
@@ -292,16 +238,14 @@ class Gate:
         finally:
             client.close()
             self.deadline.stop_watching()
-            if client.human_base and self.link_base == s.site:
-                self.link_base = client.human_base
 
     def pace_reached(self) -> str | None:
         """ "fetched 1,503 requests at up to 32 in flight (...)", or None if nothing was sent."""
-        sent = sum(p.sent for p in self.paces)
+        sent = sum(p.sent for p in self._paces)
         if not sent:
             return None
-        peak = max(p.peak for p in self.paces)
-        push_backs = sum(p.push_backs for p in self.paces)
+        peak = max(p.peak for p in self._paces)
+        push_backs = sum(p.push_backs for p in self._paces)
         slowed = (
             f"; the site asked to slow down {push_backs:,} time{'s' if push_backs > 1 else ''}"
             if push_backs
@@ -312,79 +256,217 @@ class Gate:
             f"(ceiling {self.settings.options.concurrency}{slowed})"
         )
 
-    def prepare(
-        self, page_ids: Iterable[str], progress: Callable[[str], None] | None = None
-    ) -> None:
-        """Fetch (or replay) the facts for these pages, all at once. Idempotent.
 
-        With ``--confluence-wait``, pages whose only failures are approvers not done
-        yet are fetched again every poll interval until they pass or time runs out.
-        """
-        wanted = [p for p in dict.fromkeys(page_ids) if p not in self.facts]
-        if not wanted and self.as_of is not None:
-            return
-        s = self.settings
-        if s.snapshot is not None:
-            self.recorded_at = s.snapshot.recorded_at
-            self.as_of = s.as_of or s.snapshot.recorded_at
-            self.facts.update({p: s.snapshot.facts_for(p) for p in wanted})
-            self.names.update(s.snapshot.names)
-            for group in self._groups_for(wanted):
-                self.groups[group] = s.snapshot.groups.get(group) or GroupMembers(
-                    failure=FetchFailure(
-                        f'group "{group}" is not in the snapshot; record a new snapshot '
-                        "that includes it"
-                    )
+# -- phase 1: the page set --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSet:
+    """The pages this run checks: the policy's own ids, then what its ``cql:`` entries found."""
+
+    #: page id -> its rule (an explicit id entry wins over a query; of two queries, the first)
+    rules: Mapping[str, PageRule]
+    #: cql -> what it found
+    query_results: Mapping[str, QueryResult]
+    #: cql -> the page ids that query contributes (not listed explicitly or earlier)
+    query_pages: Mapping[str, tuple[str, ...]]
+    #: the site's own base URL as the search answer stated it (``_links.base``), if it did
+    stated_base: str | None = None
+
+
+def resolve_page_set(settings: GateSettings, network: Network) -> PageSet:
+    """Run the ``cql:`` entries (or read them from the snapshot) into page rules.
+
+    Raises ConfigurationError for a waiver that names a page neither listed nor found.
+    """
+    policy = settings.policy
+    rules = {rule.page_id: rule for rule in policy.pages}
+    results: dict[str, QueryResult] = {}
+    stated_base: str | None = None
+    if settings.snapshot is not None:
+        for q in policy.queries:
+            results[q.cql] = settings.snapshot.queries.get(q.cql) or QueryResult(
+                failure=FetchFailure(
+                    "the query is not in the snapshot; record a new snapshot that includes it"
                 )
-            return
-        fetched_at = self._fetch(wanted)
-        if s.wait is not None:
-            fetched_at = self._wait(wanted, fetched_at, progress or (lambda _: None))
-        self.as_of = s.as_of or fetched_at
-        if s.options.record:
-            dump_snapshot(
-                s.options.record,
-                site=s.site,
-                recorded_at=fetched_at,
-                facts=self.facts,
-                names=self.names,
-                queries=self.query_results or {},
-                groups=self.groups,
             )
+    elif policy.queries:
+        with network.client() as client:
+            for q in policy.queries:
+                try:
+                    results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
+                except ConfluenceError as exc:
+                    results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
+        stated_base = client.human_base
+    query_pages: dict[str, tuple[str, ...]] = {}
+    for q in policy.queries:
+        mine: list[str] = []
+        for page_id, title in results[q.cql].pages:
+            if page_id not in rules:
+                rules[page_id] = replace(q.rule, page_id=page_id, name=q.rule.name or title or None)
+                mine.append(page_id)
+        query_pages[q.cql] = tuple(mine)
+    # A failed query fails the gate anyway; its pages are unknown, so are its waivers'.
+    if not any(r.failure for r in results.values()):
+        for waiver in policy.waivers:
+            if waiver.page_id not in rules:
+                raise ConfigurationError(
+                    f"{policy.path}:{waiver.line}: waivers: page {waiver.page_id} is neither "
+                    "in the policy's pages nor found by its queries; a waiver can only cover a "
+                    "page the gate checks"
+                )
+    return PageSet(rules, results, query_pages, stated_base)
 
-    def _groups_for(self, page_ids: Iterable[str]) -> list[str]:
-        """The required groups of these pages whose members this run has not read yet."""
-        wanted = (r.group for p in page_ids for r in self.rules[p].required_groups)
-        return [g for g in dict.fromkeys(wanted) if g not in self.groups]
 
-    def _fetch(self, wanted: list[str]) -> datetime:
+# -- phase 2: the facts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the gate knows of the pages it judges, and the instant it judges them at."""
+
+    pages: Mapping[str, PageFacts]
+    #: each live-fetched page's payloads read once (the approval validated once); a
+    #: replayed page is read while it is judged
+    views: Mapping[str, PageView]
+    #: account id -> display name, looked up once per run (or taken from the snapshot)
+    names: Mapping[str, str]
+    #: group name -> members, for required_groups: fetched once per run (or replayed)
+    groups: Mapping[str, GroupMembers]
+    as_of: datetime
+    #: when the replayed snapshot was recorded; None in a live run
+    recorded_at: datetime | None
+    #: Where links for people point: the site's own base URL as Confluence states it
+    #: (``_links.base``), never Atlassian's API gateway that the requests go to.
+    link_base: str
+
+
+def gather_facts(
+    settings: GateSettings,
+    page_set: PageSet,
+    page_ids: Iterable[str],
+    network: Network,
+    progress: Callable[[str], None] | None = None,
+    known: Facts | None = None,
+) -> Facts:
+    """Fetch (or replay) the facts of these pages, all at once, on top of those ``known``.
+
+    With ``--confluence-wait``, pages whose only failures are approvers not done yet
+    are fetched again every poll interval until they pass or time runs out.
+    """
+    wanted = [p for p in dict.fromkeys(page_ids) if known is None or p not in known.pages]
+    if known is not None and not wanted:
+        return known
+    if settings.snapshot is not None:
+        return _replayed(settings, page_set, wanted, known)
+    fetching = _Fetching(settings, page_set, network, known)
+    fetched_at = fetching.round(wanted)
+    if settings.wait is not None:
+        fetched_at = fetching.wait(wanted, fetched_at, progress or (lambda _: None))
+    facts = fetching.facts(as_of=settings.as_of or fetched_at)
+    if settings.options.record:
+        dump_snapshot(
+            settings.options.record,
+            site=settings.site,
+            recorded_at=fetched_at,
+            facts=facts.pages,
+            names=facts.names,
+            queries=page_set.query_results,
+            groups=facts.groups,
+        )
+    return facts
+
+
+def _replayed(
+    settings: GateSettings, page_set: PageSet, wanted: list[str], known: Facts | None
+) -> Facts:
+    snapshot = settings.snapshot
+    assert snapshot is not None
+    pages = dict(known.pages) if known else {}
+    pages.update((p, snapshot.facts_for(p)) for p in wanted)
+    groups = dict(known.groups) if known else {}
+    for group in _groups_for(page_set, wanted, groups):
+        groups[group] = snapshot.groups.get(group) or GroupMembers(
+            failure=FetchFailure(
+                f'group "{group}" is not in the snapshot; record a new snapshot that includes it'
+            )
+        )
+    return Facts(
+        pages=pages,
+        views=known.views if known else {},
+        names={**(known.names if known else {}), **snapshot.names},
+        groups=groups,
+        as_of=settings.as_of or snapshot.recorded_at,
+        recorded_at=snapshot.recorded_at,
+        link_base=known.link_base if known else settings.site,
+    )
+
+
+def _groups_for(
+    page_set: PageSet, page_ids: Iterable[str], read: Mapping[str, object]
+) -> list[str]:
+    """The required groups of these pages whose members this run has not read yet."""
+    wanted = (r.group for p in page_ids for r in page_set.rules[p].required_groups)
+    return [g for g in dict.fromkeys(wanted) if g not in read]
+
+
+class _Fetching:
+    """The live facts phase at work: its rounds of requests fill these, then freeze them."""
+
+    def __init__(
+        self, settings: GateSettings, page_set: PageSet, network: Network, known: Facts | None
+    ) -> None:
+        self.settings = settings
+        self.page_set = page_set
+        self.network = network
+        self.pages = dict(known.pages) if known else {}
+        self.views = dict(known.views) if known else {}
+        self.names = dict(known.names) if known else {}
+        self.groups = dict(known.groups) if known else {}
+        self.link_base = known.link_base if known else page_set.stated_base or settings.site
+
+    def facts(self, as_of: datetime) -> Facts:
+        return Facts(self.pages, self.views, self.names, self.groups, as_of, None, self.link_base)
+
+    def round(self, wanted: list[str]) -> datetime:
         """One round of requests for these pages; returns when it started."""
+        from .fetch import fetch_groups  # the HTTP stack: live runs only
+
         s = self.settings
         fetched_at = datetime.now(timezone.utc)
-        with self._client() as client:
+        with self.network.client() as client:
             # Group members are read beside the pages, not after them: each group once per run.
             side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confluence-groups")
             groups = side.submit(
                 fetch_groups,
                 client,
-                self._groups_for(wanted),
+                _groups_for(self.page_set, wanted, self.groups),
                 concurrency=s.options.concurrency,
             )
             try:
-                self._fetch_pages(client, wanted)
+                self._pages(client, wanted)
                 self.groups.update(groups.result())
             except KeyboardInterrupt:
                 # Ctrl-C: cut the group requests in flight too, and do not wait for them.
-                self.deadline.cancel()
+                self.network.deadline.cancel()
                 side.shutdown(wait=False, cancel_futures=True)
                 raise
+            finally:
+                self._learn_base(client.human_base)
             side.shutdown(wait=True)
         return fetched_at
 
-    def _fetch_pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
+    def _learn_base(self, stated: str | None) -> None:
+        if stated and self.link_base == self.settings.site:
+            self.link_base = stated
+
+    def _pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
         """Pages, properties, the histories that are needed, and display names."""
+        from .fetch import fetch_all, fetch_versions
+
         s = self.settings
-        self.facts.update(
+        rules = self.page_set.rules
+        self.pages.update(
             fetch_all(
                 client,
                 wanted,
@@ -392,35 +474,37 @@ class Gate:
                 concurrency=s.options.concurrency,
             )
         )
-        if client.human_base and self.link_base == s.site:
-            self.link_base = client.human_base
+        self._learn_base(client.human_base)
         self.views.update(
-            (p, read_page(self.facts[p], site=self.link_base, property_key=s.policy.property_key))
+            (p, read_page(self.pages[p], site=self.link_base, property_key=s.policy.property_key))
             for p in wanted
         )
-        needing = [p for p in wanted if needs_versions(self.rules[p], self.views[p])]
+        needing = [p for p in wanted if needs_versions(rules[p], self.views[p])]
         for page_id, (versions, failure) in fetch_versions(
             client, needing, concurrency=s.options.concurrency
         ).items():
-            self.facts[page_id] = replace(
-                self.facts[page_id], versions=versions, versions_failure=failure
+            self.pages[page_id] = replace(
+                self.pages[page_id], versions=versions, versions_failure=failure
             )
-        accounts = set().union(*(mentioned_accounts(self.rules[p], self.views[p]) for p in wanted))
+        accounts = set().union(*(mentioned_accounts(rules[p], self.views[p]) for p in wanted))
         self.names.update(client.get_display_names(accounts - self.names.keys()))
 
-    def _wait(
+    def wait(
         self, wanted: list[str], fetched_at: datetime, progress: Callable[[str], None]
     ) -> datetime:
         """Poll the pages that only wait for approvers; fail the others at once."""
         s = self.settings
         assert s.wait is not None
+        deadline = self.network.deadline
+        rules = self.page_set.rules
         give_up_at = monotonic() + s.wait
         while True:
-            waiting = [p for p in wanted if self._judge(p, s.as_of or fetched_at).waitable]
+            as_of = s.as_of or fetched_at
+            waiting = [p for p in wanted if self._judge(p, as_of).waitable]
             if not waiting:
                 return fetched_at
             left = give_up_at - monotonic()
-            labels = ", ".join(self.rules[p].label for p in waiting[:5])
+            labels = ", ".join(rules[p].label for p in waiting[:5])
             more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
             if left <= 0:
                 progress(
@@ -433,73 +517,172 @@ class Gate:
                 f"confluence approval gate: waiting for approvers on {len(waiting)} page(s): "
                 f"{labels}{more}; next check in {_duration(pause)}, {_duration(left)} left"
             )
-            if self.deadline.expired():
+            if deadline.expired():
                 return fetched_at
             try:
-                self.deadline.sleep(min(pause, max(self.deadline.remaining() or pause, 0)))
+                deadline.sleep(min(pause, max(deadline.remaining() or pause, 0)))
             except ConfluenceError:
                 return fetched_at  # interrupted
-            fetched_at = self._fetch(waiting)
-            done = [p for p in waiting if self._judge(p, s.as_of or fetched_at).passed]
+            fetched_at = self.round(waiting)
+            as_of = s.as_of or fetched_at
+            done = [p for p in waiting if self._judge(p, as_of).passed]
             if done:
                 progress(
                     "confluence approval gate: now approved: "
-                    + ", ".join(self.rules[p].label for p in done)
+                    + ", ".join(rules[p].label for p in done)
                 )
 
     def _judge(self, page_id: str, as_of: datetime) -> Verdict:
-        try:
-            return evaluate(
-                self.rules[page_id],
-                self.facts[page_id],
-                as_of=as_of,
-                site=self.link_base,
-                property_key=self.settings.policy.property_key,
-                names=self.names,
-                groups=self.groups,
-                view=self.views.get(page_id),
-            )
-        except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
-            return unverifiable(
-                self.rules[page_id],
-                "could not verify: internal error while judging the page "
-                f"({type(exc).__name__}: {exc}); please report this",
-                f"{self.link_base}/pages/viewpage.action?pageId={page_id}",
-            )
+        return judge(self.settings, self.page_set, self.facts(as_of), page_id)
 
-    def judged(self, page_ids: Iterable[str]) -> dict[str, Verdict]:
-        """Verdicts of these (prepared) pages, without making them this session's."""
-        assert self.as_of is not None
-        return {p: self.verdicts.get(p) or self._judge(p, self.as_of) for p in page_ids}
+
+# -- phase 3: the verdicts --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Each page's verdict, and its waiver as it stands at the facts' as-of instant."""
+
+    verdicts: Mapping[str, Verdict]
+    #: page id -> its waiver and whether it covers the verdict
+    waivers: Mapping[str, WaiverUse]
+
+
+def judge(settings: GateSettings, page_set: PageSet, facts: Facts, page_id: str) -> Verdict:
+    """One page's verdict at the facts' as-of instant; a bug of ours fails the page."""
+    rule = page_set.rules[page_id]
+    try:
+        return evaluate(
+            rule,
+            facts.pages[page_id],
+            as_of=facts.as_of,
+            site=facts.link_base,
+            property_key=settings.policy.property_key,
+            names=facts.names,
+            groups=facts.groups,
+            view=facts.views.get(page_id),
+        )
+    except Exception as exc:  # a bug of ours must fail the page, not pass or crash it
+        return unverifiable(
+            rule,
+            "could not verify: internal error while judging the page "
+            f"({type(exc).__name__}: {exc}); please report this",
+            f"{facts.link_base}/pages/viewpage.action?pageId={page_id}",
+        )
+
+
+def waiver_use(waiver: Waiver, verdict: Verdict, as_of: datetime) -> WaiverUse:
+    """Whether a page's waiver covers its verdict at the as-of instant.
+
+    A waiver covers "not approved" only: a page that could not be verified (an
+    expired token, a site down) is never waived, or a broken gate would pass.
+    """
+    if verdict.outcome is not Outcome.NOT_APPROVED:
+        return waiver, "unused"
+    expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
+    return waiver, "applied" if as_of < expires_at else "expired"
+
+
+def judge_pages(
+    settings: GateSettings,
+    page_set: PageSet,
+    facts: Facts,
+    page_ids: Iterable[str],
+    handed: Mapping[str, Verdict] = MappingProxyType({}),
+) -> Judgement:
+    """The verdicts of these pages: ``handed`` ones (an xdist controller's) as they are."""
+    verdicts = {p: handed.get(p) or judge(settings, page_set, facts, p) for p in page_ids}
+    policy_waivers = {w.page_id: w for w in settings.policy.waivers}
+    waivers = {
+        p: waiver_use(w, v, facts.as_of)
+        for p, v in verdicts.items()
+        if (w := policy_waivers.get(p)) is not None
+    }
+    return Judgement(verdicts, waivers)
+
+
+# -- the run ----------------------------------------------------------------------------
+
+
+class Gate:
+    """One run of the gate: its phases in order, each result kept once it is known, and
+    the pages this session has judged so far (the items that ran, or the reports an
+    xdist controller received)."""
+
+    def __init__(self, settings: GateSettings) -> None:
+        self.settings = settings
+        self.network = Network(settings)
+        self.page_set: PageSet | None = None
+        self.facts: Facts | None = None
+        self._judgement = Judgement({}, {})
+        self._judged: dict[str, Verdict] = {}
+
+    def resolve(self) -> PageSet:
+        """Phase 1 (once). Raises ConfigurationError for a waiver of an unknown page."""
+        if self.page_set is None:
+            self.page_set = resolve_page_set(self.settings, self.network)
+        return self.page_set
+
+    def prepare(
+        self, page_ids: Iterable[str], progress: Callable[[str], None] | None = None
+    ) -> Judgement:
+        """Phases 2 and 3 for these pages, all at once; pages already judged are kept."""
+        page_set = self.resolve()
+        wanted = [p for p in page_ids if p not in self._judgement.verdicts]
+        if self.facts is not None and not wanted:
+            return self._judgement
+        self.facts = facts = gather_facts(
+            self.settings, page_set, wanted, self.network, progress, known=self.facts
+        )
+        handed = self.settings.snapshot.verdicts if self.settings.snapshot else {}
+        new = judge_pages(self.settings, page_set, facts, wanted, handed)
+        old = self._judgement
+        self._judgement = Judgement(
+            {**old.verdicts, **new.verdicts}, {**old.waivers, **new.waivers}
+        )
+        return self._judgement
 
     def verdict(self, page_id: str) -> Verdict:
-        if page_id not in self.verdicts:
+        """The page's verdict, now judged in this session."""
+        if page_id not in self._judgement.verdicts:
             self.prepare([page_id])
-            assert self.as_of is not None
-            self.verdicts[page_id] = self._judge(page_id, self.as_of)
-        return self.verdicts[page_id]
+        return self.record(page_id)
 
-    def waiver(self, page_id: str) -> tuple[Waiver, WaiverState] | None:
-        """The page's waiver and whether it covers the verdict (judged at the as-of instant).
+    def record(self, page_id: str) -> Verdict:
+        """Count a prepared page as judged in this session: its item ran here, or (on
+        the xdist controller) a worker reported it."""
+        verdict = self._judged[page_id] = self._judgement.verdicts[page_id]
+        return verdict
 
-        A waiver covers "not approved" only: a page that could not be verified (an
-        expired token, a site down) is never waived, or a broken gate would pass.
-        """
-        waiver = self.waivers.get(page_id)
-        verdict = self.verdicts.get(page_id)
-        if waiver is None or verdict is None or self.as_of is None:
-            return None
-        if verdict.outcome is not Outcome.NOT_APPROVED:
-            return waiver, "unused"
-        expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
-        return waiver, "applied" if self.as_of < expires_at else "expired"
+    @property
+    def verdicts(self) -> Mapping[str, Verdict]:
+        """The verdicts of the pages judged in this session so far."""
+        return MappingProxyType(self._judged)
+
+    def handoff(self) -> Snapshot:
+        """Everything an xdist worker needs: the facts, and the verdicts judged here."""
+        page_set, facts = self.resolve(), self.facts
+        assert facts is not None
+        return Snapshot(
+            recorded_at=facts.recorded_at or facts.as_of,
+            site=self.settings.site,
+            pages=facts.pages,
+            names=facts.names,
+            queries=page_set.query_results,
+            groups=facts.groups,
+            verdicts=self._judgement.verdicts,
+        )
+
+    def waiver(self, page_id: str) -> WaiverUse | None:
+        """The waiver of a page judged in this session, and whether it covers the verdict."""
+        return self._judgement.waivers.get(page_id) if page_id in self._judged else None
 
     def waived(self) -> set[str]:
         """The pages judged so far whose failure a waiver turned into an xfail."""
-        return {p for p in self.verdicts if (w := self.waiver(p)) and w[1] == "applied"}
+        return {p for p in self._judged if (w := self.waiver(p)) and w[1] == "applied"}
 
     def counts(self) -> dict[Outcome, int]:
         counts = dict.fromkeys(Outcome, 0)
-        for v in self.verdicts.values():
+        for v in self._judged.values():
             counts[v.outcome] += 1
         return counts

@@ -20,7 +20,6 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from . import junit
-from .confluence import ConfigurationError
 from .entrypoint import MARKER, absolute_path
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
@@ -28,10 +27,11 @@ from .jobsummary import markdown_summary
 from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
-from .snapshot import Snapshot, SnapshotError, dump_handoff, utc_iso, write_json_atomically
+from .site import ConfigurationError
+from .snapshot import SnapshotError, dump_handoff, utc_iso, write_json_atomically
 from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
-from .verdict import Outcome, Verdict
+from .verdict import Outcome
 
 HANDOFF_KEY = "confluence_approval_handoff"
 DESELECTED_KEY = "confluence_approval_deselected"
@@ -86,8 +86,6 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
     if getattr(option, "xmlpath", None) and (problem := junit.check_pytest_junitxml()):
         raise pytest.UsageError(f"confluence approval gate: {problem}")
     gate = Gate(settings)
-    if handed is not None and settings.snapshot is not None:
-        gate.verdicts.update(settings.snapshot.verdicts)  # judged once, by the controller
     config.stash[gate_key] = gate
     config.pluginmanager.register(GateReporter(config, gate), "confluence-approval-reporter")
     # With no positional arguments the gate runs alone (testpaths are not collected);
@@ -117,18 +115,19 @@ def _same_file(arg: str, path: Path) -> bool:
 class PolicyFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         gate = self.config.stash[gate_key]
+        policy, page_set = gate.settings.policy, gate.resolve()
         # (rule, the name its test id shows): the policy's words only. A cql: entry's page
         # is not named by its Confluence title here (the failure text does that): -k and
         # -m match test ids, and a page's editor must not choose whether it is judged.
-        named = [(rule, rule.name) for rule in gate.settings.policy.pages]
-        for query in gate.settings.policy.queries:
-            named += [(gate.rules[p], query.rule.name) for p in gate.query_pages.get(query.cql, [])]
+        named = [(rule, rule.name) for rule in policy.pages]
+        for query in policy.queries:
+            named += [(page_set.rules[p], query.rule.name) for p in page_set.query_pages[query.cql]]
         for rule, shown in named:
             name = f"page[{rule.page_id} {shown}]" if shown else f"page[{rule.page_id}]"
             yield ApprovalItem.from_parent(self, name=render_line(name), rule=rule)
-        for query in gate.settings.policy.queries:
-            result = (gate.query_results or {}).get(query.cql)
-            if result is None or result.failure is not None or not result.pages:
+        for query in policy.queries:
+            result = page_set.query_results[query.cql]
+            if result.failure is not None or not result.pages:
                 label = query.rule.name or query.cql
                 yield QueryItem.from_parent(self, name=render_line(f"query[{label}]"), query=query)
 
@@ -160,8 +159,8 @@ class QueryItem(GateItem):
         self.query = query
 
     def runtest(self) -> None:
-        result = (self.config.stash[gate_key].query_results or {}).get(self.query.cql)
-        if result is not None and result.failure is not None:
+        result = self.config.stash[gate_key].resolve().query_results[self.query.cql]
+        if result.failure is not None:
             raise GateFailure(
                 render_lines(
                     [
@@ -228,7 +227,8 @@ class ApprovalItem(GateItem):
         # there the evidence goes to <system-out> only (see pytest_runtest_logreport).
         waiver = gate.waiver(self.rule.page_id)
         if self.config.getini("junit_family") in ("xunit1", "legacy"):
-            self.user_properties.extend(evidence_properties(verdict, gate.names, waiver))
+            assert gate.facts is not None
+            self.user_properties.extend(evidence_properties(verdict, gate.facts.names, waiver))
         if verdict.passed:
             return
         if waiver is not None and waiver[1] == "applied":
@@ -268,8 +268,6 @@ class GateReporter:
         #: an xdist worker: the controller writes the outputs
         self.is_worker = hasattr(config, "workerinput")
         self.handoff_dir: Path | None = None
-        #: the xdist controller's verdicts of every page, as handed to the workers
-        self.handed_verdicts: dict[str, Verdict] = {}
         self.handoff_key = ""
         #: page ids -k, -m or --deselect dropped from this session
         self.deselected: set[str] = set()
@@ -306,7 +304,7 @@ class GateReporter:
 
     def _resolve_queries(self) -> None:
         try:
-            self.gate.resolve_queries()
+            self.gate.resolve()
         except ConfigurationError as exc:
             raise pytest.UsageError(f"confluence approval gate: {exc}") from None
 
@@ -356,32 +354,19 @@ class GateReporter:
         """
         if self.config.option.collectonly:
             return
+        gate = self.gate
         if self.handoff_dir is None:
-            gate = self.gate
             self._resolve_queries()
-            self._prepare(list(gate.rules))
-            assert gate.as_of is not None
             # Judged once, here: the workers look their verdicts up instead of judging
             # again, and the controller reuses them for the evidence and the summary.
-            self.handed_verdicts = gate.judged(gate.rules)
+            self._prepare(list(gate.resolve().rules))
             self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
-            self.handoff_key = dump_handoff(
-                self.handoff_dir / "handoff.pickle",
-                Snapshot(
-                    recorded_at=gate.recorded_at or gate.as_of,
-                    site=gate.settings.site,
-                    pages=gate.facts,
-                    names=gate.names,
-                    queries=gate.query_results or {},
-                    groups=gate.groups,
-                    verdicts=self.handed_verdicts,
-                ),
-            )
-        assert self.gate.as_of is not None
+            self.handoff_key = dump_handoff(self.handoff_dir / "handoff.pickle", gate.handoff())
+        assert gate.facts is not None
         node.workerinput[HANDOFF_KEY] = {
             "snapshot": str(self.handoff_dir / "handoff.pickle"),
             "key": self.handoff_key,
-            "as_of": utc_iso(self.gate.as_of),
+            "as_of": utc_iso(gate.facts.as_of),
         }
 
     @pytest.hookimpl(trylast=True)
@@ -392,42 +377,44 @@ class GateReporter:
         at teardown. <system-out> is valid there in the XSD pytest validates against,
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
         """
-        if report.when != "call" or self.gate.as_of is None:
+        facts = self.gate.facts
+        if report.when != "call" or facts is None:
             return  # checked first: this hook runs for every phase of every test
         page_id = page_id_of(
             report.nodeid, policy=self.gate.settings.policy.path, rootpath=self.config.rootpath
         )
-        if page_id not in self.gate.facts:
+        if page_id is None or page_id not in facts.pages:
             return
         verdict = self.gate.verdicts.get(page_id)
         if verdict is None and self.handoff_dir is not None:
             # The xdist controller's verdicts of the pages its workers ran, for the
             # evidence here and for the summary and report at the end.
-            verdict = self.gate.verdicts[page_id] = self.handed_verdicts[page_id]
+            verdict = self.gate.record(page_id)
         if verdict is None or not junit.enabled(self.config):
             return  # without --junitxml, no evidence text to render
         junit.add_system_out(
             self.config,
             report,
-            evidence_text(verdict, self.gate.names, self.gate.as_of, self.gate.waiver(page_id)),
+            evidence_text(verdict, facts.names, facts.as_of, self.gate.waiver(page_id)),
         )
 
     def not_judged(self) -> NotJudged:
         gate = self.gate
+        page_set = gate.resolve()
         return not_judged(
-            in_scope=gate.rules,
+            in_scope=page_set.rules,
             judged=gate.verdicts,
             deselected=self.deselected,
             queries=gate.settings.policy.queries,
-            results=gate.query_results,
+            results=page_set.query_results,
         )
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.handoff_dir is not None:
             shutil.rmtree(self.handoff_dir, ignore_errors=True)
-        gate = self.gate
-        if self.is_worker or gate.query_results is None:
+        gate, page_set, facts = self.gate, self.gate.page_set, self.gate.facts
+        if self.is_worker or page_set is None:
             return  # a worker, or the session ended before collection
         s = gate.settings
         skipped = self.not_judged()
@@ -446,19 +433,18 @@ class GateReporter:
                 gate.verdicts.values(),
                 waivers={p: w for p in gate.verdicts if (w := gate.waiver(p))},
                 queries=[
-                    (q, gate.query_results[q.cql], gate.query_pages.get(q.cql, []))
+                    (q, page_set.query_results[q.cql], list(page_set.query_pages[q.cql]))
                     for q in s.policy.queries
-                    if q.cql in gate.query_results
                 ],
                 site=s.site,
                 mode=s.mode,
                 auth="none" if s.mode == "replay" else s.credentials.kind,
                 policy_path=_display_path(s.policy.path, session.config.rootpath),
                 policy_sha256=s.policy.sha256,
-                as_of=gate.as_of,
-                recorded_at=gate.recorded_at,
-                names=gate.names,
-                facts=gate.facts,
+                as_of=facts.as_of if facts else None,
+                recorded_at=facts.recorded_at if facts else None,
+                names=facts.names if facts else {},
+                facts=facts.pages if facts else {},
                 skipped=skipped,
             )
             try:
@@ -469,10 +455,10 @@ class GateReporter:
         if step_summary:
             text = markdown_summary(
                 gate.verdicts.values(),
-                gate.names,
+                facts.names if facts else {},
                 gate.waived(),
                 site=s.site,
-                rules=gate.rules,
+                rules=page_set.rules,
                 skipped=skipped,
             )
             try:
@@ -490,15 +476,16 @@ class GateReporter:
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
-        if self.is_worker or gate.query_results is None:
+        if self.is_worker or gate.page_set is None:
             return
         terminalreporter.section(SECTION)
+        waived = gate.waived()
         lines = summary_lines(
             gate.verdicts.values(),
-            is_waived=lambda page_id: page_id in gate.waived(),
+            is_waived=waived.__contains__,
             skipped=self.not_judged(),
         )
-        if pace := gate.pace_reached():
+        if pace := gate.network.pace_reached():
             lines.append(pace)  # our own counts, nothing from the site: no rendering needed
         for line in lines:
             terminalreporter.line(line)

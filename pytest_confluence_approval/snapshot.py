@@ -225,7 +225,10 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
         ) from None
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC, as every instant the rules and outputs see: an offset may carry
+        # 0001-01-01T00:00+14:00 out of the calendar (OverflowError), refused here.
+        recorded_at = recorded_at.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
     query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
     too_large = [p for p in [*document["pages"], *query_ids] if int(p) > _INT64_MAX]

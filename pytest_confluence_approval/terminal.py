@@ -41,5 +41,13 @@ def summary_lines(
             f"{label}: {verdict.rule.label}: {verdict.reasons[0]}"
             + (f" (+{more} more)" if more else "")
         )
+    unpinned = sum(1 for v in ordered if v.rule.approval_writers is None)
+    if unpinned:
+        # Provenance is part of what was not judged: say so where the verdicts are read.
+        lines.append(
+            f"note: who last wrote the approval data was not checked for {unpinned} of "
+            f"{len(ordered)} judged pages (no approval_writers in the policy); anyone who can "
+            'edit a page can write its approval property: see the README, "Approval provenance"'
+        )
     # The first line is our words and page ids only (a -k run may leave hundreds unjudged).
     return [render_line(first, NOT_JUDGED_LIMIT)] + [render_line(line) for line in lines[1:]]

@@ -49,9 +49,14 @@ class Rule(enum.Enum):
     INCOMPLETE = "incomplete"
     APPROVALS = "approvals"
     REQUIRED_APPROVERS = "required-approvers"
+    #: a required approver published a version the approval answers for (four eyes):
+    #: their approval never counts, so waiting cannot help
+    SELF_APPROVAL = "self-approval"
     AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
     GROUPS = "groups"  # too few counted approvers from a required group
     GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
+    #: the version history a rule needs could not be fetched (or is not in the snapshot)
+    HISTORY_UNVERIFIABLE = "history-unverifiable"
     EXPIRED = "expired"  # expires_on reached
     NO_COMPLETION_TIME = "no-completion-time"
     STALE = "stale"
@@ -61,7 +66,7 @@ class Rule(enum.Enum):
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
 WAITABLE = frozenset({Rule.INCOMPLETE, Rule.APPROVALS, Rule.REQUIRED_APPROVERS, Rule.GROUPS})
 #: Failed rules that make a page not verifiable rather than not approved.
-UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE})
+UNVERIFIABLE_RULES = frozenset({Rule.FETCH, Rule.GROUPS_UNVERIFIABLE, Rule.HISTORY_UNVERIFIABLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +311,8 @@ def evaluate(
                     f"and {second}; ask the approvers to decide again",
                 )
     completed = approval.completed_at if approval.is_complete else None
-    if completed is not None and completed > as_of + CLOCK_SKEW:
+    # (Subtracted from the completion, at least 1970: the as-of may be the calendar's end.)
+    if completed is not None and completed - CLOCK_SKEW > as_of:
         fail(
             Rule.CONTRADICTION,
             f"the approval claims to have completed {_iso(completed)}, after the as-of "
@@ -332,13 +338,17 @@ def evaluate(
         assert completed is not None
         minor_matters = rule.require_current_version and rule.ignore_minor_edits
         chain, chain_problem = _versions_since(completed, version, facts, minor_matters)
+    # A history that could not be read makes the page not verifiable, not merely not
+    # approved: no waiver may cover it (an unreachable site must not pass on waivers).
+    unread = chain is None and (facts.versions is None or facts.versions_failure is not None)
+    history_rule = Rule.HISTORY_UNVERIFIABLE if unread else None
 
     # Four eyes: nobody who published the approved version or a later one counts.
     publishers: set[str] = set()
     if rule.forbid_self_approval:
         if chain is None:
             fail(
-                Rule.AUTHOR_UNKNOWN,
+                history_rule or Rule.AUTHOR_UNKNOWN,
                 f"four eyes (forbid_self_approval) cannot be checked: {chain_problem}",
             )
         else:
@@ -372,10 +382,21 @@ def evaluate(
     # Named approvers.
     missing = [a for a in rule.required_approvers if a not in counted]
     if missing:
+        # excluded: approved but published; never_count: published, not (yet) approved
+        never_count = [a for a in missing if a in publishers and a not in excluded]
+        cannot = (
+            f"; {people(never_count)} published {which}, so their approval cannot count "
+            "(forbid_self_approval)"
+            if never_count
+            else ""
+        )
         fail(
-            Rule.REQUIRED_APPROVERS,
+            Rule.SELF_APPROVAL
+            if any(a in publishers for a in missing)
+            else Rule.REQUIRED_APPROVERS,
             f"required approvers have not approved: {people(missing)}"
-            + (not_counted if any(a in excluded for a in missing) else ""),
+            + (not_counted if any(a in excluded for a in missing) else "")
+            + cannot,
         )
 
     # Teams: enough counted approvers from each required Confluence group.
@@ -402,7 +423,7 @@ def evaluate(
             if rule.require_current_version and edited_after:
                 stale = _stale(completed, version, rule, chain, chain_problem)
                 if stale:
-                    fail(Rule.STALE, stale)
+                    fail(history_rule or Rule.STALE, stale)
             limit = rule.age_limit
             if limit is not None:
                 expires_at = limit.after(completed)
@@ -568,20 +589,33 @@ def _versions_since(
         created_at, author, minor = history[number]
         if created_at is None:
             return None, f"the version history gives no publication time for version {number}"
-        if number == current.number and (created_at, author) != (
-            current.created_at,
-            current.author_id,
+        if number == current.number and (
+            (created_at, author) != (current.created_at, current.author_id)
+            or (None not in (minor, current.minor_edit) and minor != current.minor_edit)
         ):
             return None, (
-                f"the version history and the page disagree on who published version {number} "
-                "and when"
+                f"the version history and the page disagree on version {number}: who "
+                "published it, when, or whether it was minor"
             )
+        # Times that go backwards would move the approved version (the highest-numbered
+        # one published by completedAt) past an edit made after the approval.
+        if chain and created_at > chain[-1].created_at:
+            return None, _backwards(number, number + 1)
         chain.append(PageVersion(number, created_at, author, minor))
         if created_at <= completed:
+            below = history.get(number - 1, (None,))[0]
+            if below is not None and below > created_at:
+                return None, _backwards(number - 1, number)
             return tuple(reversed(chain)), ""
         if minor is None and minor_matters:
             return None, f"the version history does not say whether version {number} was minor"
     return None, "no version of the page was published before the approval completed"
+
+
+def _backwards(earlier: int, later: int) -> str:
+    return (
+        f"the version history contradicts itself: version {earlier} is dated after version {later}"
+    )
 
 
 def needs_versions(rule: PageRule, view: PageView) -> bool:

@@ -390,13 +390,20 @@ def test_pages_no_waiting_can_fix_fail_at_once(gate: Gate) -> None:
     gate.site.set_approval("101", approval_value(rejected=["acc-c"], complete=False))
     gate.site.add_page("102", version=7, version_created_at="2025-08-01T10:00:00.000Z")
     gate.site.set_approval("102", approval_value())
-    gate.write_policy([{"id": "101"}, {"id": "102"}, {"id": "103"}])  # 103: not found
+    # 104: its required approver published the current version; their approval never
+    # counts under four eyes, however long the gate waits.
+    gate.site.add_page("104", version_author_id="acc-author")
+    gate.site.set_approval("104", approval_value(approved=["acc-approver", "acc-author"]))
+    four_eyes = {"forbid_self_approval": True, "required_approvers": ["acc-author"]}
+    gate.write_policy(
+        [{"id": "101"}, {"id": "102"}, {"id": "103"}, {"id": "104", **four_eyes}]
+    )  # 103: not found
 
     started = time.monotonic()
     run = gate.run("--confluence-wait", "30s", "--confluence-poll", "0.2s")
 
     assert time.monotonic() - started < 10
-    run.result.assert_outcomes(failed=3)
+    run.result.assert_outcomes(failed=4)
     assert "waiting for approvers" not in run.output
     assert gate.site.count("/wiki/api/v2/pages") == 1
 

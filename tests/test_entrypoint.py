@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import Gate, approved_page
+
 #: What the gate needs only when it is on; none of it may load in a run without a policy.
 HEAVY_MODULES = (
     "requests",
@@ -63,3 +65,33 @@ def test_the_marker_is_known_without_the_gate(pytester: pytest.Pytester) -> None
     pytester.makepyfile(test_one="def test_one(): pass")
     result = pytester.runpytest("--strict-markers", "-m", "not confluence_approval")
     result.assert_outcomes(passed=1)
+
+
+def test_a_replay_loads_no_http_stack(gate: Gate) -> None:
+    # A replay sends nothing: requests and urllib3 (~19 MiB, and their import time) are
+    # for live runs only. Only a configured site URL needs urllib3, to judge it exactly as
+    # it would be connected to; this replay names none.
+    approved_page(gate.site, "101")
+    gate.write_policy([{"id": "101"}])
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot).result.assert_outcomes(passed=1)
+    gate.pytester.makeconftest(RECORD_MODULES)
+    gate.pytester.makepyfile(test_one="def test_one(): pass")
+    without_gate = _modules_after_run(gate.pytester, "-p", "no:confluence_approval")
+
+    result = gate.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--confluence-policy",
+        "policy.yaml",
+        "test_one.py",
+        "--confluence-replay",
+        str(snapshot),
+    )
+    result.assert_outcomes(passed=2)
+    loaded = set(json.loads((gate.pytester.path / "modules.json").read_text()))
+
+    assert "pytest_confluence_approval.gate" in loaded  # the gate did run
+    http = [m for m in loaded - without_gate if m.split(".")[0] in ("requests", "urllib3")]
+    assert http == []
+    assert "pytest_confluence_approval.confluence" not in loaded

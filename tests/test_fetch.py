@@ -257,7 +257,8 @@ def test_the_summary_says_how_many_requests_went_out_and_how_many_at_once(gate: 
     run = gate.run("--confluence-concurrency", "2")
 
     run.result.assert_outcomes(passed=3)
-    run.result.stdout.fnmatch_lines(["fetched 5 requests at up to 2 in flight (ceiling 2)"])
+    # How many overlapped depends on timing; never more than the ceiling.
+    run.result.stdout.fnmatch_lines(["fetched 5 requests at up to [12] in flight (ceiling 2)"])
 
 
 def test_a_replay_sends_no_request_and_says_nothing_of_a_pace(gate: Gate) -> None:

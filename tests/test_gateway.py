@@ -11,11 +11,12 @@ paginated group members.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.conftest import Gate
-from tests.fake_confluence import FakeConfluence, approval_value
+from tests.fake_confluence import FakeConfluence, approval_value, next_link, redirect, rewrite
 
 CLOUD_ID = "a436116f-02ce-4520-8fbb-7301462a1674"
 SITE = "https://acme.atlassian.net/wiki"
@@ -97,3 +98,94 @@ def test_links_for_people_point_at_the_site_never_at_the_gateway(
     # The report header names the configured base URL; nothing after it does.
     after_header = run.output.split("collected", 1)[1]
     assert gateway.origin not in after_header
+
+
+@pytest.mark.parametrize("via_gateway", [False, True], ids=["site", "gateway"])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://evil.example/wiki",
+        "https://acme.atlassian.net.evil.example/wiki",
+        "http://acme.atlassian.net/wiki",  # not over https
+        "https://acme.atlassian.net:8443/wiki",
+    ],
+)
+def test_a_base_of_another_host_never_becomes_the_link_people_follow(
+    pytester: pytest.Pytester, via_gateway: bool, base: str
+) -> None:
+    """A proxy or hostile server names the base of every link in its answers: the gate
+    only takes it from the configured site's origin, or through the gateway from an
+    Atlassian Cloud site over https (the base its other answers give)."""
+    with FakeConfluence(gateway_cloud_id=CLOUD_ID if via_gateway else None) as site:
+        site.add_page("202")
+        site.set_approval("202", approval_value(approved=[], pending=["acc-a"], complete=False))
+
+        def hostile_base(payload: Any) -> None:
+            payload["_links"]["base"] = base
+
+        site.fault(f"{site.prefix}/wiki/api/v2/pages", rewrite(hostile_base))
+        gate = Gate(pytester, site)
+        gate.write_policy([{"id": "202"}, {"id": "404"}])
+
+        run = gate.run()
+
+    run.result.assert_outcomes(failed=2)
+    for page_id in ("202", "404"):
+        link = run.failure_text(page_id).splitlines()[-1].strip()
+        assert link.startswith((site.url + "/", site.links_base + "/")), link
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "/wiki/../../../jira/{cloud}/rest/api/3/myself",
+        "/wiki/%2e%2e/%2E%2E/%2e%2e/jira/{cloud}/rest/api/3/myself",
+        "/ex/jira/{cloud}/rest/api/3/myself",
+        "/wiki/..%2f..%2f..%2fjira/{cloud}/rest/api/3/myself",
+    ],
+    ids=["dots", "encoded-dots", "other-product", "encoded-slash"],
+)
+def test_a_next_link_out_of_the_base_path_is_not_followed(
+    gate_via_gateway: Gate, gateway: FakeConfluence, link: str
+) -> None:
+    """The gateway's origin serves every product and site: a next link that climbs out of
+    /ex/confluence/{cloudId}/wiki would send the token to another API on that origin."""
+    gateway.add_page("101")
+    gateway.set_approval("101", approval_value())
+    gateway.fault(
+        f"{gateway.prefix}/wiki/api/v2/pages/101/properties",
+        next_link(link.format(cloud=CLOUD_ID)),
+    )
+    gate_via_gateway.write_policy([{"id": "101"}])
+
+    run = gate_via_gateway.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert "leaves the configured base URL" in run.failure_text("101")
+    assert "no credentials were sent" in run.failure_text("101")
+    outside = [r.path for r in gateway.requests if not r.path.startswith(gateway.prefix + "/")]
+    assert outside == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/ex/jira/{cloud}/rest/api/3/myself", "/ex/confluence/{cloud}/wiki/../../jira/{cloud}/x"],
+    ids=["other-product", "dots"],
+)
+def test_a_redirect_out_of_the_base_path_is_not_followed(
+    gate_via_gateway: Gate, gateway: FakeConfluence, location: str
+) -> None:
+    gateway.add_page("101")
+    gateway.set_approval("101", approval_value())
+    gateway.fault(
+        f"{gateway.prefix}/wiki/api/v2/pages/101/properties",
+        redirect(location.format(cloud=CLOUD_ID)),
+    )
+    gate_via_gateway.write_policy([{"id": "101"}])
+
+    run = gate_via_gateway.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert "out of the configured base URL" in run.failure_text("101")
+    outside = [r.path for r in gateway.requests if not r.path.startswith(gateway.prefix + "/")]
+    assert outside == []

@@ -143,6 +143,24 @@ def test_approval_data_written_by_a_page_editor_fails_when_writers_are_pinned(
         "approval data last written by Eve Editor (acc-editor), who is not one of "
         "approval_writers" in run.failure_text("101")
     )
+    assert "was not checked" not in run.output  # provenance was judged for every page
+
+
+def test_a_run_that_does_not_check_provenance_says_so(gate: Gate) -> None:
+    gate.site.add_page("100", version_created_at=BEFORE)
+    gate.site.set_approval("100", approval_value(approved=["acc-a"]))
+    gate.site.add_page("101", version_created_at=BEFORE)
+    gate.site.set_approval("101", approval_value(approved=["acc-a"]))
+    gate.write_policy(
+        [{"id": "100"}, {"id": "101", "approval_writers": [APPROVAL_APP_ACCOUNT]}],
+    )
+
+    run = gate.run("--confluence-as-of", AS_OF)
+
+    run.result.assert_outcomes(passed=2)
+    run.result.stdout.fnmatch_lines(
+        ["note: who last wrote the approval data was not checked for 1 of 2 judged pages *"]
+    )
 
 
 def test_the_history_is_followed_across_pages(gate: Gate) -> None:
@@ -221,3 +239,36 @@ def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
     assert APPROVAL_APP_NAME in text
     replayed = gate.run("--confluence-replay", snapshot, url=False)
     replayed.result.assert_outcomes(passed=1)
+
+
+def test_a_waiver_never_covers_a_page_whose_history_could_not_be_read(gate: Gate) -> None:
+    """A waiver covers "not approved", never "could not verify": a site that fails to
+    answer for a version history must not turn into a waived (green) page."""
+    from tests.fake_confluence import status
+
+    sound_page(gate)
+    for page_id in ("101", "102"):
+        gate.site.add_page(page_id, version=3, version_created_at=BEFORE)
+        gate.site.add_version(page_id, 4, AFTER[0], author_id="acc-editor", minor_edit=True)
+        gate.site.set_approval(page_id, approval_value())
+        gate.site.fault(f"/wiki/api/v2/pages/{page_id}/versions", status(500))
+    waivers = [
+        {"page": p, "reason": "accepted risk", "expires": "2099-01-01"} for p in ("101", "102")
+    ]
+    gate.write_policy(
+        [
+            {"id": "100"},
+            {"id": "101", "ignore_minor_edits": True},
+            {"id": "102", "forbid_self_approval": True, "require_current_version": False},
+        ],
+        waivers=waivers,
+    )
+
+    run = gate.run("--confluence-as-of", AS_OF)
+
+    run.result.assert_outcomes(passed=1, failed=2)
+    assert "0 not approved, 2 not verifiable" in run.output
+    for page_id in ("101", "102"):
+        text = run.failure_text(page_id)
+        assert "could not be verified" in text
+        assert "the version history could not be fetched" in text

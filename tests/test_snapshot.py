@@ -240,3 +240,39 @@ def test_an_altered_xdist_handoff_is_refused_before_it_is_unpickled(tmp_path: Pa
         load_snapshot(handoff, handoff_key=key)
     with pytest.raises(SnapshotError, match="handoff was altered"):
         load_snapshot(handoff, handoff_key="00" * 32)
+
+
+def _resealed(snapshot: Path, change: dict[str, object]) -> None:
+    """The user's own file, edited and sealed again: its SHA-256 is right, its content odd."""
+    from pytest_confluence_approval.snapshot import content_digest
+
+    document = {**json.loads(snapshot.read_text()), **change}
+    document["sha256"] = content_digest(document)
+    snapshot.write_text(json.dumps(document, indent=2))
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_recording_time_beyond_the_calendar_in_utc_is_a_usage_error(
+    gate: Gate, instant: str
+) -> None:
+    snapshot = recorded(gate)
+    _resealed(snapshot, {"recorded_at": instant})
+
+    run = gate.run("--confluence-replay", snapshot, "--confluence-report", "r.json", url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert f"{snapshot}: the snapshot's recorded_at is not a valid instant" in run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+
+
+def test_a_recording_time_at_the_end_of_the_calendar_is_judged_not_crashed(gate: Gate) -> None:
+    gate.site.add_page("101")
+    gate.site.set_approval("101", approval_value())
+    gate.write_policy([{"id": "101"}])
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot).result.assert_outcomes(passed=1)
+    _resealed(snapshot, {"recorded_at": "9999-12-31T23:59:59.999Z"})
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    run.result.assert_outcomes(passed=1)  # judged at the calendar's end, not "internal error"

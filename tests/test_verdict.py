@@ -1233,11 +1233,12 @@ def test_four_eyes_without_a_history_fails_closed() -> None:
 
     assert failures_of(verdict) == [
         (
-            Rule.AUTHOR_UNKNOWN,
+            Rule.HISTORY_UNVERIFIABLE,
             "four eyes (forbid_self_approval) cannot be checked: the version history was not "
             "fetched; record a new snapshot",
         )
     ]
+    assert verdict.outcome is Outcome.UNVERIFIABLE  # so no waiver can cover it
 
 
 def test_edits_allowed_without_four_eyes_need_no_history() -> None:
@@ -1318,11 +1319,22 @@ def test_the_history_order_does_not_matter() -> None:
         ),
         (
             minor_history((5, V6, True), (4, V4, True)),
-            "the version history and the page disagree on who published version 5 and when",
+            "the version history and the page disagree on version 5: who published it, when, "
+            "or whether it was minor",
         ),
         (
             minor_history((5, V5, True), (4, V4, True))[:2],
             "version 3 is missing from the version history",
+        ),
+        # Times that go backwards: a major v4 dated before v3 would read as the approved
+        # version, and the edit after the approval would vanish.
+        (
+            [entry(5, V5, minor=True), entry(4, V3 - timedelta(hours=1)), *minor_history()],
+            "the version history contradicts itself: version 3 is dated after version 4",
+        ),
+        (
+            minor_history((5, V5, True), (4, V5 + timedelta(hours=1), True)),
+            "the version history contradicts itself: version 4 is dated after version 5",
         ),
         (
             [
@@ -1360,6 +1372,21 @@ def test_an_incomplete_or_inconsistent_history_keeps_the_page_stale(
     assert not verdict.waitable
 
 
+def test_a_history_that_calls_the_current_version_minor_when_the_page_does_not_is_stale() -> None:
+    # The page says its current version was a major edit; its history says minor.
+    verdict = judge(
+        page_payload=edited(5, minorEdit=False),
+        policy=MINOR,
+        versions=minor_history((5, V5, True), (4, V4, True)),
+    )
+
+    assert verdict.failed_rules == (Rule.STALE,)
+    assert the_reason(verdict).endswith(
+        "could not be checked (the version history and the page disagree on version 5: who "
+        "published it, when, or whether it was minor)"
+    )
+
+
 def test_a_history_that_could_not_be_fetched_keeps_the_page_stale() -> None:
     verdict = judge(
         page_payload=edited(4),
@@ -1371,6 +1398,8 @@ def test_a_history_that_could_not_be_fetched_keeps_the_page_stale() -> None:
         "could not be checked (the version history could not be fetched: "
         "Confluence answered HTTP 500)"
     )
+    assert verdict.failed_rules == (Rule.HISTORY_UNVERIFIABLE,)
+    assert verdict.outcome is Outcome.UNVERIFIABLE  # so no waiver can cover it
 
 
 def test_without_ignore_minor_edits_a_minor_edit_is_an_edit() -> None:
@@ -1488,6 +1517,20 @@ def test_without_approval_writers_anyone_may_have_written_it() -> None:
             True,
         ),
         (lambda: judge(approval(rejected=[BOB])), (Rule.REJECTED,), False),
+        # A required approver who published the current version never counts: no wait.
+        (
+            lambda: judge(
+                approval(approved=[ALICE, AUTHOR]),
+                policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)),
+            ),
+            (Rule.SELF_APPROVAL,),
+            False,
+        ),
+        (
+            lambda: judge(policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,))),
+            (Rule.SELF_APPROVAL,),
+            False,
+        ),
         (
             lambda: judge(approval(isComplete="false", rejected=[BOB])),
             (Rule.REJECTED, Rule.INCOMPLETE),
@@ -1513,6 +1556,15 @@ def test_failed_rules_and_whether_waiting_can_fix_them(
     assert verdict.failed_rules == rules
     assert verdict.waitable is waitable
     assert len(verdict.reasons) == len(rules)
+
+
+def test_a_required_approver_who_published_is_told_their_approval_cannot_count() -> None:
+    verdict = judge(policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR,)))
+
+    assert the_reason(verdict) == (
+        f"required approvers have not approved: {AUTHOR}; {AUTHOR} published the current "
+        "version, so their approval cannot count (forbid_self_approval)"
+    )
 
 
 def test_an_approved_page_is_not_waitable() -> None:
@@ -1716,6 +1768,10 @@ def _scenarios(draw: st.DrawFn) -> dict[str, Any]:
         page_version["authorId"] = history.get(current, {}).get("authorId", AUTHOR)
     if current in history and "authorId" not in history[current]:
         page_version.pop("authorId", None)
+    if current in history and "minorEdit" in history[current]:
+        # The page's own word on its current version: usually the history's.
+        minor = history[current]["minorEdit"]
+        page_version["minorEdit"] = minor if draw(sound) else draw(st.booleans())
     return {
         "value": value,
         "page_version": page_version,
@@ -1773,6 +1829,10 @@ def oracle(s: dict[str, Any]) -> bool:
                 return False
             if mine.get("authorId") != current.get("authorId"):
                 return False
+            if "minorEdit" in mine and mine["minorEdit"] != current.get(
+                "minorEdit", mine["minorEdit"]
+            ):
+                return False
             before = [
                 n
                 for n, h in by_number.items()
@@ -1782,6 +1842,14 @@ def oracle(s: dict[str, Any]) -> bool:
                 return False
             since = range(max(before), current["number"] + 1)
             if any(n not in by_number or "createdAt" not in by_number[n] for n in since):
+                return False
+            # Times never go backwards from the version before the approved one on.
+            times = [
+                _instant(by_number[n]["createdAt"])
+                for n in range(since[0] - 1, since[-1] + 1)
+                if "createdAt" in by_number.get(n, {})
+            ]
+            if times != sorted(times):
                 return False
             if minor_matters and any(by_number[n].get("minorEdit") is not True for n in since[1:]):
                 return False
@@ -1802,7 +1870,9 @@ def test_the_gate_approves_exactly_where_the_oracle_does(s: dict[str, Any]) -> N
     properties = [prop(approval(**s["value"]), authorId=s["writer"] or MISSING)]
     verdict = judge(
         policy=s["rule"],
-        page_payload=page(version=_with(version(authorId=MISSING), s["page_version"])),
+        page_payload=page(
+            version=_with(version(authorId=MISSING, minorEdit=MISSING), s["page_version"])
+        ),
         properties=properties,
         versions=s["history"],
         as_of=s["as_of"],
@@ -1929,7 +1999,7 @@ def test_a_required_approver_who_published_the_version_is_said_to_be_excluded() 
 
     assert failures_of(verdict) == [
         (
-            Rule.REQUIRED_APPROVERS,
+            Rule.SELF_APPROVAL,  # waiting cannot help: their approval never counts
             f"required approvers have not approved: {AUTHOR}; not counted: {AUTHOR}, who "
             "published the current version (forbid_self_approval)",
         )
