@@ -272,14 +272,9 @@ def _tracking_adapter(deadline: Deadline, retry: Retry, concurrency: int) -> HTT
             deadline.untrack(getattr(self, "sock", None))
             super().close()
 
-    class TrackedHTTPSConnection(HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            deadline.track(self.sock)
-
-        def close(self) -> None:
-            deadline.untrack(getattr(self, "sock", None))
-            super().close()
+    # TLS included: in this order, TrackedHTTPConnection's super() is HTTPSConnection.
+    class TrackedHTTPSConnection(TrackedHTTPConnection, HTTPSConnection):
+        pass
 
     class TrackedHTTPPool(HTTPConnectionPool):
         ConnectionCls = TrackedHTTPConnection

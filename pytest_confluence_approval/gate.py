@@ -192,11 +192,15 @@ def parse_instant(text: str) -> datetime:
     """ISO 8601 date or date-time; without an offset it is taken as UTC."""
     try:
         parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC, as every instant the rules and outputs see: an offset can carry an
+        # instant such as 0001-01-01T00:00+14:00 off the calendar (OverflowError).
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(
+            timezone.utc
+        )
+    except (ValueError, OverflowError):
         raise ConfigurationError(
             f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 WaiverUse = tuple[Waiver, WaiverState]

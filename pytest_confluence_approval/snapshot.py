@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
@@ -186,6 +187,22 @@ def _load_handoff(path: Path, key: str) -> Snapshot:
     return handed
 
 
+def _is_plain_base_url(site: object) -> bool:
+    """The form a recorded site has (see site.normalize_site), checked without urllib3."""
+    if not isinstance(site, str) or not site.isprintable() or any(c in site for c in " \\@"):
+        return False
+    try:
+        parts = urlsplit(site)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.query or parts.fragment or site.endswith("/"))
+    )
+
+
 def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     """Read, validate and integrity-check a snapshot.
 
@@ -230,6 +247,11 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
         recorded_at = recorded_at.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
+    if not _is_plain_base_url(document["site"]):
+        raise SnapshotError(
+            f"{path}: not a valid snapshot: its site {document['site']!r} is not a plain "
+            "http(s) base URL; record it again"
+        )
     query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
     too_large = [p for p in [*document["pages"], *query_ids] if int(p) > _INT64_MAX]
     if too_large:

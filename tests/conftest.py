@@ -14,7 +14,10 @@ from hypothesis import settings
 # i.e. inside an in-process pytester run, whose sys.modules snapshot then drops them
 # again. The next run would import a second copy of requests beside the first's
 # leftovers ("ValueError: You can only merge into CookieJar"). Imported here, in the
-# outer run, they are loaded once and shared by every inner run.
+# outer run, they are loaded once and shared by every inner run. (The HTTP client is
+# imported lazily even then, only by a live run, so it is named here too.)
+import pytest_confluence_approval.confluence
+import pytest_confluence_approval.fetch
 import pytest_confluence_approval.plugin  # noqa: F401
 from tests.fake_confluence import FakeConfluence, approval_value, running_fake_confluence
 

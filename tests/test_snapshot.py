@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_confluence_approval.snapshot import content_digest
 from tests.conftest import Gate
 from tests.fake_confluence import approval_value
 
@@ -276,3 +277,40 @@ def test_a_recording_time_at_the_end_of_the_calendar_is_judged_not_crashed(gate:
     run = gate.run("--confluence-replay", snapshot, url=False)
 
     run.result.assert_outcomes(passed=1)  # judged at the calendar's end, not "internal error"
+
+
+@pytest.mark.parametrize(
+    "site",
+    [
+        "x",
+        "https://evil.example/wiki?next=1",
+        "https://a b/wiki",
+        "ftp://acme/wiki",
+        "https://[::1",
+    ],
+)
+def test_a_snapshot_whose_site_is_not_a_base_url_is_refused(gate: Gate, site: str) -> None:
+    # The snapshot is the user's own file: a resealed one with an odd site must not become
+    # the base of every link in the outputs.
+    snapshot = recorded(gate)
+    document = json.loads(snapshot.read_text())
+    document["site"] = site
+    document["sha256"] = content_digest(document)
+    snapshot.write_text(json.dumps(document, indent=2))
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "is not a plain http(s) base URL" in run.output
+    assert "Traceback" not in run.output and "INTERNALERROR" not in run.output
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:00-14:00"])
+def test_an_as_of_off_the_calendar_is_a_usage_error(gate: Gate, as_of: str) -> None:
+    snapshot = recorded(gate)
+
+    run = gate.run("--confluence-replay", snapshot, "--confluence-as-of", as_of, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert f"--confluence-as-of {as_of!r} is not an ISO 8601 instant" in run.output
+    assert "INTERNALERROR" not in run.output
