@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import TOOL_NAME, __version__
@@ -203,6 +203,19 @@ def _is_plain_base_url(site: object) -> bool:
     )
 
 
+def _read_at_most(stream: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes, in pieces: ``read(limit)`` would reserve all of it at once."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = stream.read(min(left, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     """Read, validate and integrity-check a snapshot.
 
@@ -218,7 +231,7 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
                 raise SnapshotError(
                     f"{path}: the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes"
                 )
-            data = stream.read(MAX_SNAPSHOT_BYTES + 1)
+            data = _read_at_most(stream, MAX_SNAPSHOT_BYTES + 1)
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read the snapshot: {exc.strerror or exc}") from None
     if len(data) > MAX_SNAPSHOT_BYTES:

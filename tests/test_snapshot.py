@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from pytest_confluence_approval.snapshot import content_digest
+from pytest_confluence_approval.snapshot import content_digest, load_snapshot
 from tests.conftest import Gate
 from tests.fake_confluence import approval_value
 
@@ -314,3 +315,16 @@ def test_an_as_of_off_the_calendar_is_a_usage_error(gate: Gate, as_of: str) -> N
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
     assert f"--confluence-as-of {as_of!r} is not an ISO 8601 instant" in run.output
     assert "INTERNALERROR" not in run.output
+
+
+def test_loading_a_small_snapshot_reserves_little_memory() -> None:
+    # read(512 MB + 1) reserved the whole cap up front: invisible in RSS, but a failure
+    # wherever the system does not overcommit memory.
+    example = Path(__file__).resolve().parent.parent / "examples" / "snapshot.json"
+    tracemalloc.start()
+    try:
+        load_snapshot(example)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 1024 * 1024
