@@ -217,8 +217,14 @@ def test_an_interrupt_cuts_a_request_in_flight(confluence: FakeConfluence) -> No
     If a urllib3 release stops honouring them, this fails instead of Ctrl-C silently
     waiting for every request in flight again."""
     confluence.add_page("1")
-    confluence.fault("/wiki/api/v2/pages/1", hang(60))
-    slow = client(confluence.url, timeout=60, retries=0)
+    assert_cancel_cuts_a_request_in_flight(
+        confluence, client(confluence.url, timeout=60, retries=0)
+    )
+
+
+def assert_cancel_cuts_a_request_in_flight(site: FakeConfluence, slow: ConfluenceClient) -> None:
+    """Cancelling the run's deadline ends a request the site is still sitting on."""
+    site.fault("/wiki/api/v2/pages/1", hang(60))
     outcome: list[BaseException] = []
 
     def fetch() -> None:
@@ -229,7 +235,7 @@ def test_an_interrupt_cuts_a_request_in_flight(confluence: FakeConfluence) -> No
 
     worker = threading.Thread(target=fetch)
     worker.start()
-    assert confluence.wait_for("/wiki/api/v2/pages/1")
+    assert site.wait_for("/wiki/api/v2/pages/1")
     slow.deadline.cancel()
     worker.join(timeout=5)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
-from pytest_confluence_approval.confluence import ConfluenceClient, ConfluenceError, Credentials
+from pytest_confluence_approval.confluence import ConfluenceClient, Credentials
 from tests.conftest import Gate, approved_page
-from tests.fake_confluence import FakeConfluence, hang, running_fake_confluence
+from tests.fake_confluence import FakeConfluence, running_fake_confluence
+from tests.test_network import assert_cancel_cuts_a_request_in_flight
 
 
 @pytest.fixture(scope="module")
@@ -69,21 +69,5 @@ def test_an_interrupt_cuts_a_request_in_flight_over_tls_too(
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    tls_site.fault("/wiki/api/v2/pages/101", hang(60))
     client = ConfluenceClient(tls_site.url, Credentials("anonymous"), timeout=60, retries=0)
-    outcome: list[BaseException] = []
-
-    def fetch() -> None:
-        try:
-            client.get_page("101")
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=fetch)
-    worker.start()
-    assert tls_site.wait_for("/wiki/api/v2/pages/101")
-    client.deadline.cancel()
-    worker.join(timeout=5)
-
-    assert not worker.is_alive(), "the TLS request in flight was not cut"
-    assert len(outcome) == 1 and isinstance(outcome[0], ConfluenceError)
+    assert_cancel_cuts_a_request_in_flight(tls_site, client)
