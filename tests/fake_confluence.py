@@ -394,6 +394,14 @@ def _decode_cursor(cursor: str) -> int:
     raise _v2_error(400, "Invalid cursor", cursor)
 
 
+def _v1_listing(
+    results: list[Any], start: int, limit: int, links: dict[str, str]
+) -> dict[str, object]:
+    """A REST v1 list answer (content search, group members): offset paging, not cursors."""
+    size = len(results)
+    return {"results": results, "start": start, "limit": limit, "size": size, "_links": links}
+
+
 def _single(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
@@ -877,14 +885,7 @@ class FakeConfluence:
             params = urlencode({"cql": cql, "limit": limit, "start": start + limit})
             # v1 quirk: relative to the SITE base (no /wiki prefix).
             links["next"] = f"/rest/api/content/search?{params}"
-        payload = {
-            "results": results,
-            "start": start,
-            "limit": limit,
-            "size": len(results),
-            "_links": links,
-        }
-        return 200, payload, {}
+        return 200, _v1_listing(results, start, limit, links), {}
 
     def _group_members(self, query: dict[str, list[str]]) -> tuple[int, object, dict[str, str]]:
         """REST v1 ``GET /wiki/rest/api/group/member?name=&start=&limit=``.
@@ -944,14 +945,7 @@ class FakeConfluence:
         if start + limit < len(members):
             params = urlencode({"name": name, "start": start + limit, "limit": limit})
             links["next"] = f"/rest/api/group/member?{params}"  # v1: relative to the site
-        payload = {
-            "results": results,
-            "start": start,
-            "limit": limit,
-            "size": len(results),
-            "_links": links,
-        }
-        return 200, payload, {}
+        return 200, _v1_listing(results, start, limit, links), {}
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------
