@@ -29,6 +29,16 @@ def tls_site(authority: trustme.CA) -> Iterator[FakeConfluence]:
         yield site
 
 
+@pytest.fixture
+def trusted_authority(
+    authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test CA in REQUESTS_CA_BUNDLE, as a site with a private authority is set up."""
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+
 def test_an_untrusted_certificate_fails_the_page(gate: Gate, tls_site: FakeConfluence) -> None:
     gate.write_policy([{"id": "101"}])
 
@@ -44,13 +54,8 @@ def test_an_untrusted_certificate_fails_the_page(gate: Gate, tls_site: FakeConfl
 def test_requests_ca_bundle_is_honoured(
     gate: Gate,
     tls_site: FakeConfluence,
-    authority: trustme.CA,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    trusted_authority: None,
 ) -> None:
-    bundle = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     gate.write_policy([{"id": "101"}])
 
     run = gate.run("--confluence-url", tls_site.url, url=False)
@@ -61,13 +66,8 @@ def test_requests_ca_bundle_is_honoured(
 
 def test_an_interrupt_cuts_a_request_in_flight_over_tls_too(
     tls_site: FakeConfluence,
-    authority: trustme.CA,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    trusted_authority: None,
 ) -> None:
     """The TLS connection class registers its socket with the run, like the plain one."""
-    bundle = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     client = ConfluenceClient(tls_site.url, Credentials("anonymous"), timeout=60, retries=0)
     assert_cancel_cuts_a_request_in_flight(tls_site, client)
