@@ -123,6 +123,13 @@ def pytest_configure(config: pytest.Config) -> None:
     policy = policy_path(config)
     if policy is None:
         return
+    if hasattr(config, "workerinput"):
+        # A pytest-xdist worker: the controller runs the gate's items itself (see
+        # plugin.py), so a worker neither loads the gate nor collects the policy file.
+        config.args = [arg for arg in config.args if not names_file(arg, policy)]
+        if config.args_source != pytest.Config.ArgsSource.ARGS:
+            config.args = []  # the gate alone: the testpaths are not collected
+        return
     from .plugin import enable_gate  # the heavy part: only now that the gate is on
 
     enable_gate(config, policy)
@@ -147,3 +154,11 @@ def absolute_path(path: str | os.PathLike[str]) -> Path:
     never equal to the path pytest collects, and the policy would be "not found".
     """
     return Path(os.path.abspath(path))
+
+
+def names_file(arg: str, path: Path) -> bool:
+    """Whether a command-line argument (a path or a node id) names this file."""
+    try:
+        return Path(arg.split("::")[0]).absolute().resolve() == path.resolve()
+    except OSError:
+        return False

@@ -8,11 +8,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
-import tempfile
 import warnings
-from collections.abc import Generator, Iterator
-from dataclasses import replace
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from . import junit
-from .entrypoint import MARKER, absolute_path
+from .entrypoint import MARKER, absolute_path, names_file
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
@@ -28,13 +25,11 @@ from .outputs import OutputError, check_outputs, write_step_summary
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
 from .site import ConfigurationError
-from .snapshot import SnapshotError, dump_handoff, utc_iso, write_json_atomically
+from .snapshot import SnapshotError, write_json_atomically
 from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
-HANDOFF_KEY = "confluence_approval_handoff"
-DESELECTED_KEY = "confluence_approval_deselected"
 gate_key = pytest.StashKey[Gate]()
 
 
@@ -56,31 +51,17 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         wait=option.confluence_wait,
         poll=option.confluence_poll,
     )
-    handed = getattr(config, "workerinput", {}).get(HANDOFF_KEY)
-    if handed is not None:
-        # An xdist worker: the controller fetched once for the whole run and handed
-        # the facts over as a snapshot (as pytest-randomly hands over its seed).
-        options = replace(
-            options,
-            replay=Path(handed["snapshot"]),
-            handoff_key=handed["key"],
-            as_of=handed["as_of"],
-            record=None,
-            report=None,
-            wait=None,  # the controller already waited
-        )
     try:
         settings = GateSettings.resolve(options)
-        if handed is None:
-            # Before any request: an output must never overwrite an input or another output.
-            check_outputs(
-                policy=policy,
-                replay=options.replay,
-                report=options.report,
-                record=options.record,
-                junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
-                step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
-            )
+        # Before any request: an output must never overwrite an input or another output.
+        check_outputs(
+            policy=policy,
+            replay=options.replay,
+            report=options.report,
+            record=options.record,
+            junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
+            step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
+        )
     except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
         raise pytest.UsageError(f"confluence approval gate: {exc}") from None
     if getattr(option, "xmlpath", None) and (problem := junit.check_pytest_junitxml()):
@@ -92,7 +73,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
     # with some, it runs beside them.
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(policy)]
-    elif not any(_same_file(arg, policy) for arg in config.args):
+    elif not any(names_file(arg, policy) for arg in config.args):
         config.args.append(str(policy))
 
 
@@ -103,13 +84,6 @@ def _path(value: str | None) -> Path | None:
 def _junitxml_path(value: str | None) -> Path | None:
     """The file pytest's junitxml will write: it expands ``$VARS`` and ``~`` first."""
     return _path(os.path.expanduser(os.path.expandvars(value))) if value else None
-
-
-def _same_file(arg: str, path: Path) -> bool:
-    try:
-        return Path(arg.split("::")[0]).absolute().resolve() == path.resolve()
-    except OSError:
-        return False
 
 
 class PolicyFile(pytest.File):
@@ -265,10 +239,10 @@ class GateReporter:
     def __init__(self, config: pytest.Config, gate: Gate) -> None:
         self.config = config
         self.gate = gate
-        #: an xdist worker: the controller writes the outputs
-        self.is_worker = hasattr(config, "workerinput")
-        self.handoff_dir: Path | None = None
-        self.handoff_key = ""
+        #: the gate's items, when this is a pytest-xdist controller that runs them itself
+        self.controller_items: list[pytest.Item] | None = None
+        #: how many items the xdist workers collected (the repository's tests)
+        self.worker_items = 0
         #: page ids -k, -m or --deselect dropped from this session
         self.deselected: set[str] = set()
         #: outputs that could not be written, in words; the run then exits 4
@@ -297,16 +271,35 @@ class GateReporter:
         nodeid = os.path.relpath(file_path, root).replace(os.sep, "/")
         return PolicyFile.from_parent(parent, path=file_path, nodeid=nodeid)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> None:
-        """Resolve cql: entries into pages before the policy file is collected."""
-        self._resolve_queries()
-
     def _resolve_queries(self) -> None:
         try:
             self.gate.resolve()
         except ConfigurationError as exc:
             raise pytest.UsageError(f"confluence approval gate: {exc}") from None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
+        """A pytest-xdist controller: it, not the workers, runs the gate's items.
+
+        xdist sends each item's reports over its channel and re-emits them here, which
+        costs more than judging a page: 5,000 pages took 1.7x (-n 2) to 2.3x (-n 4) the
+        time of one process. So the workers never collect the policy file (see
+        entrypoint.py) and the controller collects and runs exactly the gate's items,
+        through pytest's own collection and runtest protocol: -k, -m, --deselect, node
+        ids, the terminal, --junitxml and the outputs see what one process sees.
+        """
+        self.controller_items = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Resolve cql: entries into pages before the policy file is collected."""
+        self._resolve_queries()
+        result = yield  # xdist's controller collects nothing: the workers do
+        if self.controller_items is not None:
+            policy = self.gate.settings.policy.path
+            args = [arg for arg in self.config.args if names_file(arg, policy)]
+            self.controller_items = list(session.perform_collect(args or [str(policy)]))
+        return result
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -316,7 +309,43 @@ class GateReporter:
             # Fetch every selected page at once, before the first item runs, so the
             # items themselves only look up their verdicts.
             self._prepare(page_ids)
-        return (yield)
+        if self.controller_items:
+            # While the workers start and collect, as pytest's own loop would.
+            self._run_on_controller(session, self.controller_items)
+        try:
+            return (yield)
+        finally:
+            if self.controller_items is not None:
+                session.testscollected = self.worker_items + len(self.controller_items)
+
+    def _run_on_controller(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        """pytest's own runtest loop (_pytest/main.py), for the gate's items only."""
+        if session.testsfailed and not self.config.option.continue_on_collection_errors:
+            errors = session.testsfailed
+            raise session.Interrupted(
+                f"{errors} error{'s' if errors != 1 else ''} during collection"
+            )
+        for i, item in enumerate(items):
+            nextitem = items[i + 1] if i + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail:
+                raise session.Failed(session.shouldfail)
+            if session.shouldstop:
+                raise session.Interrupted(session.shouldstop)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() <= 0:
+            reporter.write_line("")  # end the gate's line of dots before xdist's own lines
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        self.worker_items = len(ids)
+
+    def pytest_runtest_logstart(self) -> None:
+        if self.controller_items:
+            # xdist sets the count to the workers' items alone; the terminal's progress
+            # percentage and the "no tests collected" exit count the gate's items too.
+            session = self.controller_items[0].session
+            session.testscollected = self.worker_items + len(self.controller_items)
 
     def _prepare(self, page_ids: list[str]) -> None:
         try:
@@ -329,45 +358,11 @@ class GateReporter:
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected.update(i.rule.page_id for i in items if isinstance(i, ApprovalItem))
-        workeroutput = getattr(self.config, "workeroutput", None)
-        if workeroutput is not None:
-            # xdist hands a worker's workeroutput to the controller when it shuts down.
-            workeroutput[DESELECTED_KEY] = sorted(self.deselected)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """xdist controller: the pages a worker's -k, -m or --deselect dropped."""
-        self.deselected.update(getattr(node, "workeroutput", {}).get(DESELECTED_KEY, ()))
 
     def _progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(render_line(message))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """xdist controller: fetch once for the whole run and hand the facts to each worker.
-
-        The controller does not collect, so it fetches every page of the policy;
-        workers replay that snapshot at the controller's as-of instant, so their
-        verdicts are exactly those of a single-process run.
-        """
-        if self.config.option.collectonly:
-            return
-        gate = self.gate
-        if self.handoff_dir is None:
-            self._resolve_queries()
-            # Judged once, here: the workers look their verdicts up instead of judging
-            # again, and the controller reuses them for the evidence and the summary.
-            self._prepare(list(gate.resolve().rules))
-            self.handoff_dir = Path(tempfile.mkdtemp(prefix="confluence-approval-"))
-            self.handoff_key = dump_handoff(self.handoff_dir / "handoff.pickle", gate.handoff())
-        assert gate.facts is not None
-        node.workerinput[HANDOFF_KEY] = {
-            "snapshot": str(self.handoff_dir / "handoff.pickle"),
-            "key": self.handoff_key,
-            "as_of": utc_iso(gate.facts.as_of),
-        }
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -386,10 +381,6 @@ class GateReporter:
         if page_id is None or page_id not in facts.pages:
             return
         verdict = self.gate.verdicts.get(page_id)
-        if verdict is None and self.handoff_dir is not None:
-            # The xdist controller's verdicts of the pages its workers ran, for the
-            # evidence here and for the summary and report at the end.
-            verdict = self.gate.record(page_id)
         if verdict is None or not junit.enabled(self.config):
             return  # without --junitxml, no evidence text to render
         junit.add_system_out(
@@ -411,11 +402,9 @@ class GateReporter:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.handoff_dir is not None:
-            shutil.rmtree(self.handoff_dir, ignore_errors=True)
         gate, page_set, facts = self.gate, self.gate.page_set, self.gate.facts
-        if self.is_worker or page_set is None:
-            return  # a worker, or the session ended before collection
+        if page_set is None:
+            return  # the session ended before collection
         s = gate.settings
         skipped = self.not_judged()
         counts = gate.counts()
@@ -476,7 +465,7 @@ class GateReporter:
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
         gate = self.gate
-        if self.is_worker or gate.page_set is None:
+        if gate.page_set is None:
             return
         terminalreporter.section(SECTION)
         waived = gate.waived()

@@ -324,7 +324,7 @@ def test_a_waiver_for_a_page_no_query_finds_is_a_usage_error(gate: Gate) -> None
     assert "page 42 is neither in the policy's pages nor found by its queries" in run.output
 
 
-def test_under_xdist_every_worker_collects_the_same_query_pages(gate: Gate) -> None:
+def test_under_xdist_the_query_pages_are_found_once_and_judged_once(gate: Gate) -> None:
     pytest.importorskip("xdist")
     labelled_pages(gate, 6)
     gate.write_policy([{"cql": RELEASE_CQL}])

@@ -250,7 +250,7 @@ def test_a_member_listing_that_points_to_another_site_is_not_followed(gate: Gate
     assert "points to another site (https://attacker.example:443)" in text
 
 
-def test_under_xdist_groups_are_read_once_and_judged_alike_on_every_worker(gate: Gate) -> None:
+def test_under_xdist_groups_are_read_once_and_judged_alike(gate: Gate) -> None:
     team_site(gate)
     gate.site.add_page("102", title="Left the team")
     gate.site.set_approval("102", approval_value(approved=["acc-alice", "acc-carol"]))

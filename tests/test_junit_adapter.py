@@ -29,7 +29,7 @@ def test_a_pytest_without_it_is_a_usage_error_not_missing_evidence(
     assert gate.site.requests == []
 
 
-def test_under_xdist_the_controller_names_pages_deselected_on_workers(gate: Gate) -> None:
+def test_under_xdist_the_summary_names_the_deselected_pages(gate: Gate) -> None:
     pytest.importorskip("xdist")
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)

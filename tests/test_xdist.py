@@ -1,0 +1,226 @@
+"""Under pytest-xdist the controller runs the gate's items itself (README, "Performance").
+
+xdist serializes every item's reports on a worker and re-emits them on the controller,
+which costs more than judging a replayed page. So the workers never collect the policy
+file, and the controller collects and runs exactly the gate's items through pytest's own
+collection and runtest protocol. These tests run real ``-n 2`` command lines and hold
+the result to what one process shows: terminal, JUnit XML, JSON report, exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUIET, Gate, GateRun
+from tests.test_plugin import MIXED_POLICY, mixed_site
+
+pytest.importorskip("xdist")
+
+#: Repository tests beside the policy: one passes, one fails.
+REPO_TESTS = """
+def test_repo_passes():
+    pass
+
+def test_repo_fails():
+    assert False, "a repository test failed"
+"""
+
+#: Every worker writes the node ids it collected, so a test can see where items ran.
+WORKER_LOG = """
+import os
+
+def pytest_collection_finish(session):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        with open(f"collected-{worker}.txt", "w") as out:
+            out.write("\\n".join(item.nodeid for item in session.items))
+"""
+
+
+@pytest.fixture
+def replayed(gate: Gate) -> Path:
+    """The mixed site, recorded once: replays judge alike however often they run."""
+    mixed_site(gate.site)
+    gate.write_policy(MIXED_POLICY)
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot)
+    gate.pytester.makepyfile(test_repo=REPO_TESTS)
+    return snapshot
+
+
+def _replay(gate: Gate, snapshot: Path, *args: str) -> tuple[GateRun, bytes]:
+    report = gate.pytester.path / "report.json"
+    report.unlink(missing_ok=True)
+    run = gate.run("--confluence-replay", snapshot, "--confluence-report", report, *args, url=False)
+    return run, report.read_bytes() if report.exists() else b""
+
+
+def _gate_section(run: GateRun) -> list[str]:
+    """The gate's terminal summary, without the pace line (timing decides its number)."""
+    lines = run.result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "Confluence approval gate =" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("="))
+    return [line for line in lines[start + 1 : end] if not line.startswith("fetched ")]
+
+
+def _testcases(run: GateRun) -> dict[str, tuple[str, str, str]]:
+    """JUnit testcase -> (outcome element, its message, <system-out>); no timings."""
+    if run.junit is None:
+        return {}
+    cases = {}
+    for case in run.junit.iter("testcase"):
+        outcome = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        out = case.find("system-out")
+        cases[f"{case.get('classname')}::{case.get('name')}"] = (
+            "passed" if outcome is None else outcome.tag,
+            "" if outcome is None else outcome.get("message", ""),
+            "" if out is None else out.text or "",
+        )
+    return cases
+
+
+def _suite_properties(run: GateRun) -> dict[str, str]:
+    assert run.junit is not None
+    return {p.get("name", ""): p.get("value", "") for p in run.junit.iter("property")}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="policy-only"),
+        pytest.param(("test_repo.py", "policy.yaml"), id="beside-repository-tests"),
+        pytest.param(("-k", "not 103"), id="k"),
+        pytest.param(("--deselect", "policy.yaml::page[102 Risk assessment]"), id="deselect"),
+        pytest.param(("policy.yaml::page[101 Release checklist]",), id="node-id"),
+        pytest.param(("-m", "confluence_approval"), id="m"),
+        # (Not -m confluence_approval beside repository tests: xdist's summary never counts
+        # the tests its workers deselect, gate or not.)
+        pytest.param(("-m", "not confluence_approval", "test_repo.py", "policy.yaml"), id="not-m"),
+        pytest.param(("-x",), id="x"),
+        pytest.param(("--maxfail", "2"), id="maxfail"),
+        pytest.param(("-k", "no_such_page"), id="all-deselected"),
+    ],
+)
+def test_under_xdist_the_gate_reports_exactly_what_one_process_reports(
+    gate: Gate, replayed: Path, args: tuple[str, ...]
+) -> None:
+    one, one_report = _replay(gate, replayed, *args)
+    spread, spread_report = _replay(gate, replayed, "-n", "2", *args)
+
+    assert spread.result.ret == one.result.ret, spread.output
+    assert spread.result.parseoutcomes() == one.result.parseoutcomes()
+    assert _gate_section(spread) == _gate_section(one)
+    assert spread_report == one_report
+    if one.result.ret != pytest.ExitCode.NO_TESTS_COLLECTED:
+        assert _testcases(spread) == _testcases(one)
+        assert _suite_properties(spread) == _suite_properties(one)
+
+
+def test_under_xdist_no_worker_collects_a_page_and_the_repository_tests_run_there(
+    gate: Gate, replayed: Path
+) -> None:
+    gate.pytester.makeconftest(WORKER_LOG)
+
+    run, _ = _replay(gate, replayed, "-n", "2", "-v", "test_repo.py", "policy.yaml")
+
+    run.result.assert_outcomes(passed=2, failed=4)
+    collected = [
+        line
+        for log in gate.pytester.path.glob("collected-gw*.txt")
+        for line in log.read_text().splitlines()
+    ]
+    assert len(list(gate.pytester.path.glob("collected-gw*.txt"))) == 2
+    assert set(collected) == {"test_repo.py::test_repo_passes", "test_repo.py::test_repo_fails"}
+    # The gate's items ran in the controller (no "[gwN]" prefix), the repository's on workers.
+    run.result.stdout.fnmatch_lines(["policy.yaml::page[[]101 Release checklist[]] PASSED *"])
+    run.result.stdout.fnmatch_lines(["[[]gw?[]] *PASSED test_repo.py::test_repo_passes*"])
+
+
+def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
+    gate: Gate, replayed: Path
+) -> None:
+    # Relies on xdist internals, so it must fail loudly when they change: xdist's
+    # controller sets session.testscollected to the workers' count alone (dsession.py),
+    # which the terminal's percentage divides by and which decides exit 5 "no tests
+    # collected"; the gate adds its own items back (plugin.py, pytest_runtest_logstart).
+    run, _ = _replay(gate, replayed, "-n", "2", "-v", "test_repo.py", "policy.yaml")
+
+    percentages = [int(p) for p in re.findall(r"\[\s*(\d+)%\]", run.result.stdout.str())]
+    assert percentages[-1] == 100
+    assert max(percentages) == 100, percentages  # never "[150%]": 6 items, not 2
+    run.result.stdout.fnmatch_lines(["collected 4 items", "2 workers [[]2 items[]]"])
+
+    only_gate, _ = _replay(gate, replayed, "-n", "2", "-k", "101")
+    assert only_gate.result.ret == pytest.ExitCode.OK  # the workers ran nothing: not exit 5
+    only_gate.result.assert_outcomes(passed=1, deselected=3)
+
+
+def test_a_crashing_worker_leaves_the_gates_verdicts_whole(gate: Gate, replayed: Path) -> None:
+    gate.pytester.makepyfile(
+        test_crash="""
+        import os
+
+        def test_crashes_its_worker():
+            os._exit(1)
+        """
+    )
+
+    run, report = _replay(gate, replayed, "-n", "2", "test_crash.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    run.result.assert_outcomes(passed=1, failed=4)  # 3 pages and the crashed test
+    assert "worker 'gw" in run.output and "crashed while running" in run.output
+    assert len(json.loads(report)["pages"]) == 4
+    assert "1 approved, 3 not approved, 0 not verifiable" in run.output
+
+
+def test_ctrl_c_during_the_gate_under_xdist_stops_the_run_as_in_one_process(
+    gate: Gate, replayed: Path
+) -> None:
+    # A KeyboardInterrupt raised where Ctrl-C would land: in the controller, while the
+    # gate's item for page 102 reports. (A subprocess: in-process, it would stop this run.)
+    gate.pytester.makeconftest(
+        """
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and "page[102" in report.nodeid:
+                raise KeyboardInterrupt
+        """
+    )
+    replay = ("--confluence-policy", "policy.yaml", "--confluence-replay", str(replayed), *QUIET)
+    one = gate.pytester.runpytest_subprocess(*replay)
+    spread = gate.pytester.runpytest_subprocess(*replay, "-n", "2", "test_repo.py", "policy.yaml")
+
+    for result in (one, spread):
+        assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+        assert "! KeyboardInterrupt !" in result.stdout.str()
+        result.stdout.fnmatch_lines(
+            ["1 approved, 1 not approved, 0 not verifiable; NOT JUDGED: 2 pages not run (103, 104)"]
+        )
+    assert "test_repo_fails" not in spread.stdout.str()  # no repository test ran afterwards
+
+
+def test_collect_only_under_xdist_lists_the_pages_and_fetches_nothing(
+    gate: Gate, replayed: Path
+) -> None:
+    gate.site.requests.clear()
+
+    run = gate.run("-n", "2", "--collect-only", "-q")
+
+    assert run.result.ret == pytest.ExitCode.OK
+    run.result.stdout.fnmatch_lines(["policy.yaml::page[[]101 Release checklist[]]", "4 tests*"])
+    assert gate.site.requests == []
+
+
+def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(gate: Gate, replayed: Path) -> None:
+    run, _ = _replay(gate, replayed, "-n", "2")
+
+    assert run.junit is not None
+    case = next(c for c in run.junit.iter("testcase") if c.get("name", "").startswith("page[104"))
+    out = case.find("system-out")
+    assert out is not None and "rejected" in (out.text or "")
+    assert ET.tostring(case).count(b"<system-out>") == 1
