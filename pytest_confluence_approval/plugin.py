@@ -287,6 +287,10 @@ class GateReporter:
         entrypoint.py) and the controller collects and runs exactly the gate's items,
         through pytest's own collection and runtest protocol: -k, -m, --deselect, node
         ids, the terminal, --junitxml and the outputs see what one process sees.
+
+        What this leans on in xdist (tests/test_xdist.py fails loudly if it changes):
+        its controller collects nothing (DSession.pytest_collection returns True), and
+        it sets session.testscollected to the workers' count alone.
         """
         self.controller_items = []
 

@@ -54,16 +54,25 @@ def replayed(gate: Gate) -> Path:
 
 
 def _replay(gate: Gate, snapshot: Path, *args: str) -> tuple[GateRun, bytes]:
-    report = gate.pytester.path / "report.json"
+    """One replay; the run, and its JSON report and GitHub job summary, as bytes."""
+    report, summary = gate.pytester.path / "report.json", gate.pytester.path / "summary.md"
     report.unlink(missing_ok=True)
-    run = gate.run("--confluence-replay", snapshot, "--confluence-report", report, *args, url=False)
-    return run, report.read_bytes() if report.exists() else b""
+    summary.unlink(missing_ok=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GITHUB_STEP_SUMMARY", str(summary))
+        run = gate.run(
+            "--confluence-replay", snapshot, "--confluence-report", report, *args, url=False
+        )
+    outputs = b"".join(f.read_bytes() if f.exists() else b"-" for f in (report, summary))
+    return run, outputs
 
 
 def _gate_section(run: GateRun) -> list[str]:
     """The gate's terminal summary, without the pace line (timing decides its number)."""
     lines = run.result.stdout.lines
-    start = next(i for i, line in enumerate(lines) if "Confluence approval gate =" in line)
+    start = next((i for i, line in enumerate(lines) if "Confluence approval gate =" in line), -1)
+    if start < 0:
+        return []
     end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("="))
     return [line for line in lines[start + 1 : end] if not line.startswith("fetched ")]
 
@@ -104,21 +113,24 @@ def _suite_properties(run: GateRun) -> dict[str, str]:
         pytest.param(("-x",), id="x"),
         pytest.param(("--maxfail", "2"), id="maxfail"),
         pytest.param(("-k", "no_such_page"), id="all-deselected"),
+        pytest.param(("policy.yaml::page[999]",), id="unknown-node-id"),
     ],
 )
 def test_under_xdist_the_gate_reports_exactly_what_one_process_reports(
     gate: Gate, replayed: Path, args: tuple[str, ...]
 ) -> None:
-    one, one_report = _replay(gate, replayed, *args)
-    spread, spread_report = _replay(gate, replayed, "-n", "2", *args)
+    one, one_outputs = _replay(gate, replayed, *args)
+    spread, spread_outputs = _replay(gate, replayed, "-n", "2", *args)
 
     assert spread.result.ret == one.result.ret, spread.output
     assert spread.result.parseoutcomes() == one.result.parseoutcomes()
     assert _gate_section(spread) == _gate_section(one)
-    assert spread_report == one_report
-    if one.result.ret != pytest.ExitCode.NO_TESTS_COLLECTED:
-        assert _testcases(spread) == _testcases(one)
+    assert spread_outputs == one_outputs  # the JSON report and the job summary
+    assert _testcases(spread) == _testcases(one)
+    if one.junit is not None and one.result.ret != pytest.ExitCode.NO_TESTS_COLLECTED:
         assert _suite_properties(spread) == _suite_properties(one)
+    errors = [line for line in one.output.splitlines() if line.startswith("ERROR")]
+    assert [line for line in spread.output.splitlines() if line.startswith("ERROR")] == errors
 
 
 def test_under_xdist_no_worker_collects_a_page_and_the_repository_tests_run_there(
@@ -153,7 +165,11 @@ def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
     percentages = [int(p) for p in re.findall(r"\[\s*(\d+)%\]", run.result.stdout.str())]
     assert percentages[-1] == 100
     assert max(percentages) == 100, percentages  # never "[150%]": 6 items, not 2
-    run.result.stdout.fnmatch_lines(["collected 4 items", "2 workers [[]2 items[]]"])
+    # xdist's controller collects nothing itself (its pytest_collection returns True), so
+    # the only collection there is the gate's.
+    collected = [line for line in run.result.stdout.lines if line.startswith("collected")]
+    assert collected == ["collected 4 items"]
+    run.result.stdout.fnmatch_lines(["2 workers [[]2 items[]]"])
 
     only_gate, _ = _replay(gate, replayed, "-n", "2", "-k", "101")
     assert only_gate.result.ret == pytest.ExitCode.OK  # the workers ran nothing: not exit 5
@@ -170,12 +186,13 @@ def test_a_crashing_worker_leaves_the_gates_verdicts_whole(gate: Gate, replayed:
         """
     )
 
-    run, report = _replay(gate, replayed, "-n", "2", "test_crash.py", "policy.yaml")
+    report = gate.pytester.path / "report.json"
+    run, _ = _replay(gate, replayed, "-n", "2", "test_crash.py", "policy.yaml")
 
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
     run.result.assert_outcomes(passed=1, failed=4)  # 3 pages and the crashed test
     assert "worker 'gw" in run.output and "crashed while running" in run.output
-    assert len(json.loads(report)["pages"]) == 4
+    assert len(json.loads(report.read_text())["pages"]) == 4
     assert "1 approved, 3 not approved, 0 not verifiable" in run.output
 
 
@@ -224,3 +241,19 @@ def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(gate: Gate, repl
     out = case.find("system-out")
     assert out is not None and "rejected" in (out.text or "")
     assert ET.tostring(case).count(b"<system-out>") == 1
+
+
+def test_last_failed_under_xdist_reruns_the_pages_one_process_would(
+    gate: Gate, replayed: Path
+) -> None:
+    cache = ("-p", "cacheprovider")  # the fixture's runs leave it off
+    sections = []
+    for workers in ((), ("-n", "2")):
+        _replay(gate, replayed, *cache, "--cache-clear", *workers)
+        again, _ = _replay(gate, replayed, *cache, "--lf", *workers)
+
+        again.result.assert_outcomes(failed=3, deselected=1)
+        again.result.stdout.fnmatch_lines(["run-last-failure: rerun previous 3 failures"])
+        sections.append(_gate_section(again))
+    assert sections[0] == sections[1]
+    assert sections[0][0].endswith("NOT JUDGED: 1 page deselected (101)")
