@@ -421,6 +421,9 @@ class _ReplayedPages(Mapping[str, PageFacts]):
             raise KeyError(page_id)
         return self._snapshot.facts_for(page_id)
 
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self._page_ids  # without decoding the page, as Mapping's would
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._page_ids)
 

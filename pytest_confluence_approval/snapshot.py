@@ -57,6 +57,9 @@ class RecordedPages(Mapping[str, PageFacts]):
             return _page_facts(page_id, json.loads(entry))
         return PageFacts(page_id, failure=entry)
 
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self._entries  # without decoding the page, as Mapping's would
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
