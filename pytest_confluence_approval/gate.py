@@ -386,8 +386,7 @@ def _replayed(
 ) -> Facts:
     snapshot = settings.snapshot
     assert snapshot is not None
-    pages = dict(known.pages) if known else {}
-    pages.update((p, snapshot.facts_for(p)) for p in wanted)
+    pages = _ReplayedPages(snapshot, [*(known.pages if known else ()), *wanted])
     groups = dict(known.groups) if known else {}
     for group in _groups_for(page_set, wanted, groups):
         groups[group] = snapshot.groups.get(group) or GroupMembers(
@@ -404,6 +403,32 @@ def _replayed(
         recorded_at=snapshot.recorded_at,
         link_base=known.link_base if known else settings.site,
     )
+
+
+class _ReplayedPages(Mapping[str, PageFacts]):
+    """The replayed pages a run asked for, each read from the snapshot when it is used.
+
+    Decoding them all up front would hold every page's payloads at once; judged one at a
+    time, only one page's are (see snapshot.RecordedPages).
+    """
+
+    def __init__(self, snapshot: Snapshot, page_ids: Iterable[str]) -> None:
+        self._snapshot = snapshot
+        self._page_ids = dict.fromkeys(page_ids)
+
+    def __getitem__(self, page_id: str) -> PageFacts:
+        if page_id not in self._page_ids:
+            raise KeyError(page_id)
+        return self._snapshot.facts_for(page_id)
+
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self._page_ids  # without decoding the page, as Mapping's would
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._page_ids)
+
+    def __len__(self) -> int:
+        return len(self._page_ids)
 
 
 def _groups_for(
@@ -638,8 +663,11 @@ class Gate:
         self.facts = facts = gather_facts(
             self.settings, page_set, wanted, self.network, progress, known=self.facts
         )
-        handed = self.settings.snapshot.verdicts if self.settings.snapshot else {}
+        snapshot = self.settings.snapshot
+        handed = snapshot.verdicts if snapshot else {}
         new = judge_pages(self.settings, page_set, facts, wanted, handed)
+        if snapshot is not None:
+            snapshot.settle(wanted)  # judged: only their fetch failures are read again
         old = self._judgement
         self._judgement = Judgement(
             {**old.verdicts, **new.verdicts}, {**old.waivers, **new.waivers}
@@ -670,7 +698,8 @@ class Gate:
         return Snapshot(
             recorded_at=facts.recorded_at or facts.as_of,
             site=self.settings.site,
-            pages=facts.pages,
+            # Workers look verdicts up and never judge, so no payloads travel.
+            pages={p: f.without_payloads() for p, f in facts.pages.items()},
             names=facts.names,
             queries=page_set.query_results,
             groups=facts.groups,

@@ -87,6 +87,12 @@ def _junitxml_path(value: str | None) -> Path | None:
 
 
 class PolicyFile(pytest.File):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Marked once here, not on each item: -m and get_closest_marker see a parent's
+        # markers, and thousands of pages need not carry a copy each.
+        self.add_marker(MARKER)
+
     def collect(self) -> Iterator[pytest.Item]:
         gate = self.config.stash[gate_key]
         policy, page_set = gate.settings.policy, gate.resolve()
@@ -107,11 +113,8 @@ class PolicyFile(pytest.File):
 
 
 class GateItem(pytest.Item):
-    """An item of the gate: marked, and failing with plain-language text, not a traceback."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_marker(MARKER)
+    """An item of the gate (marked through its PolicyFile), failing with plain-language
+    text, not a traceback."""
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None

@@ -10,7 +10,7 @@ import pickle
 import re
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +35,51 @@ class SnapshotError(Exception):
     """The snapshot file is unusable; the message names the file."""
 
 
+class RecordedPages(Mapping[str, PageFacts]):
+    """A snapshot's pages, each kept as its compact JSON text and decoded when read.
+
+    Decoded, a page's payloads take about three times the memory of their text, and a
+    replay holding every page decoded for the whole run used 1.7x the memory of pytest
+    running as many trivial tests. A replay reads each page once, to judge it, and then
+    needs only its fetch failure (``settle``), so its memory stays near pytest's own.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        #: page id -> the recorded entry as compact JSON; once settled, its failure
+        #: (None: it had none)
+        self._entries: dict[str, str | FetchFailure | None] = dict(texts)
+
+    def __getitem__(self, page_id: str) -> PageFacts:
+        entry = self._entries[page_id]
+        if isinstance(entry, str):
+            return _page_facts(page_id, json.loads(entry))
+        return PageFacts(page_id, failure=entry)
+
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self._entries  # without decoding the page, as Mapping's would
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def settle(self, page_ids: Iterable[str]) -> None:
+        """These pages are judged: keep only their fetch failures, which outputs report.
+
+        Reading a settled page again gives it without payloads, which judges as "could
+        not verify", never as approved.
+        """
+        for page_id in page_ids:
+            entry = self._entries.get(page_id)
+            if isinstance(entry, str):
+                # Only an entry whose text says "failure" can hold one (a title may
+                # say it too: then it is decoded to be sure).
+                self._entries[page_id] = self[page_id].failure if '"failure"' in entry else None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     recorded_at: datetime
@@ -57,6 +102,11 @@ class Snapshot:
                 "the page is not in the snapshot; record a new snapshot that includes it",
             )
         return found
+
+    def settle(self, page_ids: Iterable[str]) -> None:
+        """These pages are judged: release their payloads (see RecordedPages)."""
+        if isinstance(self.pages, RecordedPages):
+            self.pages.settle(page_ids)
 
 
 def utc_iso(instant: datetime) -> str:
@@ -117,23 +167,42 @@ def dump_snapshot(
     write_json_atomically(path, document)
 
 
-def content_digest(document: Mapping[str, Any]) -> str:
+def content_digest(document: Mapping[str, Any], page_texts: Mapping[str, str] | None = None) -> str:
     """SHA-256 of what a replay decides on, so an edited or damaged snapshot is refused.
 
     It catches accidents and casual edits; it is not a signature (whoever can edit the
     file can recompute it), so keep snapshots where audit evidence is kept.
+
+    The SHA-256 of ``json.dumps(content, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``, fed a piece at a time (a whole second copy of a large snapshot
+    would raise the run's peak memory by its size). ``page_texts``: the pages as that
+    same compact JSON, entry by entry, in place of ``document["pages"]``.
     """
-    content = {key: document.get(key) for key in _DIGESTED[:-1]}
-    # Snapshots recorded before groups existed lack the key; their digest never had it.
-    if "groups" in document:
-        content["groups"] = document["groups"]
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256()
-    # Encoded a megabyte at a time: a whole second copy of a large snapshot would raise
-    # the run's peak memory by its size.
-    for start in range(0, len(canonical), _HASH_CHUNK):
-        digest.update(canonical[start : start + _HASH_CHUNK].encode("utf-8"))
+
+    def feed(text: str) -> None:
+        for start in range(0, len(text), _HASH_CHUNK):
+            digest.update(text[start : start + _HASH_CHUNK].encode("utf-8"))
+
+    # Snapshots recorded before groups existed lack the key; their digest never had it.
+    keys = sorted(k for k in _DIGESTED if k != "groups" or "groups" in document)
+    feed("{")
+    for n, key in enumerate(keys):
+        feed(("," if n else "") + compact_json(key) + ":")
+        if key == "pages" and page_texts is not None:
+            feed("{")
+            for m, page_id in enumerate(sorted(page_texts)):
+                feed(("," if m else "") + compact_json(page_id) + ":" + page_texts[page_id])
+            feed("}")
+        else:
+            feed(compact_json(document.get(key)))
+    feed("}")
     return digest.hexdigest()
+
+
+def compact_json(value: Any) -> str:
+    """The canonical JSON the SHA-256 covers: sorted keys, no spaces, text as it is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 _HASH_CHUNK = 1 << 20
@@ -237,17 +306,28 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     if len(data) > MAX_SNAPSHOT_BYTES:
         raise SnapshotError(f"{path}: the snapshot is larger than {MAX_SNAPSHOT_BYTES} bytes")
     try:
-        document = json.loads(data)
+        # Decoded as json.loads decodes bytes, then the bytes are let go: the text is
+        # all that is needed from here on.
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        del data
+        try:
+            split = _split_pages(text)
+        except (ValueError, RecursionError):
+            split = None  # json.loads below says what is wrong, in its own words
+        if split is None:  # not the usual shape: decoded whole, so the schema can say why
+            document, page_texts = json.loads(text), None
+        else:
+            document, page_texts = split
+        del text
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path}: not a snapshot: the file is not valid JSON ({exc})") from None
-    del data  # the parsed document is all that is needed from here on
     try:
         # JSON may spell a lone surrogate ("\\udfff"): not Unicode, so no digest (UTF-8).
         # The digest encodes what it covers; the rest of the document is encoded here.
         if isinstance(document, dict):
             rest = {k: v for k, v in document.items() if k not in _DIGESTED}
             json.dumps(rest, ensure_ascii=False).encode("utf-8")
-        _check_snapshot(path, document)
+        _check_snapshot(path, document, page_texts)
     except UnicodeEncodeError:
         raise SnapshotError(
             f"{path}: not a snapshot: the file is not valid JSON (text that is not valid "
@@ -265,37 +345,20 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
             f"{path}: not a valid snapshot: its site {document['site']!r} is not a plain "
             "http(s) base URL; record it again"
         )
+    if page_texts is None:
+        page_texts = {page_id: compact_json(e) for page_id, e in document["pages"].items()}
+    document["pages"] = {}
     query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
-    too_large = [p for p in [*document["pages"], *query_ids] if int(p) > _INT64_MAX]
+    too_large = [p for p in [*page_texts, *query_ids] if int(p) > _INT64_MAX]
     if too_large:
         raise SnapshotError(
             f"{path}: not a valid snapshot: page id {too_large[0]} is larger than any "
             "Confluence page id"
         )
-    pages: dict[str, PageFacts] = {}
-    for page_id, entry in document["pages"].items():
-        if "failure" in entry:
-            failure = entry["failure"]
-            pages[page_id] = PageFacts(
-                page_id, failure=FetchFailure(failure["message"], failure["status"])
-            )
-        else:
-            versions_failure = entry.get("versions_failure")
-            pages[page_id] = PageFacts(
-                page_id,
-                page=entry["page"],
-                properties=entry["properties"],
-                versions=entry.get("versions"),
-                versions_failure=FetchFailure(
-                    versions_failure["message"], versions_failure["status"]
-                )
-                if versions_failure
-                else None,
-            )
     return Snapshot(
         recorded_at=recorded_at,
         site=document["site"],
-        pages=pages,
+        pages=RecordedPages(page_texts),
         names=document.get("users", {}),
         queries={
             cql: QueryResult(
@@ -316,8 +379,106 @@ def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
     )
 
 
-def _check_snapshot(path: Path, document: Any) -> None:
-    """The schema, then the SHA-256; raises SnapshotError naming the first problem."""
+def _page_facts(page_id: str, entry: Mapping[str, Any]) -> PageFacts:
+    """One recorded page entry (as the schema allows it) as the facts a verdict reads."""
+    if "failure" in entry:
+        failure = entry["failure"]
+        return PageFacts(page_id, failure=FetchFailure(failure["message"], failure["status"]))
+    versions_failure = entry.get("versions_failure")
+    return PageFacts(
+        page_id,
+        page=entry["page"],
+        properties=entry["properties"],
+        versions=entry.get("versions"),
+        versions_failure=FetchFailure(versions_failure["message"], versions_failure["status"])
+        if versions_failure
+        else None,
+    )
+
+
+#: JSON's own whitespace (json.decoder)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _skip(text: str, pos: int) -> int:
+    """The position after the JSON whitespace at ``pos``."""
+    found = _WHITESPACE.match(text, pos)
+    assert found is not None  # the pattern matches the empty string too
+    return found.end()
+
+
+def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The document with ``pages`` left empty, and each page entry as compact JSON.
+
+    Read one page entry at a time, so the decoded payloads of every page are never in
+    memory together. It accepts exactly what ``json.loads`` accepts (a repeated key: the
+    last wins), decoding with the same decoder; None when the text is not a JSON object
+    whose ``pages`` is an object of entries that surely match the schema (then the whole
+    document is decoded and checked, so the schema names the problem).
+    """
+    document: dict[str, Any] = {}
+    pages: dict[str, str] | None = None
+    pos = _skip(text, 0)
+    if text[pos : pos + 1] != "{":
+        return None
+    pos = _skip(text, pos + 1)
+    while text[pos : pos + 1] == '"':
+        key, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] != ":":
+            return None
+        pos = _skip(text, pos + 1)
+        if key == "pages":
+            pages, pos = _split_page_entries(text, pos)
+            if pages is None:
+                return None
+            document[key] = {}
+        else:
+            document[key], pos = _DECODER.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] == "}":
+            if pages is None or _skip(text, pos + 1) != len(text):
+                return None
+            return document, pages
+        if text[pos : pos + 1] != ",":
+            return None
+        pos = _skip(text, pos + 1)
+    return None
+
+
+def _split_page_entries(text: str, pos: int) -> tuple[dict[str, str] | None, int]:
+    """``pages`` (an object starting at ``pos``) as page id -> compact JSON, and the end."""
+    if text[pos : pos + 1] != "{":
+        return None, pos
+    pages: dict[str, str] = {}
+    pos = _skip(text, pos + 1)
+    if text[pos : pos + 1] == "}":
+        return pages, pos + 1
+    while text[pos : pos + 1] == '"':
+        page_id, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] != ":":
+            return None, pos
+        entry, pos = _DECODER.raw_decode(text, _skip(text, pos + 1))
+        if not _page_entry_ok(page_id, entry):
+            return None, pos
+        pages[page_id] = compact_json(entry)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] == "}":
+            return pages, pos + 1
+        if text[pos : pos + 1] != ",":
+            return None, pos
+        pos = _skip(text, pos + 1)
+    return None, pos
+
+
+def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, str] | None) -> None:
+    """The schema, then the SHA-256; raises SnapshotError naming the first problem.
+
+    ``page_texts``: the page entries, already checked by ``_page_entry_ok`` and left out
+    of ``document`` (see _split_pages).
+    """
     # Validating thousands of page entries with jsonschema cost more than judging them.
     # When every entry has the shape the schema allows (checked directly below), the
     # schema checks the rest of the document with the pages left out; otherwise it
@@ -339,7 +500,7 @@ def _check_snapshot(path: Path, document: Any) -> None:
             f"{path}: not a valid snapshot (format {FORMAT!r} version {FORMAT_VERSION}): "
             f"{json_path(first.absolute_path)}: {first.message[:300]}"
         )
-    if content_digest(document) != document["sha256"]:
+    if content_digest(document, page_texts) != document["sha256"]:
         raise SnapshotError(
             f"{path}: the snapshot's content does not match its SHA-256: it was edited or "
             "damaged after it was recorded; record it again"

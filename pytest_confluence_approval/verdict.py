@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -661,7 +662,7 @@ def find_approval(
             f"ambiguous approval: several properties end in {APPROVAL_KEY_SUFFIX} ({keys}); "
             "set property_key in the policy to the one to check"
         )
-    key, value = found[0]["key"], found[0].get("value")
+    key, value = _shared(found[0]["key"]), found[0].get("value")
     untrusted = f"approval property {key!r} is malformed, so it cannot be trusted"
     if not isinstance(value, dict):
         return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
@@ -746,7 +747,7 @@ def _property_version(raw: Any) -> PropertyVersion | None:
     return PropertyVersion(
         number=number if isinstance(number, int) and not isinstance(number, bool) else None,
         created_at=_parse_instant(raw.get("createdAt")),
-        author_id=author if isinstance(author, str) and author else None,
+        author_id=_shared(author) if isinstance(author, str) and author else None,
     )
 
 
@@ -782,7 +783,7 @@ def _page(
     version = PageVersion(
         number,
         created_at,
-        author if isinstance(author, str) and author else None,
+        _shared(author) if isinstance(author, str) and author else None,
         minor if isinstance(minor, bool) else None,
     )
     title = payload.get("title")
@@ -796,7 +797,7 @@ def _page(
         # site (a proxy's "_links.base" of another host would send auditors there).
         if not link.startswith(site.rstrip("/") + "/"):
             link = None
-    return (title if isinstance(title, str) else None, status, version, link), ""
+    return (title if isinstance(title, str) else None, _shared(status), version, link), ""
 
 
 def _person(account: str, names: Mapping[str, str]) -> str:
@@ -809,7 +810,16 @@ def _numbers(numbers: Sequence[int]) -> str:
 
 
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(accounts))
+    return tuple(dict.fromkeys(map(_shared, accounts)))
+
+
+def _shared(text: str) -> str:
+    """One copy of a string that repeats across pages: account ids, statuses, keys.
+
+    A run keeps every verdict until its outputs are written; with thousands of pages,
+    the same few approvers' ids would otherwise be held once per page.
+    """
+    return sys.intern(text) if type(text) is str else text
 
 
 def _from_epoch_ms(value: int | None) -> datetime | None:

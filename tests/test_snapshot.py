@@ -7,8 +7,20 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pytest_confluence_approval.snapshot import content_digest, load_snapshot
+from pytest_confluence_approval.facts import FetchFailure, PageFacts
+from pytest_confluence_approval.gate import Gate as Gate_
+from pytest_confluence_approval.gate import GateOptions, GateSettings
+from pytest_confluence_approval.policy import PageRule
+from pytest_confluence_approval.snapshot import (
+    _page_entry_ok,
+    _split_pages,
+    content_digest,
+    load_snapshot,
+)
+from pytest_confluence_approval.verdict import Outcome, evaluate
 from tests.conftest import Gate
 from tests.fake_confluence import approval_value
 
@@ -328,3 +340,208 @@ def test_loading_a_small_snapshot_reserves_little_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 32 * 1024 * 1024
+
+
+# -- a replay holds one page's payloads at a time ---------------------------------------
+
+
+def _many_pages(gate: Gate, count: int) -> tuple[Path, Path, list[str]]:
+    """A policy and a sealed snapshot of ``count`` recorded-alike pages (as a recording
+    of that many pages would write them), and their ids."""
+    snapshot = recorded(gate)
+    document = json.loads(snapshot.read_text())
+    entry = json.dumps(document["pages"]["101"])
+    ids = [str(1000 + n) for n in range(count)]
+    document["pages"] = {p: json.loads(entry.replace('"101"', f'"{p}"')) for p in ids}
+    document["sha256"] = content_digest(document)
+    snapshot.write_text(json.dumps(document, indent=2, sort_keys=True))
+    policy = gate.write_policy([{"id": p} for p in ids])
+    return policy, snapshot, ids
+
+
+def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: Gate) -> None:
+    # Decoded all at once and kept for the run, the payloads of a 5,000-page replay took
+    # 1.7x the peak memory of pytest running 5,000 trivial tests.
+    policy, snapshot, ids = _many_pages(gate, 1500)
+    size = snapshot.stat().st_size
+    tracemalloc.start()
+    try:
+        settings = GateSettings.resolve(GateOptions(policy=policy, replay=snapshot))
+        loaded, load_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        judgement = Gate_(settings).prepare(ids)
+        kept, judge_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert len(judgement.verdicts) == 1500
+    assert {v.outcome for v in judgement.verdicts.values()} == {Outcome.NOT_APPROVED}
+    # Reading: the file's bytes and text, then each entry's compact text; never every
+    # page decoded (about three times the text).
+    # Measured: reading peaks at 2.3x the file's size (its bytes, then its text, then
+    # each entry's compact text), judging adds 0.7x and 1.0x is kept. Decoding every
+    # page up front and keeping it took 4.5x and kept 3.0x.
+    assert load_peak < 3.0 * size, (load_peak, size)
+    # Judging decodes one page at a time; afterwards the verdicts stay, not the payloads.
+    assert judge_peak - loaded < 1.2 * size, (judge_peak, loaded, size)
+    assert kept < 1.5 * size, (kept, size)
+
+
+def test_a_judged_replay_page_read_again_is_unverifiable_not_approved(gate: Gate) -> None:
+    snapshot = recorded(gate)
+    document = json.loads(snapshot.read_text())
+    document["pages"]["101"]["properties"][0]["value"] = approval_value(approved=["acc-b"])
+    document["sha256"] = content_digest(document)
+    snapshot.write_text(json.dumps(document))
+    loaded = load_snapshot(snapshot)
+    rule = PageRule(page_id="101", name=None, line=1)
+
+    def judged() -> Outcome:
+        return evaluate(rule, loaded.facts_for("101"), as_of=loaded.recorded_at, site=SITE).outcome
+
+    assert judged() is Outcome.APPROVED
+    loaded.settle(["101"])
+    # Settled, the page keeps only what the outputs report; judged again by mistake it
+    # must fail closed.
+    assert loaded.facts_for("101").page is None
+    assert judged() is Outcome.UNVERIFIABLE
+
+
+def test_a_settled_page_keeps_its_fetch_failure_for_the_report(tmp_path: Path) -> None:
+    document = {
+        "format": "pytest-confluence-approval snapshot",
+        "version": 1,
+        "recorded_at": "2025-08-04T10:00:00.000Z",
+        "site": SITE,
+        "tool": {"name": "pytest-confluence-approval", "version": "0"},
+        "pages": {
+            "101": {"failure": {"message": "HTTP 404: no such page", "status": 404}},
+            "102": {"page": {"title": "says failure"}, "properties": []},
+        },
+        "users": {},
+        "queries": {},
+    }
+    document["sha256"] = content_digest(document)
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(document))
+    loaded = load_snapshot(path)
+
+    loaded.settle(["101", "102"])
+
+    assert loaded.facts_for("101").failure == FetchFailure("HTTP 404: no such page", 404)
+    assert loaded.facts_for("102") == PageFacts("102")
+
+
+SITE = "https://example.atlassian.net/wiki"
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_page_entry = st.one_of(
+    st.builds(
+        lambda page, props: {"page": page, "properties": props},
+        st.dictionaries(st.text(max_size=5), _json, max_size=3),
+        st.lists(_json, max_size=2),
+    ),
+    st.sampled_from(PAGE_ENTRIES),
+)
+_document = st.dictionaries(
+    st.sampled_from(
+        [
+            "format",
+            "version",
+            "recorded_at",
+            "site",
+            "users",
+            "queries",
+            "groups",
+            "sha256",
+            "pages",
+            "\u00e9",
+        ]
+    ),
+    _json,
+    max_size=6,
+).flatmap(
+    lambda rest: st.dictionaries(
+        st.from_regex(r"[1-9][0-9]{0,3}", fullmatch=True) | st.text(max_size=3),
+        _page_entry,
+        max_size=4,
+    ).map(lambda pages: {**rest, "pages": pages})
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    document=_document,
+    indent=st.sampled_from([None, 0, 2, "\t"]),
+    separators=st.sampled_from([None, (",", ":"), (" ,", " : ")]),
+    ensure_ascii=st.booleans(),
+    trailing=st.sampled_from(["", "\n", " \r\n\t"]),
+)
+def test_reading_pages_one_at_a_time_agrees_with_json_loads(
+    document: dict[str, object],
+    indent: int | str | None,
+    separators: tuple[str, str] | None,
+    ensure_ascii: bool,
+    trailing: str,
+) -> None:
+    text = json.dumps(document, indent=indent, separators=separators, ensure_ascii=ensure_ascii)
+    text += trailing
+    split = _split_pages(text)
+    whole = json.loads(text)
+    entries = whole["pages"]
+    if all(_page_entry_ok(page_id, entry) for page_id, entry in entries.items()):
+        assert split is not None  # the usual shape always takes the page-at-a-time path
+    if split is not None:
+        rest, texts = split
+        assert rest["pages"] == {}
+        assert {**rest, "pages": {p: json.loads(t) for p, t in texts.items()}} == whole
+        assert content_digest(rest, texts) == content_digest(whole)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a repeated key: json.loads keeps the last
+        '{"pages": {"101": {"failure": {"message": "a", "status": null}},'
+        ' "101": {"page": {}, "properties": []}}}',
+        '{"pages": {"101": {"page": {}, "properties": []}}, "pages": {}}',
+        '{"pages": {}, "site": "a", "site": "b"}',
+        # the BOM-less, space-less, and whitespace-heavy forms
+        '{"pages":{"7":{"page":{},"properties":[]}}}',
+        ' \n{ "pages" : { "7" : { "page" : { } , "properties" : [ ] } } }\r\n',
+    ],
+)
+def test_repeated_keys_and_spacing_read_as_json_loads_reads_them(text: str) -> None:
+    split = _split_pages(text)
+    assert split is not None
+    rest, texts = split
+    assert {**rest, "pages": {p: json.loads(t) for p, t in texts.items()}} == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "{}",
+        '{"pages": []}',
+        '{"pages": {"101": {"page": {}}}}',  # the schema will say what is missing
+        '{"pages": {}} trailing',
+        '{"pages": {},}',
+        '{"pages": {"101": {"page": {}, "properties": []},}}',
+    ],
+)
+def test_an_unusual_document_is_left_to_json_loads_and_the_schema(text: str) -> None:
+    assert _split_pages(text) is None
