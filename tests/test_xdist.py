@@ -4,7 +4,8 @@ xdist serializes every item's reports on a worker and re-emits them on the contr
 which costs more than judging a replayed page. So the workers never collect the policy
 file, and the controller collects and runs exactly the gate's items through pytest's own
 collection and runtest protocol. These tests run real ``-n 2`` command lines and hold
-the result to what one process shows: terminal, JUnit XML, JSON report, exit code.
+the result to what one process shows: terminal, JUnit XML, JSON report, job summary,
+exit code.
 """
 
 from __future__ import annotations
