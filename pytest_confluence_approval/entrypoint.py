@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 MARKER = "confluence_approval"
+#: The key of xdist's workerinput by which the controller tells each worker it runs the
+#: gate's items itself.
+ON_CONTROLLER = "confluence_approval_on_controller"
 
 #: The one place each option's default lives; GateOptions takes them from here.
 DEFAULT_CONCURRENCY = 32
@@ -123,9 +126,17 @@ def pytest_configure(config: pytest.Config) -> None:
     policy = policy_path(config)
     if policy is None:
         return
-    if hasattr(config, "workerinput"):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
         # A pytest-xdist worker: the controller runs the gate's items itself (see
-        # plugin.py), so a worker neither loads the gate nor collects the policy file.
+        # plugin.py), so a worker neither loads the gate nor collects the policy file;
+        # but only on the controller's word, or no process would judge the pages.
+        if not workerinput.get(ON_CONTROLLER):
+            raise pytest.UsageError(
+                "confluence approval gate: this pytest-xdist worker was not told that its "
+                "controller runs the gate's pages, so none would judge them; run the gate "
+                "without -n, or with the same pytest-confluence-approval on every node"
+            )
         config.args = [arg for arg in config.args if not names_file(arg, policy)]
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             config.args = []  # the gate alone: the testpaths are not collected

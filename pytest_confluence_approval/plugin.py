@@ -17,7 +17,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from . import junit
-from .entrypoint import MARKER, absolute_path, names_file
+from .entrypoint import MARKER, ON_CONTROLLER, absolute_path, names_file
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
@@ -281,7 +281,7 @@ class GateReporter:
             raise pytest.UsageError(f"confluence approval gate: {exc}") from None
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Sequence[Any]) -> None:
+    def pytest_configure_node(self, node: Any) -> None:
         """A pytest-xdist controller: it, not the workers, runs the gate's items.
 
         xdist sends each item's reports over its channel and re-emits them here, which
@@ -295,7 +295,9 @@ class GateReporter:
         its controller collects nothing (DSession.pytest_collection returns True), and
         it sets session.testscollected to the workers' count alone.
         """
-        self.controller_items = []
+        if self.controller_items is None:  # (also called for a crashed worker's successor)
+            self.controller_items = []
+        node.workerinput[ON_CONTROLLER] = True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:

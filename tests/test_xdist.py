@@ -258,3 +258,24 @@ def test_last_failed_under_xdist_reruns_the_pages_one_process_would(
         sections.append(_gate_section(again))
     assert sections[0] == sections[1]
     assert sections[0][0].endswith("NOT JUDGED: 1 page deselected (101)")
+
+
+def test_a_worker_not_told_that_the_controller_judges_refuses_to_run(
+    gate: Gate, replayed: Path
+) -> None:
+    # Should xdist ever stop passing the controller's word on, the workers would drop the
+    # policy while nothing judged it: the run must fail, not pass on the repository's tests.
+    gate.pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure_node(node):
+            node.workerinput.pop("confluence_approval_on_controller")
+        """
+    )
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    assert "was not told that its controller runs the gate's pages" in run.output
