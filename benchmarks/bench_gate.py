@@ -121,6 +121,9 @@ class RunResult:
     output: str
     #: the child's peak resident set size in MiB (os.wait4's rusage of that one child)
     peak_mib: float = 0.0
+    #: the child's CPU time (user + system) in seconds: steadier than wall time when
+    #: the machine is shared
+    cpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)
 """
@@ -267,10 +270,11 @@ def run_child(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> RunResult:
                 f"{' '.join(argv[3:])} did not finish within {SUBPROCESS_TIMEOUT:.0f} s"
             ) from exc
         wall = time.perf_counter() - start
-        kib = int(rss_file.read_text() or 0) if rss_file.is_file() else 0
+        kib_text, _, cpu_text = (rss_file.read_text() if rss_file.is_file() else "").partition(" ")
+        kib, cpu = int(kib_text or 0), float(cpu_text or 0)
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     mib = kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024
-    return RunResult(wall, proc.returncode, proc.stdout.decode("utf-8", "replace"), mib)
+    return RunResult(wall, proc.returncode, proc.stdout.decode("utf-8", "replace"), mib, cpu)
 
 
 def tail(output: str, lines: int = 40) -> str:
@@ -742,16 +746,29 @@ class Paired:
 
     label: str
     time_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
 
     def line(self) -> str:
+        wall_q1, wall_q3 = middle_half(self.time_ms)
+        cpu_q1, cpu_q3 = middle_half(self.cpu_ms)
         return (
-            f"{self.label}: +{statistics.median(self.time_ms):.1f} ms "
-            f"(pairs {min(self.time_ms):+.1f}..{max(self.time_ms):+.1f}), "
+            f"{self.label}: +{statistics.median(self.time_ms):.1f} ms wall "
+            f"(middle half of pairs {wall_q1:+.1f}..{wall_q3:+.1f}), "
+            f"+{statistics.median(self.cpu_ms):.1f} ms CPU "
+            f"(middle half {cpu_q1:+.1f}..{cpu_q3:+.1f}), "
             f"+{statistics.median(self.rss_mib):.2f} MiB peak RSS "
             f"(pairs {min(self.rss_mib):+.2f}..{max(self.rss_mib):+.2f}), "
             f"{len(self.time_ms)} pairs"
         )
+
+
+def middle_half(values: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles (a single value: itself twice)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 def off_cost(directory: Path, pairs: int) -> Paired:
@@ -768,6 +785,7 @@ def off_cost(directory: Path, pairs: int) -> Paired:
             if r.returncode != 0:
                 raise BenchmarkBroken("off cost: pytest failed:\n" + tail(r.output))
         result.time_ms.append((a.wall - b.wall) * 1000)
+        result.cpu_ms.append((a.cpu - b.cpu) * 1000)
         result.rss_mib.append(a.peak_mib - b.peak_mib)
     return result
 
@@ -931,7 +949,7 @@ def print_issue_rows(
     plugin: Measurement,
     pace_latency: float,
 ) -> None:
-    print("\nInstalled but off (interleaved pairs, median and range of the differences):")
+    print("\nInstalled but off (interleaved pairs, median and middle half of the differences):")
     print(f"  {off.line()}")
     off_ms, off_mib = statistics.median(off.time_ms), statistics.median(off.rss_mib)
     checks: list[tuple[str, ...]] = [
