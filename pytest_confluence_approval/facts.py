@@ -32,10 +32,6 @@ class PageFacts:
     def failed(cls, page_id: str, message: str, status: int | None = None) -> PageFacts:
         return cls(page_id=page_id, failure=FetchFailure(message, status))
 
-    def without_payloads(self) -> PageFacts:
-        """What outputs need once the page is judged: its id and why it could not be fetched."""
-        return PageFacts(self.page_id, failure=self.failure)
-
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
 from pathlib import Path
 from time import monotonic
@@ -65,8 +65,6 @@ class GateOptions:
     as_of: str | None = None
     record: Path | None = None
     replay: Path | None = None
-    #: the replay file is this run's own xdist handoff, sealed with this key (snapshot.py)
-    handoff_key: str | None = field(default=None, repr=False)
     report: Path | None = None
     insecure_http: bool = False
     deadline: str = DEFAULT_DEADLINE
@@ -134,11 +132,7 @@ class GateSettings:
             or (os.environ if environ is None else environ).get("CONFLUENCE_URL")
             or policy.site
         )
-        snapshot = (
-            load_snapshot(options.replay, handoff_key=options.handoff_key)
-            if options.replay
-            else None
-        )
+        snapshot = load_snapshot(options.replay) if options.replay else None
         if snapshot is not None:
             site = snapshot.site
             if configured and normalize_site(configured, allow_insecure_http=True) != site:
@@ -617,10 +611,9 @@ def judge_pages(
     page_set: PageSet,
     facts: Facts,
     page_ids: Iterable[str],
-    handed: Mapping[str, Verdict] = MappingProxyType({}),
 ) -> Judgement:
-    """The verdicts of these pages: ``handed`` ones (an xdist controller's) as they are."""
-    verdicts = {p: handed.get(p) or judge(settings, page_set, facts, p) for p in page_ids}
+    """The verdicts of these pages."""
+    verdicts = {p: judge(settings, page_set, facts, p) for p in page_ids}
     policy_waivers = {w.page_id: w for w in settings.policy.waivers}
     waivers = {
         p: waiver_use(w, v, facts.as_of)
@@ -664,8 +657,7 @@ class Gate:
             self.settings, page_set, wanted, self.network, progress, known=self.facts
         )
         snapshot = self.settings.snapshot
-        handed = snapshot.verdicts if snapshot else {}
-        new = judge_pages(self.settings, page_set, facts, wanted, handed)
+        new = judge_pages(self.settings, page_set, facts, wanted)
         if snapshot is not None:
             snapshot.settle(wanted)  # judged: only their fetch failures are read again
         old = self._judgement
@@ -690,21 +682,6 @@ class Gate:
     def verdicts(self) -> Mapping[str, Verdict]:
         """The verdicts of the pages judged in this session so far."""
         return MappingProxyType(self._judged)
-
-    def handoff(self) -> Snapshot:
-        """Everything an xdist worker needs: the facts, and the verdicts judged here."""
-        page_set, facts = self.resolve(), self.facts
-        assert facts is not None
-        return Snapshot(
-            recorded_at=facts.recorded_at or facts.as_of,
-            site=self.settings.site,
-            # Workers look verdicts up and never judge, so no payloads travel.
-            pages={p: f.without_payloads() for p, f in facts.pages.items()},
-            names=facts.names,
-            queries=page_set.query_results,
-            groups=facts.groups,
-            verdicts=self._judgement.verdicts,
-        )
 
     def waiver(self, page_id: str) -> WaiverUse | None:
         """The waiver of a page judged in this session, and whether it covers the verdict."""

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
-import pickle
 import re
-import secrets
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .schemas import json_path, validator
-
-if TYPE_CHECKING:
-    from .verdict import Verdict
 
 _INT64_MAX = 2**63 - 1
 
@@ -91,8 +85,6 @@ class Snapshot:
     queries: Mapping[str, QueryResult] = field(default_factory=dict)
     #: group name -> its members when recording (for required_groups)
     groups: Mapping[str, GroupMembers] = field(default_factory=dict)
-    #: page id -> verdict, judged by the xdist controller (only in its handoff to workers)
-    verdicts: Mapping[str, Verdict] = field(default_factory=dict)
 
     def facts_for(self, page_id: str) -> PageFacts:
         found = self.pages.get(page_id)
@@ -224,38 +216,6 @@ def write_json_atomically(path: Path, document: Any) -> None:
         raise
 
 
-def dump_handoff(path: Path, snapshot: Snapshot) -> str:
-    """The xdist controller's handoff to its workers: facts and verdicts, judged once.
-
-    Returns the key the workers need to read it. A pickle (the verdicts as they are, no
-    second judging): it is written into the controller's private temporary directory
-    (mkdtemp: mode 0700) and sealed with an HMAC whose fresh key reaches the workers
-    only through xdist's own channel, never the disk, so a worker unpickles nothing
-    but what its controller wrote. A user's snapshot is never read this way.
-    """
-    key = secrets.token_hex(32)
-    data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
-    seal = hmac.new(bytes.fromhex(key), data, hashlib.sha256).digest()
-    with path.open("wb") as stream:
-        stream.write(seal + data)
-    return key
-
-
-def _load_handoff(path: Path, key: str) -> Snapshot:
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read the xdist controller's handoff: {exc}") from None
-    seal, data = blob[:32], blob[32:]
-    expected = hmac.new(bytes.fromhex(key), data, hashlib.sha256).digest()
-    if not hmac.compare_digest(seal, expected):
-        raise SnapshotError(f"{path}: the xdist controller's handoff was altered; run again")
-    handed = pickle.loads(data)  # noqa: S301 - sealed by this run's controller (above)
-    if not isinstance(handed, Snapshot):
-        raise SnapshotError(f"{path}: not the xdist controller's handoff")
-    return handed
-
-
 def _is_plain_base_url(site: object) -> bool:
     """The form a recorded site has (see site.normalize_site), checked without urllib3."""
     if not isinstance(site, str) or not site.isprintable() or any(c in site for c in " \\@"):
@@ -285,14 +245,8 @@ def _read_at_most(stream: BinaryIO, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def load_snapshot(path: Path, *, handoff_key: str | None = None) -> Snapshot:
-    """Read, validate and integrity-check a snapshot.
-
-    ``handoff_key``: the file is the handoff this run's xdist controller wrote for its
-    workers (dump_handoff), not a user's snapshot: nothing to check, nothing to judge again.
-    """
-    if handoff_key is not None:
-        return _load_handoff(path, handoff_key)
+def load_snapshot(path: Path) -> Snapshot:
+    """Read, validate and integrity-check a snapshot."""
     try:
         with path.open("rb") as stream:
             size = os.fstat(stream.fileno()).st_size

@@ -230,32 +230,6 @@ def test_a_snapshot_with_a_malformed_page_entry_is_refused_naming_it(gate: Gate)
     assert "$.pages.101" in run.output
 
 
-def test_an_altered_xdist_handoff_is_refused_before_it_is_unpickled(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
-
-    from pytest_confluence_approval.snapshot import (
-        Snapshot,
-        SnapshotError,
-        dump_handoff,
-        load_snapshot,
-    )
-
-    handoff = tmp_path / "handoff.pickle"
-    snapshot = Snapshot(
-        recorded_at=datetime(2025, 8, 1, tzinfo=timezone.utc), site="https://x", pages={}, names={}
-    )
-    key = dump_handoff(handoff, snapshot)
-    assert load_snapshot(handoff, handoff_key=key) == snapshot
-
-    blob = bytearray(handoff.read_bytes())
-    blob[-1] ^= 1
-    handoff.write_bytes(bytes(blob))
-    with pytest.raises(SnapshotError, match="handoff was altered"):
-        load_snapshot(handoff, handoff_key=key)
-    with pytest.raises(SnapshotError, match="handoff was altered"):
-        load_snapshot(handoff, handoff_key="00" * 32)
-
-
 def _resealed(snapshot: Path, change: dict[str, object]) -> None:
     """The user's own file, edited and sealed again: its SHA-256 is right, its content odd."""
     from pytest_confluence_approval.snapshot import content_digest
