@@ -21,7 +21,7 @@ from pytest_confluence_approval.snapshot import (
     load_snapshot,
 )
 from pytest_confluence_approval.verdict import Outcome, evaluate
-from tests.conftest import Gate
+from tests.conftest import QUIET, Gate
 from tests.fake_confluence import approval_value
 
 
@@ -404,6 +404,62 @@ def test_a_settled_page_keeps_its_fetch_failure_for_the_report(tmp_path: Path) -
 
     assert loaded.facts_for("101").failure == FetchFailure("HTTP 404: no such page", 404)
     assert loaded.facts_for("102") == PageFacts("102")
+
+
+#: Judging runs deeper in the stack than loading did (pytest's runtest loop, a plugin's
+#: wrapper, xdist's controller): here, far deeper, so an entry nested deeply enough can
+#: be read while the snapshot loads and no longer while its page is judged.
+DEEPER_WHEN_JUDGING = """
+import inspect
+import sys
+
+import pytest
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 300)
+    try:
+        return (yield)
+    finally:
+        sys.setrecursionlimit(limit)
+"""
+
+
+def test_a_page_too_deep_to_read_when_judged_fails_alone_without_crashing_the_run(
+    gate: Gate,
+) -> None:
+    # A page editor controls the payloads, and this title makes the replay read the
+    # entry again after judging it, where a RecursionError crashed the whole run.
+    for page_id, title in (("101", "failure"), ("102", "Release notes")):
+        gate.site.add_page(page_id, title=title)
+        gate.site.set_approval(page_id, approval_value())
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot).result.assert_outcomes(passed=2)
+    document = json.loads(snapshot.read_text())
+    nested: object = "deep"
+    for _ in range(500):
+        nested = [nested]
+    document["pages"]["101"]["page"]["extra"] = nested
+    document["sha256"] = content_digest(document)
+    snapshot.write_text(json.dumps(document))
+    gate.pytester.makeconftest(DEEPER_WHEN_JUDGING)
+
+    result = gate.pytester.runpytest_subprocess(
+        "--confluence-policy", "policy.yaml", "--confluence-replay", snapshot, *QUIET
+    )
+
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output
+    assert "INTERNALERROR" not in output and "Traceback" not in output
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "NOT VERIFIABLE: page 101: could not verify: the snapshot's entry of the page is "
+            "nested too deeply to read*"
+        ]
+    )
 
 
 SITE = "https://example.atlassian.net/wiki"
