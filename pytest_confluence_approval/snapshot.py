@@ -47,9 +47,19 @@ class RecordedPages(Mapping[str, PageFacts]):
 
     def __getitem__(self, page_id: str) -> PageFacts:
         entry = self._entries[page_id]
-        if isinstance(entry, str):
+        if not isinstance(entry, str):
+            return PageFacts(page_id, failure=entry)
+        try:
             return _page_facts(page_id, json.loads(entry))
-        return PageFacts(page_id, failure=entry)
+        except RecursionError:
+            # Read once while loading, an entry nested nearly as deep as the stack allows
+            # may not be readable again deeper in the stack, where its page is judged.
+            return PageFacts.failed(
+                page_id,
+                "the snapshot's entry of the page is nested too deeply to read (JSON "
+                "deeper than Python's recursion limit); check the page's data in "
+                "Confluence and record a new snapshot",
+            )
 
     def __contains__(self, page_id: object) -> bool:
         return page_id in self._entries  # without decoding the page, as Mapping's would
@@ -69,9 +79,15 @@ class RecordedPages(Mapping[str, PageFacts]):
         for page_id in page_ids:
             entry = self._entries.get(page_id)
             if isinstance(entry, str):
-                # Only an entry whose text says "failure" can hold one (a title may
-                # say it too: then it is decoded to be sure).
-                self._entries[page_id] = self[page_id].failure if '"failure"' in entry else None
+                # A failure entry (the schema allows it no other key) is exactly
+                # {"failure":{...}} in compact JSON, and only it is decoded here: a page's
+                # own payloads, which its editors control, are never read again.
+                failed = entry.startswith(_FAILURE_ENTRY)
+                self._entries[page_id] = self[page_id].failure if failed else None
+
+
+#: How every recorded failure entry's compact JSON starts (see RecordedPages.settle)
+_FAILURE_ENTRY = '{"failure":'
 
 
 @dataclass(frozen=True)
