@@ -158,3 +158,30 @@ def test_policy_page_ids_are_positive_int64_without_leading_zeros(
     else:
         assert run.result.ret == pytest.ExitCode.USAGE_ERROR
         assert f"{page_id}" in run.output
+
+
+def test_a_property_nested_hundreds_deep_fails_its_page_and_the_recording_goes_on(
+    gate: Gate,
+) -> None:
+    # A page editor controls the property's value. Parsed in a fetch thread (a shallow
+    # stack), a value nested ~930 levels deep was accepted, then recording the snapshot in
+    # the main thread (a deeper stack) raised RecursionError: an INTERNALERROR that hid
+    # every verdict of the run. Nothing Confluence sends nests anywhere near that deep.
+    nested: object = "deep"
+    for _ in range(200):
+        nested = [nested]
+    approved_page(gate.site, "101")
+    gate.site.add_page("102", title="Release notes")
+    gate.site.set_approval("102", approval_value(extra=nested))
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+    snapshot = gate.pytester.path / "snap.json"
+
+    live = gate.run("--confluence-record", snapshot)
+
+    assert_clean_session(live.output)
+    live.result.assert_outcomes(passed=1, failed=1)
+    assert "could not verify" in live.failure_text("102")
+    assert "nested deeper than 100 levels" in live.failure_text("102")
+    replay = gate.run("--confluence-replay", snapshot, url=False)
+    replay.result.assert_outcomes(passed=1, failed=1)
+    assert replay.failure_text("102") == live.failure_text("102")
