@@ -67,6 +67,11 @@ MAX_CLIENT_BYTES = 512 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: JSON deeper than this is refused. Parsed in a fetch thread (a shallow stack), JSON
+#: nested nearly as deep as Python's recursion limit was read, then raised RecursionError
+#: where the main thread, deeper in the stack, encoded it for --confluence-record. Nothing
+#: Confluence or the approval app sends nests more than a dozen levels.
+MAX_JSON_DEPTH = 100
 #: GET /api/v2/pages takes at most this many ids (and returns as many per page).
 PAGES_PER_BATCH = 250
 #: Every status the v2 API can filter on: a gate must see archived and trashed pages too.
@@ -849,6 +854,11 @@ class ConfluenceClient:
             data = self._read_body(response, what)
         try:
             body = json.loads(data)
+            if _nested_deeper_than(body, MAX_JSON_DEPTH, data):
+                raise ConfluenceError(
+                    f"Confluence sent malformed JSON for {what}: nested deeper than "
+                    f"{MAX_JSON_DEPTH} levels; refused"
+                )
             if _LONE_SURROGATE_ESCAPE.search(data):
                 # JSON may spell a lone surrogate ("\udfff"); json.loads accepts it, but
                 # it is not Unicode: no snapshot, report or summary could be written.
@@ -969,6 +979,20 @@ def _group_error(exc: ConfluenceError, group: str) -> ConfluenceError:
             401,
         )
     return exc
+
+
+def _nested_deeper_than(value: Any, limit: int, text: bytes) -> bool:
+    """Whether parsed JSON nests more than ``limit`` objects and arrays, without recursion."""
+    if text.count(b"[") + text.count(b"{") <= limit or not isinstance(value, (dict, list)):
+        return False  # too few brackets to nest that deep: the usual answer, checked in C
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _too_large(what: str) -> str:
