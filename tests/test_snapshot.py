@@ -64,6 +64,29 @@ def test_a_snapshot_with_a_lone_surrogate_is_a_usage_error(gate: Gate) -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [b"\xef\xbb\xbf\xef\xbb\xbf{}", "\ufeff{}".encode("utf-16"), b"\xef\xbb\xbf"],
+    ids=["two-utf8-boms", "utf16-bom-then-a-bom", "only-a-bom"],
+)
+def test_a_snapshot_that_is_not_json_is_described_as_json_loads_describes_its_bytes(
+    gate: Gate, data: bytes
+) -> None:
+    # Reading a page at a time must not change what a broken file is called. Decoded
+    # first and then handed to json.loads as text, a second BOM read "Unexpected UTF-8
+    # BOM (decode using utf-8-sig)", advice the loader had already followed.
+    gate.write_policy([{"id": "101"}])
+    snapshot = gate.pytester.path / "broken.json"
+    snapshot.write_bytes(data)
+    with pytest.raises(ValueError) as expected:
+        json.loads(data)
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"the file is not valid JSON ({expected.value})" in run.output
+
+
+@pytest.mark.parametrize(
     ("content", "expected"),
     [
         ("{not json", "not a snapshot: the file is not valid JSON"),
