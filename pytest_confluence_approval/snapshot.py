@@ -285,7 +285,9 @@ def load_snapshot(path: Path) -> Snapshot:
         except (ValueError, RecursionError):
             split = None  # json.loads below says what is wrong, in its own words
         if split is None:  # not the usual shape: decoded whole, so the schema can say why
-            document, page_texts = json.loads(text), None
+            # As json.loads(bytes) goes on once it has their text: json.loads(text) would
+            # refuse a BOM left after decoding with "decode using utf-8-sig", done above.
+            document, page_texts = _DECODER.decode(text), None
         else:
             document, page_texts = split
         del text
