@@ -342,16 +342,19 @@ def test_loading_a_small_snapshot_reserves_little_memory() -> None:
 # -- a replay holds one page's payloads at a time ---------------------------------------
 
 
-def _many_pages(gate: Gate, count: int) -> tuple[Path, Path, list[str]]:
+def _many_pages(gate: Gate, count: int, title: str | None = None) -> tuple[Path, Path, list[str]]:
     """A policy and a sealed snapshot of ``count`` recorded-alike pages (as a recording
     of that many pages would write them), and their ids."""
     snapshot = recorded(gate)
     document = json.loads(snapshot.read_text())
+    if title is not None:
+        document["pages"]["101"]["page"]["title"] = title
     entry = json.dumps(document["pages"]["101"])
     ids = [str(1000 + n) for n in range(count)]
     document["pages"] = {p: json.loads(entry.replace('"101"', f'"{p}"')) for p in ids}
     document["sha256"] = content_digest(document)
-    snapshot.write_text(json.dumps(document, indent=2, sort_keys=True))
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    snapshot.write_text(text, encoding="utf-8")
     policy = gate.write_policy([{"id": p} for p in ids])
     return policy, snapshot, ids
 
@@ -382,6 +385,31 @@ def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: Gate
     # Judging decodes one page at a time; afterwards the verdicts stay, not the payloads.
     assert judge_peak - loaded < 1.2 * size, (judge_peak, loaded, size)
     assert kept < 1.5 * size, (kept, size)
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Release checklist", "\U0001f680 Release checklist", "\u4e2d\u6587 Release checklist"],
+    ids=["ascii", "an-emoji", "cjk"],
+)
+def test_a_replay_holds_its_pages_in_about_their_size_whatever_their_titles(
+    gate: Gate, title: str
+) -> None:
+    # Python keeps a text in 1, 2 or 4 bytes a character, by its widest character: held
+    # as text, one emoji in a title made its page entry take 4 bytes a character, and the
+    # pages waiting to be judged 2.7x the file (0.9x in plain ASCII; decoded pages, as
+    # before reading a page at a time, 2.3x).
+    policy, snapshot, _ = _many_pages(gate, 1500, title=title)
+    size = snapshot.stat().st_size
+    tracemalloc.start()
+    try:
+        settings = GateSettings.resolve(GateOptions(policy=policy, replay=snapshot))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert settings.snapshot is not None and len(settings.snapshot.pages) == 1500
+    assert held < 1.2 * size, (held, size)
 
 
 def test_a_judged_replay_page_read_again_is_unverifiable_not_approved(gate: Gate) -> None:
