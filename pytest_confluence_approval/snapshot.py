@@ -30,24 +30,26 @@ class SnapshotError(Exception):
 
 
 class RecordedPages(Mapping[str, PageFacts]):
-    """A snapshot's pages, each kept as its compact JSON text and decoded when read.
+    """A snapshot's pages, each kept as its compact JSON in UTF-8 and decoded when read.
 
     Decoded, a page's payloads take about three times the memory of their text, and a
     replay holding every page decoded for the whole run used 1.7x the memory of pytest
     running as many trivial tests. A replay reads each page once, to judge it, and then
     needs only its fetch failure (``settle``), so its memory stays near pytest's own.
+    UTF-8, not text: Python stores a text at the width of its widest character, so one
+    emoji in a title would make a whole entry 4 bytes a character.
     """
 
     __slots__ = ("_entries",)
 
-    def __init__(self, texts: Mapping[str, str]) -> None:
-        #: page id -> the recorded entry as compact JSON; once settled, its failure
-        #: (None: it had none)
-        self._entries: dict[str, str | FetchFailure | None] = dict(texts)
+    def __init__(self, texts: Mapping[str, bytes]) -> None:
+        #: page id -> the recorded entry as compact JSON in UTF-8; once settled, its
+        #: failure (None: it had none)
+        self._entries: dict[str, bytes | FetchFailure | None] = dict(texts)
 
     def __getitem__(self, page_id: str) -> PageFacts:
         entry = self._entries[page_id]
-        if not isinstance(entry, str):
+        if not isinstance(entry, bytes):
             return PageFacts(page_id, failure=entry)
         try:
             return _page_facts(page_id, json.loads(entry))
@@ -78,7 +80,7 @@ class RecordedPages(Mapping[str, PageFacts]):
         """
         for page_id in page_ids:
             entry = self._entries.get(page_id)
-            if isinstance(entry, str):
+            if isinstance(entry, bytes):
                 # A failure entry (the schema allows it no other key) is exactly
                 # {"failure":{...}} in compact JSON, and only it is decoded here: a page's
                 # own payloads, which its editors control, are never read again.
@@ -87,7 +89,7 @@ class RecordedPages(Mapping[str, PageFacts]):
 
 
 #: How every recorded failure entry's compact JSON starts (see RecordedPages.settle)
-_FAILURE_ENTRY = '{"failure":'
+_FAILURE_ENTRY = b'{"failure":'
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,9 @@ def dump_snapshot(
     write_json_atomically(path, document)
 
 
-def content_digest(document: Mapping[str, Any], page_texts: Mapping[str, str] | None = None) -> str:
+def content_digest(
+    document: Mapping[str, Any], page_texts: Mapping[str, bytes] | None = None
+) -> str:
     """SHA-256 of what a replay decides on, so an edited or damaged snapshot is refused.
 
     It catches accidents and casual edits; it is not a signature (whoever can edit the
@@ -184,7 +188,7 @@ def content_digest(document: Mapping[str, Any], page_texts: Mapping[str, str] | 
     The SHA-256 of ``json.dumps(content, sort_keys=True, separators=(",", ":"),
     ensure_ascii=False)``, fed a piece at a time (a whole second copy of a large snapshot
     would raise the run's peak memory by its size). ``page_texts``: the pages as that
-    same compact JSON, entry by entry, in place of ``document["pages"]``.
+    same compact JSON in UTF-8, entry by entry, in place of ``document["pages"]``.
     """
     digest = hashlib.sha256()
 
@@ -200,7 +204,8 @@ def content_digest(document: Mapping[str, Any], page_texts: Mapping[str, str] | 
         if key == "pages" and page_texts is not None:
             feed("{")
             for m, page_id in enumerate(sorted(page_texts)):
-                feed(("," if m else "") + compact_json(page_id) + ":" + page_texts[page_id])
+                feed(("," if m else "") + compact_json(page_id) + ":")
+                digest.update(page_texts[page_id])
             feed("}")
         else:
             feed(compact_json(document.get(key)))
@@ -318,7 +323,7 @@ def load_snapshot(path: Path) -> Snapshot:
             "http(s) base URL; record it again"
         )
     if page_texts is None:
-        page_texts = {page_id: compact_json(e) for page_id, e in document["pages"].items()}
+        page_texts = {p: compact_json(e).encode("utf-8") for p, e in document["pages"].items()}
     document["pages"] = {}
     query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
     too_large = [p for p in [*page_texts, *query_ids] if int(p) > _INT64_MAX]
@@ -380,8 +385,8 @@ def _skip(text: str, pos: int) -> int:
     return found.end()
 
 
-def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-    """The document with ``pages`` left empty, and each page entry as compact JSON.
+def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """The document with ``pages`` left empty, and each page entry as compact JSON in UTF-8.
 
     Read one page entry at a time, so the decoded payloads of every page are never in
     memory together. It accepts exactly what ``json.loads`` accepts (a repeated key: the
@@ -390,7 +395,7 @@ def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     document is decoded and checked, so the schema names the problem).
     """
     document: dict[str, Any] = {}
-    pages: dict[str, str] | None = None
+    pages: dict[str, bytes] | None = None
     pos = _skip(text, 0)
     if text[pos : pos + 1] != "{":
         return None
@@ -419,11 +424,12 @@ def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     return None
 
 
-def _split_page_entries(text: str, pos: int) -> tuple[dict[str, str] | None, int]:
-    """``pages`` (an object starting at ``pos``) as page id -> compact JSON, and the end."""
+def _split_page_entries(text: str, pos: int) -> tuple[dict[str, bytes] | None, int]:
+    """``pages`` (an object starting at ``pos``) as page id -> compact JSON in UTF-8, and
+    the end. Raises UnicodeEncodeError for a lone surrogate (see load_snapshot)."""
     if text[pos : pos + 1] != "{":
         return None, pos
-    pages: dict[str, str] = {}
+    pages: dict[str, bytes] = {}
     pos = _skip(text, pos + 1)
     if text[pos : pos + 1] == "}":
         return pages, pos + 1
@@ -435,7 +441,7 @@ def _split_page_entries(text: str, pos: int) -> tuple[dict[str, str] | None, int
         entry, pos = _DECODER.raw_decode(text, _skip(text, pos + 1))
         if not _page_entry_ok(page_id, entry):
             return None, pos
-        pages[page_id] = compact_json(entry)
+        pages[page_id] = compact_json(entry).encode("utf-8")
         pos = _skip(text, pos)
         if text[pos : pos + 1] == "}":
             return pages, pos + 1
@@ -445,7 +451,7 @@ def _split_page_entries(text: str, pos: int) -> tuple[dict[str, str] | None, int
     return None, pos
 
 
-def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, str] | None) -> None:
+def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] | None) -> None:
     """The schema, then the SHA-256; raises SnapshotError naming the first problem.
 
     ``page_texts``: the page entries, already checked by ``_page_entry_ok`` and left out
