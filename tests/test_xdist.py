@@ -279,3 +279,41 @@ def test_a_worker_not_told_that_the_controller_judges_refuses_to_run(
 
     assert run.result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
     assert "was not told that its controller runs the gate's pages" in run.output
+
+
+@pytest.mark.parametrize("dist", ["load", "each"])
+def test_waivers_and_cql_entries_under_xdist_report_what_one_process_reports(
+    gate: Gate, dist: str
+) -> None:
+    # A page found by two queries and listed by id is judged once, on the controller; a
+    # waiver applied, one expired (its warning) and one unused read as in one process.
+    mixed_site(gate.site)
+    gate.site.add_cql("label = a", ["101", "102", "103"])
+    gate.site.add_cql("label = b", ["103", "104"])
+    gate.site.add_cql("label = none", [])
+    gate.write_policy(
+        [
+            {"id": "102", "name": "Risk"},
+            {"cql": "label = a", "name": "A"},
+            {"cql": "label = b"},
+            {"cql": "label = none"},
+        ],
+        waivers=[
+            {"page": "103", "reason": "CAB-1", "expires": "2099-01-01"},
+            {"page": "104", "reason": "CAB-2", "expires": "2000-01-01"},
+            {"page": "101", "reason": "CAB-3", "expires": "2099-01-01"},
+        ],
+    )
+    snapshot = gate.pytester.path / "snap.json"
+    gate.run("--confluence-record", snapshot)
+
+    one, one_outputs = _replay(gate, snapshot, "-rA")
+    spread, spread_outputs = _replay(gate, snapshot, "-rA", "-n", "2", "--dist", dist)
+
+    assert spread.result.ret == one.result.ret == pytest.ExitCode.TESTS_FAILED
+    spread.result.assert_outcomes(passed=1, failed=3, xfailed=1, warnings=1)
+    assert spread.result.parseoutcomes() == one.result.parseoutcomes()
+    assert _gate_section(spread) == _gate_section(one)
+    assert spread_outputs == one_outputs
+    assert _testcases(spread) == _testcases(one)
+    assert len(_testcases(spread)) == 5  # four pages and the empty query, each once
