@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from pytest_confluence_approval.gate import Gate as Gate_
 from pytest_confluence_approval.gate import GateOptions, GateSettings
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.snapshot import (
+    SnapshotError,
     _page_entry_ok,
     _split_pages,
     content_digest,
@@ -324,6 +327,40 @@ def test_an_as_of_off_the_calendar_is_a_usage_error(gate: Gate, as_of: str) -> N
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
     assert f"--confluence-as-of {as_of!r} is not an ISO 8601 instant" in run.output
     assert "INTERNALERROR" not in run.output
+
+
+def test_a_snapshot_nested_near_the_recursion_limit_loads_or_is_refused(tmp_path: Path) -> None:
+    # The loader decodes the file and then encodes its content for the SHA-256 a few
+    # frames deeper: JSON nested within a level or two of the limit decoded, then raised
+    # RecursionError while encoding, an INTERNALERROR instead of a usage error. Every
+    # depth around the limit, from where this test stands, must load or be refused.
+    document = {
+        "format": "pytest-confluence-approval snapshot",
+        "version": 1,
+        "recorded_at": "2025-08-04T10:00:00.000Z",
+        "site": SITE,
+        "tool": {"name": "pytest-confluence-approval", "version": "0"},
+        "pages": {"101": {"page": {"deep": "@DEEP@"}, "properties": []}},
+        "users": {},
+        "queries": {},
+        "sha256": "@SHA@",
+    }
+    template = json.dumps(document)
+    room = sys.getrecursionlimit() - len(inspect.stack(0))
+    path = tmp_path / "snap.json"
+    for depth in range(room - 40, room + 10):
+        text = template.replace('"@DEEP@"', "[" * depth + "]" * depth)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 2 * depth)  # only to seal the file
+        try:
+            sha = content_digest(json.loads(text))
+        finally:
+            sys.setrecursionlimit(limit)
+        path.write_text(text.replace("@SHA@", sha))
+        try:
+            load_snapshot(path)
+        except SnapshotError as refused:
+            assert "not valid JSON" in str(refused), (depth, refused)
 
 
 def test_loading_a_small_snapshot_reserves_little_memory() -> None:
