@@ -310,6 +310,12 @@ def load_snapshot(path: Path) -> Snapshot:
             f"{path}: not a snapshot: the file is not valid JSON (text that is not valid "
             "Unicode: a lone surrogate)"
         ) from None
+    except RecursionError:
+        # Decoded, then encoded for the SHA-256 a few frames deeper: JSON nested within
+        # a level or two of the recursion limit passes the first and not the second.
+        raise SnapshotError(
+            f"{path}: not a snapshot: the file is not valid JSON (nested too deeply)"
+        ) from None
     try:
         recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
         # In UTC, as every instant the rules and outputs see: an offset may carry
