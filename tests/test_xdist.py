@@ -317,3 +317,41 @@ def test_waivers_and_cql_entries_under_xdist_report_what_one_process_reports(
     assert spread_outputs == one_outputs
     assert _testcases(spread) == _testcases(one)
     assert len(_testcases(spread)) == 5  # four pages and the empty query, each once
+
+
+#: A worker that collects the policy file anyway, as one running another version of the
+#: plugin (xdist's --tx can start workers in another environment) might.
+WORKER_COLLECTING_THE_POLICY = """
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        config.args.append("policy.yaml")
+
+class OtherPolicyFile(pytest.File):
+    def collect(self):
+        yield OtherPageItem.from_parent(self, name="page[104 Security review]")
+
+class OtherPageItem(pytest.Item):
+    def runtest(self):
+        pass  # "approved", by a judge the controller knows nothing of
+
+def pytest_collect_file(file_path, parent):
+    if file_path.name == "policy.yaml" and hasattr(parent.config, "workerinput"):
+        return OtherPolicyFile.from_parent(parent, path=file_path)
+"""
+
+
+def test_a_worker_that_collects_the_gates_pages_stops_the_run(gate: Gate, replayed: Path) -> None:
+    # The controller judges the pages; a worker that collected them too would report a
+    # second verdict of its own for the same page (here a pass of page 104, which the
+    # controller fails): two verdicts, from two processes, for one page.
+    gate.pytester.makeconftest(WORKER_COLLECTING_THE_POLICY)
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "collected the gate's pages" in run.output
+    assert "PASSED policy.yaml::page[104" not in run.output
+    assert not [c for c in _testcases(run) if "104" in c and _testcases(run)[c][0] == "passed"]
