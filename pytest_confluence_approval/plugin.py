@@ -358,7 +358,22 @@ class GateReporter:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """Count a worker's items, and refuse one that collected the gate's pages.
+
+        Called before xdist schedules anything, so no such item runs: a worker in another
+        environment (``--tx``) may run another version of the plugin, which ignores the
+        controller's word, and would judge pages a second time, in a second process.
+        """
         self.worker_items = len(ids)
+        policy, root = self.gate.settings.policy.path, self.config.rootpath
+        pages = [i for i in ids if _is_policy(i.partition("::")[0], policy, root)]
+        if pages:
+            raise pytest.UsageError(
+                f"confluence approval gate: pytest-xdist worker {node.gateway.id} collected "
+                f"the gate's pages ({render_line(pages[0])}{' and more' if pages[1:] else ''}), "
+                "which this controller judges itself: they would be judged twice; "
+                "install the same pytest-confluence-approval on every node"
+            )
 
     def pytest_runtest_logstart(self) -> None:
         if self.controller_items:
