@@ -366,7 +366,10 @@ class GateReporter:
         """
         self.worker_items = len(ids)
         policy, root = self.gate.settings.policy.path, self.config.rootpath
-        pages = [i for i in ids if _is_policy(i.partition("::")[0], policy, root)]
+        # Each file once: a worker may collect tens of thousands of tests in a few files.
+        files = {i.partition("::")[0] for i in ids}
+        policy_files = {f for f in files if _is_policy(f, policy, root)}
+        pages = [i for i in ids if i.partition("::")[0] in policy_files]
         if pages:
             raise pytest.UsageError(
                 f"confluence approval gate: pytest-xdist worker {node.gateway.id} collected "
