@@ -329,20 +329,27 @@ def test_an_as_of_off_the_calendar_is_a_usage_error(gate: Gate, as_of: str) -> N
     assert "INTERNALERROR" not in run.output
 
 
+def _snapshot_content(pages: dict[str, object]) -> dict[str, object]:
+    """A snapshot's content (before its SHA-256) with these page entries."""
+    return {
+        "format": "pytest-confluence-approval snapshot",
+        "version": 1,
+        "recorded_at": "2025-08-04T10:00:00.000Z",
+        "site": SITE,
+        "tool": {"name": "pytest-confluence-approval", "version": "0"},
+        "pages": pages,
+        "users": {},
+        "queries": {},
+    }
+
+
 def test_a_snapshot_nested_near_the_recursion_limit_loads_or_is_refused(tmp_path: Path) -> None:
     # The loader decodes the file and then encodes its content for the SHA-256 a few
     # frames deeper: JSON nested within a level or two of the limit decoded, then raised
     # RecursionError while encoding, an INTERNALERROR instead of a usage error. Every
     # depth around the limit, from where this test stands, must load or be refused.
     document = {
-        "format": "pytest-confluence-approval snapshot",
-        "version": 1,
-        "recorded_at": "2025-08-04T10:00:00.000Z",
-        "site": SITE,
-        "tool": {"name": "pytest-confluence-approval", "version": "0"},
-        "pages": {"101": {"page": {"deep": "@DEEP@"}, "properties": []}},
-        "users": {},
-        "queries": {},
+        **_snapshot_content({"101": {"page": {"deep": "@DEEP@"}, "properties": []}}),
         "sha256": "@SHA@",
     }
     template = json.dumps(document)
@@ -470,19 +477,12 @@ def test_a_judged_replay_page_read_again_is_unverifiable_not_approved(gate: Gate
 
 
 def test_a_settled_page_keeps_its_fetch_failure_for_the_report(tmp_path: Path) -> None:
-    document = {
-        "format": "pytest-confluence-approval snapshot",
-        "version": 1,
-        "recorded_at": "2025-08-04T10:00:00.000Z",
-        "site": SITE,
-        "tool": {"name": "pytest-confluence-approval", "version": "0"},
-        "pages": {
+    document = _snapshot_content(
+        {
             "101": {"failure": {"message": "HTTP 404: no such page", "status": 404}},
             "102": {"page": {"title": "says failure"}, "properties": []},
-        },
-        "users": {},
-        "queries": {},
-    }
+        }
+    )
     document["sha256"] = content_digest(document)
     path = tmp_path / "snap.json"
     path.write_text(json.dumps(document))
