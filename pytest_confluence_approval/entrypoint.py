@@ -119,6 +119,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: the pytest-xdist workers the command line asked for, where the gate runs alone and so
+#: runs in one process instead (see pytest_cmdline_main)
+XDIST_DECLINED = pytest.StashKey[str]()
+
+
+def _decline_xdist(config: pytest.Config) -> None:
+    """The gate alone under pytest-xdist: one process, as no worker would have a test.
+
+    With no paths on the command line the gate runs alone (the testpaths are not
+    collected), and under xdist the controller runs the gate's items itself: each worker
+    would start, collect nothing and stop, about a second of CPU that a 2-core runner
+    takes from the fetch (``addopts = -n auto`` plus a separate gate step is the usual
+    way to get there). Asking xdist for no workers, as ``-n 0`` does, gives the same
+    items, outputs and exit code without them; the report header says so. Called from
+    pytest_configure: xdist reads these options in its own, which runs last.
+    """
+    requested = getattr(config.option, "numprocesses", None)  # None: xdist not loaded
+    if (
+        not requested
+        or config.args_source == pytest.Config.ArgsSource.ARGS
+        or hasattr(config, "workerinput")
+    ):
+        return
+    config.stash[XDIST_DECLINED] = str(requested)
+    config.option.numprocesses = 0
+    config.option.dist = "no"
+    config.option.tx = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}: a Confluence page's approval, checked by pytest-confluence-approval"
@@ -126,6 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     policy = policy_path(config)
     if policy is None:
         return
+    _decline_xdist(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         # A pytest-xdist worker: the controller runs the gate's items itself (see

@@ -17,7 +17,7 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from . import junit
-from .entrypoint import MARKER, ON_CONTROLLER, absolute_path, names_file
+from .entrypoint import MARKER, ON_CONTROLLER, XDIST_DECLINED, absolute_path, names_file
 from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
@@ -267,10 +267,19 @@ class GateReporter:
         auth = "none needed (replay)" if s.mode == "replay" else s.credentials.describe()
         queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
         pages = f"{len(s.policy.pages)} pages{queries}"
-        return [
+        lines = [
             render_line(f"confluence approval gate: policy {s.policy.path} ({pages})"),
             render_line(f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}"),
         ]
+        if (workers := config.stash.get(XDIST_DECLINED, None)) is not None:
+            lines.append(
+                render_line(
+                    "confluence approval gate: runs alone (no test paths given), so in one "
+                    f"process: the pytest-xdist workers asked for (-n {workers}) would have "
+                    "no test to run"
+                )
+            )
+        return lines
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector

@@ -329,7 +329,7 @@ def test_under_xdist_the_query_pages_are_found_once_and_judged_once(gate: Gate) 
     labelled_pages(gate, 6)
     gate.write_policy([{"cql": RELEASE_CQL}])
 
-    run = gate.run("-n", "2")
+    run = gate.run("-n", "2", "policy.yaml")  # named: the gate alone runs in one process
 
     run.result.assert_outcomes(passed=6)
     assert gate.site.count("/wiki/rest/api/content/search") == 1  # the controller's only
@@ -434,7 +434,9 @@ def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
                 gate.site.set_approval("101", approval_value(approved=["acc-b"]))
 
     gate.site.on_request = approve_before_the_second_look
-    run = gate.run("-n", "2", "--confluence-wait", "20s", "--confluence-poll", "0.2s")
+    run = gate.run(
+        "-n", "2", "policy.yaml", "--confluence-wait", "20s", "--confluence-poll", "0.2s"
+    )
 
     run.result.assert_outcomes(passed=1)
     assert gate.site.count("/wiki/api/v2/pages") >= 2  # the controller polled

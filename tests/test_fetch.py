@@ -182,7 +182,13 @@ def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -
     single_requests = len(gate.site.requests)
     gate.site.requests.clear()
     spread = gate.run(
-        "-n", "2", "--confluence-as-of", "2025-10-01T00:00:00Z", "--confluence-report", report
+        "-n",
+        "2",
+        "policy.yaml",  # named: the gate alone would run in one process
+        "--confluence-as-of",
+        "2025-10-01T00:00:00Z",
+        "--confluence-report",
+        report,
     )
     no_junit = gate.pytester.runpytest(
         "--confluence-policy",
@@ -191,6 +197,7 @@ def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -
         gate.site.url,
         "-n",
         "2",
+        "policy.yaml",
         "--confluence-as-of",
         "2025-10-01T00:00:00Z",
         *QUIET,

@@ -260,7 +260,7 @@ def test_under_xdist_groups_are_read_once_and_judged_alike(gate: Gate) -> None:
     gate.site.add_page("103")
     gate.site.set_approval("103", approval_value(approved=["acc-bob", "acc-alice", "acc-carol"]))
 
-    run = gate.run("-n", "2")
+    run = gate.run("-n", "2", "policy.yaml")  # named: the gate alone runs in one process
 
     run.result.assert_outcomes(passed=2, failed=1)
     assert 'only 1 of 2 required approvals from group "qa"' in run.failure_text("102")

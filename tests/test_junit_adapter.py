@@ -35,7 +35,7 @@ def test_under_xdist_the_summary_names_the_deselected_pages(gate: Gate) -> None:
         approved_page(gate.site, page_id)
     gate.write_policy([{"id": "101"}, {"id": "102"}])
 
-    run = gate.run("-n", "2", "-k", "101")
+    run = gate.run("-n", "2", "policy.yaml", "-k", "101")  # the gate alone: one process
 
     assert "1 approved, 0 not approved, 0 not verifiable; NOT JUDGED: 1 page deselected (102)" in (
         run.output

@@ -523,6 +523,7 @@ def test_replay_reports_the_same_verdicts_byte_for_byte_in_one_process_and_under
         reports["xdist"],
         "-n",
         "2",
+        "policy.yaml",  # named: the gate alone would run in one process
         url=False,
     )
 

@@ -91,7 +91,7 @@ def test_cql_results_with_ids_that_are_not_page_ids_are_ignored(gate: Gate) -> N
 
     recorded = gate.run("--confluence-record", snapshot)
     replayed = gate.run("--confluence-replay", snapshot, url=False)
-    with_xdist = gate.run("-n", "2")
+    with_xdist = gate.run("-n", "2", "policy.yaml")  # the gate alone: one process
 
     for run in (recorded, replayed, with_xdist):
         assert_clean_session(run.output)

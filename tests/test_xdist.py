@@ -102,18 +102,24 @@ def _suite_properties(run: GateRun) -> dict[str, str]:
 @pytest.mark.parametrize(
     "args",
     [
+        # Run alone (no path given), the gate runs in one process whatever -n says (see
+        # test_the_gate_alone_runs_in_one_process_whatever_n_says); so every other case
+        # names a path, and xdist's workers start.
         pytest.param((), id="policy-only"),
+        pytest.param(("policy.yaml",), id="policy-named"),
         pytest.param(("test_repo.py", "policy.yaml"), id="beside-repository-tests"),
-        pytest.param(("-k", "not 103"), id="k"),
-        pytest.param(("--deselect", "policy.yaml::page[102 Risk assessment]"), id="deselect"),
+        pytest.param(("-k", "not 103", "policy.yaml"), id="k"),
+        pytest.param(
+            ("--deselect", "policy.yaml::page[102 Risk assessment]", "policy.yaml"), id="deselect"
+        ),
         pytest.param(("policy.yaml::page[101 Release checklist]",), id="node-id"),
-        pytest.param(("-m", "confluence_approval"), id="m"),
+        pytest.param(("-m", "confluence_approval", "policy.yaml"), id="m"),
         # (Not -m confluence_approval beside repository tests: xdist's summary never counts
         # the tests its workers deselect, gate or not.)
         pytest.param(("-m", "not confluence_approval", "test_repo.py", "policy.yaml"), id="not-m"),
-        pytest.param(("-x",), id="x"),
-        pytest.param(("--maxfail", "2"), id="maxfail"),
-        pytest.param(("-k", "no_such_page"), id="all-deselected"),
+        pytest.param(("-x", "policy.yaml"), id="x"),
+        pytest.param(("--maxfail", "2", "policy.yaml"), id="maxfail"),
+        pytest.param(("-k", "no_such_page", "policy.yaml"), id="all-deselected"),
         pytest.param(("policy.yaml::page[999]",), id="unknown-node-id"),
     ],
 )
@@ -132,6 +138,35 @@ def test_under_xdist_the_gate_reports_exactly_what_one_process_reports(
         assert _suite_properties(spread) == _suite_properties(one)
     errors = [line for line in one.output.splitlines() if line.startswith("ERROR")]
     assert [line for line in spread.output.splitlines() if line.startswith("ERROR")] == errors
+
+
+@pytest.mark.parametrize("workers", ["2", "auto"])
+def test_the_gate_alone_runs_in_one_process_whatever_n_says(
+    gate: Gate, replayed: Path, workers: str
+) -> None:
+    # No path on the command line: the gate runs alone, and xdist's workers would start,
+    # collect nothing and stop (addopts = -n auto and a separate gate step). Their start
+    # cost about a second of CPU on two cores, for nothing.
+    one, one_outputs = _replay(gate, replayed)
+    alone, alone_outputs = _replay(gate, replayed, "-n", workers)
+
+    alone.result.stdout.fnmatch_lines(
+        [
+            "confluence approval gate: runs alone (no test paths given), so in one process: "
+            "the pytest-xdist workers asked for (-n *) would have no test to run"
+        ]
+    )
+    assert "created:" not in alone.output and "[gw" not in alone.output  # no worker started
+    assert alone.result.ret == one.result.ret == pytest.ExitCode.TESTS_FAILED
+    assert alone.result.parseoutcomes() == one.result.parseoutcomes()
+    assert _gate_section(alone) == _gate_section(one)
+    assert alone_outputs == one_outputs
+    assert _testcases(alone) == _testcases(one)
+
+    # A path on the command line (the policy's own, or the repository's) keeps xdist.
+    named, _ = _replay(gate, replayed, "-n", workers, "policy.yaml")
+    named.result.stdout.fnmatch_lines(["created: 2/2 workers" if workers == "2" else "created: *"])
+    assert "runs alone" not in named.output
 
 
 def test_under_xdist_no_worker_collects_a_page_and_the_repository_tests_run_there(
@@ -172,7 +207,7 @@ def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
     assert collected == ["collected 4 items"]
     run.result.stdout.fnmatch_lines(["2 workers [[]2 items[]]"])
 
-    only_gate, _ = _replay(gate, replayed, "-n", "2", "-k", "101")
+    only_gate, _ = _replay(gate, replayed, "-n", "2", "-k", "101", "policy.yaml")
     assert only_gate.result.ret == pytest.ExitCode.OK  # the workers ran nothing: not exit 5
     only_gate.result.assert_outcomes(passed=1, deselected=3)
 
@@ -235,7 +270,7 @@ def test_collect_only_under_xdist_lists_the_pages_and_fetches_nothing(
 
 
 def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(gate: Gate, replayed: Path) -> None:
-    run, _ = _replay(gate, replayed, "-n", "2")
+    run, _ = _replay(gate, replayed, "-n", "2", "policy.yaml")
 
     assert run.junit is not None
     case = next(c for c in run.junit.iter("testcase") if c.get("name", "").startswith("page[104"))
@@ -249,7 +284,7 @@ def test_last_failed_under_xdist_reruns_the_pages_one_process_would(
 ) -> None:
     cache = ("-p", "cacheprovider")  # the fixture's runs leave it off
     sections = []
-    for workers in ((), ("-n", "2")):
+    for workers in ((), ("-n", "2", "policy.yaml")):
         _replay(gate, replayed, *cache, "--cache-clear", *workers)
         again, _ = _replay(gate, replayed, *cache, "--lf", *workers)
 
@@ -308,7 +343,9 @@ def test_waivers_and_cql_entries_under_xdist_report_what_one_process_reports(
     gate.run("--confluence-record", snapshot)
 
     one, one_outputs = _replay(gate, snapshot, "-rA")
-    spread, spread_outputs = _replay(gate, snapshot, "-rA", "-n", "2", "--dist", dist)
+    spread, spread_outputs = _replay(
+        gate, snapshot, "-rA", "-n", "2", "--dist", dist, "policy.yaml"
+    )
 
     assert spread.result.ret == one.result.ret == pytest.ExitCode.TESTS_FAILED
     spread.result.assert_outcomes(passed=1, failed=3, xfailed=1, warnings=1)
