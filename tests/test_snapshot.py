@@ -181,15 +181,7 @@ def test_the_quick_page_check_is_never_looser_than_the_schema(page_id: str, entr
     from pytest_confluence_approval.schemas import validator
     from pytest_confluence_approval.snapshot import _page_entry_ok
 
-    document = {
-        "format": "pytest-confluence-approval snapshot",
-        "version": 1,
-        "recorded_at": "2025-08-01T10:00:00.000Z",
-        "site": "https://acme.atlassian.net/wiki",
-        "tool": {"name": "t", "version": "1"},
-        "pages": {page_id: entry},
-        "sha256": "0" * 64,
-    }
+    document = {**_snapshot_content({page_id: entry}), "sha256": "0" * 64}
     schema_says = validator("snapshot").is_valid(document)
     if _page_entry_ok(page_id, entry):
         assert schema_says
@@ -227,12 +219,7 @@ def test_the_quick_query_check_is_never_looser_than_the_schema(entry: object) ->
     from pytest_confluence_approval.snapshot import _query_entry_ok
 
     document = {
-        "format": "pytest-confluence-approval snapshot",
-        "version": 1,
-        "recorded_at": "2025-08-01T10:00:00.000Z",
-        "site": "https://acme.atlassian.net/wiki",
-        "tool": {"name": "t", "version": "1"},
-        "pages": {},
+        **_snapshot_content({}),
         "queries": {"space = ENG": entry},
         "sha256": "0" * 64,
     }
