@@ -120,7 +120,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 #: the pytest-xdist workers the command line asked for, where the gate runs alone and so
-#: runs in one process instead (see pytest_cmdline_main)
+#: runs in one process instead (see _decline_xdist)
 XDIST_DECLINED = pytest.StashKey[str]()
 
 

@@ -670,11 +670,6 @@ class Gate:
         """The page's verdict, now judged in this session."""
         if page_id not in self._judgement.verdicts:
             self.prepare([page_id])
-        return self.record(page_id)
-
-    def record(self, page_id: str) -> Verdict:
-        """Count a prepared page as judged in this session: its item ran here, or (on
-        the xdist controller) a worker reported it."""
         verdict = self._judged[page_id] = self._judgement.verdicts[page_id]
         return verdict
 

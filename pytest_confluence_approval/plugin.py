@@ -344,8 +344,7 @@ class GateReporter:
         try:
             return (yield)
         finally:
-            if self.controller_items is not None:
-                session.testscollected = self.worker_items + len(self.controller_items)
+            self._count_collected(session)
 
     def _run_on_controller(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         """pytest's own runtest loop (_pytest/main.py), for the gate's items only."""
@@ -389,9 +388,12 @@ class GateReporter:
 
     def pytest_runtest_logstart(self) -> None:
         if self.controller_items:
-            # xdist sets the count to the workers' items alone; the terminal's progress
-            # percentage and the "no tests collected" exit count the gate's items too.
-            session = self.controller_items[0].session
+            self._count_collected(self.controller_items[0].session)
+
+    def _count_collected(self, session: pytest.Session) -> None:
+        """xdist sets the count to the workers' items alone; the terminal's progress
+        percentage and the "no tests collected" exit count the gate's items too."""
+        if self.controller_items is not None:
             session.testscollected = self.worker_items + len(self.controller_items)
 
     def _prepare(self, page_ids: list[str]) -> None:

@@ -96,7 +96,7 @@ _FAILURE_ENTRY = b'{"failure":'
 class Snapshot:
     recorded_at: datetime
     site: str
-    pages: Mapping[str, PageFacts]
+    pages: RecordedPages
     #: account id -> display name, as the site granted them when recording
     names: Mapping[str, str]
     #: cql -> what the query found when recording
@@ -115,8 +115,7 @@ class Snapshot:
 
     def settle(self, page_ids: Iterable[str]) -> None:
         """These pages are judged: release their payloads (see RecordedPages)."""
-        if isinstance(self.pages, RecordedPages):
-            self.pages.settle(page_ids)
+        self.pages.settle(page_ids)
 
 
 def utc_iso(instant: datetime) -> str:
