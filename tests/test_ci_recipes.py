@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_confluence_approval import cli
+from tests.application_repository import ENVIRONMENT, PARTS, write_application_repository
 from tests.conftest import approved_page
 from tests.fake_confluence import FakeConfluence, approval_value
 
@@ -173,24 +176,97 @@ def test_action_inputs_cannot_inject_shell_commands(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("pwned*"))
 
 
+def application_environment(plugins: Path) -> dict[str, str]:
+    """The CI job's environment in the application repository, its plugins installed."""
+    return {**ENVIRONMENT, "PYTHONPATH": os.pathsep.join([str(REPO), str(plugins)])}
+
+
+def test_action_runs_the_gate_apart_from_the_repository_pytest_setup(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plugins = write_application_repository(tmp_path)
+    summary = tmp_path / "step-summary.md"
+
+    exit_code = run_action(
+        tmp_path,
+        {"policy": "release/policy.yaml", "replay-path": "release/snapshot.json"},
+        {"GITHUB_STEP_SUMMARY": str(summary), **application_environment(plugins)},
+    )
+    output = capfd.readouterr().out
+
+    assert exit_code == 1, output  # the example blocks its release: judged, not stopped
+    assert not any(PARTS[part] in output for part in PARTS), output
+    assert "2 approved, 3 not approved, 0 not verifiable" in summary.read_text(encoding="utf-8")
+    junit = ET.parse(tmp_path / "confluence-approval.xml").getroot()
+    assert len(list(junit.iter("testcase"))) == 5  # the policy's pages, not tests/
+    assert not (tmp_path / ".pytest_cache").exists()
+
+
+def test_action_pytest_args_take_shell_quoting_without_evaluating_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = run_action(
+        tmp_path,
+        {
+            "policy": str(EXAMPLES / "policy.yaml"),
+            "replay-path": str(EXAMPLES / "snapshot.json"),
+            # two words after -k, one of them quoted; $HOME stays text inside single quotes
+            "pytest-args": "-k \"Risk or Change\"\n  -o 'junit_suite_name=gate $HOME'",
+        },
+        {},
+    )
+    output = capfd.readouterr().out
+
+    assert exit_code == 1, output
+    junit = ET.parse(tmp_path / "confluence-approval.xml").getroot()
+    names = sorted(case.get("name", "") for case in junit.iter("testcase"))
+    assert names == ["page[718962698 Risk assessment]", "page[718962699 Change record]"]
+    assert junit.find("testsuite").get("name") == "gate $HOME"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("unclosed", ['-k "Risk or Change', "-k 'Risk", "-k Risk\\"])
+def test_action_pytest_args_with_an_unclosed_quote_are_a_usage_error(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], unclosed: str
+) -> None:
+    exit_code = run_action(
+        tmp_path,
+        {"policy": str(EXAMPLES / "policy.yaml"), "pytest-args": unclosed},
+        {},
+    )
+    captured = capfd.readouterr()
+
+    assert exit_code == pytest.ExitCode.USAGE_ERROR
+    assert "confluence approval gate: pytest-args: No " in captured.err  # No closing quotation
+    assert "Traceback" not in captured.err + captured.out
+    assert not (tmp_path / "confluence-approval.xml").exists()  # the gate never ran
+
+
 # --- the recipes in examples/ -------------------------------------------------------------
 
 OUTPUTS = ("gate.xml", "evidence.json", "snapshot.json")
 GATE_OPTION = re.compile(r"--confluence-[a-z-]+")
 
 
+def command_words(command: str) -> list[str]:
+    """A recipe's command as the shell splits it (none uses more of the shell than that)."""
+    return shlex.split(command.replace("\\\n", " "))
+
+
 def pytest_command_flags(command: str) -> dict[str, str]:
     """`--junitxml X --confluence-report Y ...` in a recipe's command -> {flag: value}."""
-    words = command.replace("\\\n", " ").split()
+    words = command_words(command)
     return {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--")}
 
 
 def assert_gate_command(command: str) -> dict[str, str]:
+    """The recipe's command runs confluence-approval-gate on release/policy.yaml."""
+    program, policy, *_ = command_words(command)
+    assert Path(program).name == "confluence-approval-gate", command
+    assert policy == "release/policy.yaml", command
     flags = pytest_command_flags(command)
     source = (REPO / "pytest_confluence_approval" / "entrypoint.py").read_text()
     for option in GATE_OPTION.findall(command):
         assert f'"{option}"' in source, f"{option} is not an option of the gate"
-    assert flags["--confluence-policy"] == "release/policy.yaml"
     for flag, name in zip(
         ("--junitxml", "--confluence-report", "--confluence-record"), OUTPUTS, strict=True
     ):
@@ -219,7 +295,7 @@ def test_azure_recipe_publishes_junit_and_keeps_the_evidence() -> None:
     tasks = {s["task"]: s for s in steps if "task" in s}
 
     assert "CONFLUENCE_GATE_PACKAGE" in scripts[0]["script"]
-    check = next(s for s in scripts if "pytest" in s["script"])
+    check = next(s for s in scripts if "confluence-approval-gate" in s["script"])
     flags = assert_gate_command(check["script"])
     assert set(check["env"]) >= {"CONFLUENCE_USERNAME", "CONFLUENCE_API_TOKEN"}
     published = tasks["PublishTestResults@2"]
@@ -257,13 +333,19 @@ def groovy_structure(text: str) -> str:
     return "".join(out)
 
 
+def jenkins_gate_command(text: str) -> str:
+    scripts = re.findall(r"sh '''(.*?)'''", text, re.S)
+    command: str = next(s for s in scripts if "confluence-approval-gate" in s)
+    return command
+
+
 def test_jenkins_recipe_publishes_junit_and_keeps_the_evidence() -> None:
     text = (EXAMPLES / "Jenkinsfile").read_text(encoding="utf-8")
     structure = " ".join(groovy_structure(text).split())
 
     for block in ("pipeline {", "agent any", "stages {", "steps {", "post { always {"):
         assert block in structure, block
-    command = next(s for s in re.findall(r"sh '''(.*?)'''", text, re.S) if "pytest" in s)
+    command = jenkins_gate_command(text)
     flags = assert_gate_command(command)
     assert f"junit testResults: '{flags['--junitxml']}'" in text
     archived = re.search(r"archiveArtifacts artifacts: '([^']*)'", text)
@@ -286,3 +368,52 @@ def test_github_recipe_uses_the_action_with_inputs_it_declares() -> None:
     written = {gate["with"][k] for k in ("junit-path", "report-path", "record-path")}
     assert written == set(OUTPUTS) == set(upload["with"]["path"].split())
     assert upload["if"] == "always()"
+
+
+def recipe_gate_commands() -> dict[str, str]:
+    """The command of each recipe that runs the gate, as its CI hands it to the shell."""
+    gitlab = load_yaml(EXAMPLES / "gitlab-ci.yml")["confluence-approval"]["script"][1]
+    azure_steps = load_yaml(EXAMPLES / "azure-pipelines.yml")["steps"]
+    azure = next(s["script"] for s in azure_steps if "approval-gate" in s.get("script", ""))
+    # Azure expands its $(...) macros before the shell sees the script.
+    azure = azure.replace("$(Build.ArtifactStagingDirectory)", "staging")
+    jenkins = jenkins_gate_command((EXAMPLES / "Jenkinsfile").read_text(encoding="utf-8"))
+    return {"gitlab": gitlab, "azure": azure, "jenkins": jenkins}
+
+
+@pytest.mark.parametrize("recipe", ["gitlab", "azure", "jenkins"])
+def test_recipe_runs_the_gate_apart_from_the_repository_pytest_setup(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    confluence: FakeConfluence,
+    recipe: str,
+) -> None:
+    approved_page(confluence, "101")
+    confluence.add_page("102", title="Risk assessment")
+    confluence.set_approval("102", approval_value(complete=False, pending=["acc-approver"]))
+    plugins = write_application_repository(tmp_path)
+    (tmp_path / "release" / "policy.yaml").write_text(
+        'version: 1\npages:\n  - id: "101"\n  - id: "102"\n', encoding="utf-8"
+    )
+    (tmp_path / "staging").mkdir()
+    monkeypatch.syspath_prepend(str(plugins))
+    for name, value in {**ENVIRONMENT, "CONFLUENCE_URL": confluence.url}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    command = recipe_gate_commands()[recipe]
+    _, *args = command_words(command)
+
+    exit_code = cli.main(args)  # what the installed confluence-approval-gate runs
+    output = capsys.readouterr().out
+
+    assert exit_code == 1, output  # one page not approved: the job fails, judged
+    assert "1 approved, 1 not approved, 0 not verifiable" in output
+    assert not any(PARTS[part] in output for part in PARTS), output
+    flags = pytest_command_flags(command)
+    junit = ET.parse(tmp_path / flags["--junitxml"]).getroot()
+    assert len(list(junit.iter("testcase"))) == 2
+    report = json.loads((tmp_path / flags["--confluence-report"]).read_text(encoding="utf-8"))
+    assert report["summary"]["approved"] == 1
+    snapshot = json.loads((tmp_path / flags["--confluence-record"]).read_text(encoding="utf-8"))
+    assert set(snapshot["pages"]) == {"101", "102"}
