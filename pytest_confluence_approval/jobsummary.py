@@ -99,6 +99,7 @@ def _table(
         "| Page | Title | Verdict | Approvers | Reason |",
         "| --- | --- | --- | --- | --- |",
     ]
+    deselected = frozenset(skipped.deselected)  # asked of every row: a set, not the tuple
     shown = [*by_page, *skipped.deselected, *skipped.not_run]
     for page_id in sorted(dict.fromkeys(shown), key=lambda p: (len(p), p)):
         judged = by_page.get(page_id)
@@ -107,7 +108,7 @@ def _table(
         title = judged.title if judged is not None and judged.title else page_id
         link = f"[{text(title)}]({page_url(site, page_id)})"
         if judged is None:
-            why = "deselected" if page_id in skipped.deselected else "not run"
+            why = "deselected" if page_id in deselected else "not run"
             row = [text(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
         else:
             approval, outcome = judged.approval, judged.outcome
@@ -121,4 +122,3 @@ def _table(
     ]:
         lines.append(f"| {text(label)} | \\- | ❌ {why} | \\- | \\- |")
     return lines
-    return "\n".join(lines) + "\n\n"
