@@ -43,6 +43,8 @@ from .site import Credentials as Credentials
 from .site import is_page_id as is_page_id
 from .site import normalize_site as normalize_site
 from .site import unsafe_url_reason as unsafe_url_reason
+from .strict_json import NonFiniteNumber
+from .strict_json import loads as strict_json_loads
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -853,7 +855,7 @@ class ConfluenceClient:
                 raise ConfluenceError(_too_large(what))
             data = self._read_body(response, what)
         try:
-            body = json.loads(data)
+            body = strict_json_loads(data)
             if _nested_deeper_than(body, MAX_JSON_DEPTH, data):
                 raise ConfluenceError(
                     f"Confluence sent malformed JSON for {what}: nested deeper than "
@@ -869,6 +871,8 @@ class ConfluenceClient:
                 f"Confluence sent text for {what} that is not valid Unicode (a lone "
                 "surrogate); refused"
             ) from None
+        except NonFiniteNumber as exc:
+            raise ConfluenceError(f"Confluence sent malformed JSON for {what} ({exc})") from None
         except (ValueError, RecursionError):
             # RecursionError: JSON nested deeper than the parser's stack, as only a
             # hostile or broken server sends it.

@@ -6,8 +6,16 @@ table's line), then by escaping every ASCII punctuation character with a
 backslash, which CommonMark and GitHub render as the character itself. So ``|``
 cannot split a cell, and ``<``, ``&``, ``[``, backticks, ``*``, ``_``, ``~``, ``#``
 and ``:`` cannot start HTML, a comment, a link, code, emphasis, a heading or an
-emoji. Links are built from the configured site and the page id, never from a URL
-Confluence sent.
+emoji. GitHub's renderer (cmark-gfm) also links a bare e-mail address (``mailto:`` and
+``xmpp:`` too) in text, escaped or not, as it looks for them after escapes are read: so
+every ``@`` is preceded by a word joiner (U+2060, written as the entity ``&#8288;``):
+invisible, it ends the address's local part, and no address is left to link (``www.``
+and ``http://`` are not found behind escaped punctuation in the first place). Links are
+built from the configured site and the page id, never from a URL Confluence sent.
+
+Approvers are shown as the count, then each as "Name (account id)" (the id alone where
+the site gave no name): a display name such as "Priya Raman, Jonas Weber" cannot pass
+for two people.
 """
 
 from __future__ import annotations
@@ -24,7 +32,12 @@ from .verdict import Outcome, Verdict
 HEADING = "### Confluence approval gate"
 
 _ICON = {Outcome.APPROVED: "✅", Outcome.NOT_APPROVED: "❌", Outcome.UNVERIFIABLE: "⚠️"}
-_MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
+#: Before "@": see above. The gate's own markup, never from Confluence (untrusted.py shows
+#: a U+2060 in untrusted text as the visible escape "\\u2060").
+_WORD_JOINER = "&#8288;"
+_MARKDOWN_PUNCTUATION = str.maketrans(
+    {**{c: "\\" + c for c in string.punctuation}, "@": _WORD_JOINER + "\\@"}
+)
 
 
 #: GitHub drops a job summary over 1 MiB whole (every row with it): stay well below.
@@ -99,6 +112,7 @@ def _table(
         "| Page | Title | Verdict | Approvers | Reason |",
         "| --- | --- | --- | --- | --- |",
     ]
+    deselected = frozenset(skipped.deselected)  # asked of every row: a set, not the tuple
     shown = [*by_page, *skipped.deselected, *skipped.not_run]
     for page_id in sorted(dict.fromkeys(shown), key=lambda p: (len(p), p)):
         judged = by_page.get(page_id)
@@ -107,11 +121,11 @@ def _table(
         title = judged.title if judged is not None and judged.title else page_id
         link = f"[{text(title)}]({page_url(site, page_id)})"
         if judged is None:
-            why = "deselected" if page_id in skipped.deselected else "not run"
+            why = "deselected" if page_id in deselected else "not run"
             row = [text(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
         else:
             approval, outcome = judged.approval, judged.outcome
-            approvers = ", ".join(names.get(a, a) for a in approval.approved) if approval else ""
+            approvers = _approvers(approval.approved, names) if approval else ""
             status = "⏸️ waived" if page_id in waived else f"{_ICON[outcome]} {outcome.value}"
             row = [text(page), link, status, text(approvers), text("; ".join(judged.reasons))]
         lines.append("| " + " | ".join(row) + " |")
@@ -121,4 +135,11 @@ def _table(
     ]:
         lines.append(f"| {text(label)} | \\- | ❌ {why} | \\- | \\- |")
     return lines
-    return "\n".join(lines) + "\n\n"
+
+
+def _approvers(accounts: Collection[str], names: Mapping[str, str]) -> str:
+    """``2 approvers: Priya Raman (557058:aaa), 557058:bbb``: one person per account."""
+    if not accounts:
+        return ""
+    people = ", ".join(f"{names[a]} ({a})" if names.get(a) else a for a in accounts)
+    return f"{len(accounts)} {'approver' if len(accounts) == 1 else 'approvers'}: {people}"

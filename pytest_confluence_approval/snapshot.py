@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .schemas import json_path, validator
+from .strict_json import DECODER as _DECODER
+from .strict_json import loads as strict_json_loads
 
 _INT64_MAX = 2**63 - 1
 
@@ -52,7 +54,7 @@ class RecordedPages(Mapping[str, PageFacts]):
         if not isinstance(entry, bytes):
             return PageFacts(page_id, failure=entry)
         try:
-            return _page_facts(page_id, json.loads(entry))
+            return _page_facts(page_id, strict_json_loads(entry))
         except RecursionError:
             # Read once while loading, an entry nested nearly as deep as the stack allows
             # may not be readable again deeper in the stack, where its page is judged.
@@ -214,7 +216,9 @@ def content_digest(
 
 def compact_json(value: Any) -> str:
     """The canonical JSON the SHA-256 covers: sorted keys, no spaces, text as it is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 _HASH_CHUNK = 1 << 20
@@ -223,8 +227,11 @@ _DIGESTED = ("site", "recorded_at", "pages", "users", "queries", "groups")
 
 
 def write_json_atomically(path: Path, document: Any) -> None:
-    """Readers never see half a file: write beside it, then rename over it."""
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Readers never see half a file: write beside it, then rename over it.
+
+    Strict JSON (no NaN or Infinity, see strict_json.py): other readers must read it."""
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    text += "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -380,7 +387,6 @@ def _page_facts(page_id: str, entry: Mapping[str, Any]) -> PageFacts:
 
 #: JSON's own whitespace (json.decoder)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
 
 
 def _skip(text: str, pos: int) -> int:
@@ -394,8 +400,9 @@ def _split_pages(text: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     """The document with ``pages`` left empty, and each page entry as compact JSON in UTF-8.
 
     Read one page entry at a time, so the decoded payloads of every page are never in
-    memory together. It accepts exactly what ``json.loads`` accepts (a repeated key: the
-    last wins), decoding with the same decoder; None when the text is not a JSON object
+    memory together. It accepts exactly what the whole document's decoder accepts (as
+    ``json.loads``, a repeated key: the last wins; strict: no NaN or Infinity), decoding
+    with that decoder; None when the text is not a JSON object
     whose ``pages`` is an object of entries that surely match the schema (then the whole
     document is decoded and checked, so the schema names the problem).
     """

@@ -167,6 +167,16 @@ class Rewrite(Fault):
 
 
 @dataclass(frozen=True)
+class RewriteText(Fault):
+    """Answer normally, but pass the JSON text through ``change`` first: what no JSON
+    encoder writes, such as the bare tokens ``NaN`` or ``Infinity`` (Python's json reads
+    and writes them, no JSON reader should), as a hostile or broken server or proxy sends
+    it. Confluence itself writes RFC 8259 JSON."""
+
+    change: Callable[[str], str]
+
+
+@dataclass(frozen=True)
 class NextLink(Fault):
     """Answer normally, but point ``_links.next`` and the Link header at ``url``."""
 
@@ -235,6 +245,10 @@ def next_link(url: str) -> NextLink:
 
 def rewrite(change: Callable[[Any], None]) -> Rewrite:
     return Rewrite(change)
+
+
+def rewrite_text(change: Callable[[str], str]) -> RewriteText:
+    return RewriteText(change)
 
 
 def trickle(bytes_per_second: int = 2) -> Trickle:
@@ -1063,7 +1077,10 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(fault, NextLink) and code == 200 and isinstance(payload, dict):
             payload.setdefault("_links", {})["next"] = fault.url
             headers["Link"] = f'<{fault.url}>; rel="next", <{fake.links_base}>; rel="base"'
-        body = json.dumps(payload).encode()
+        text = json.dumps(payload)
+        if isinstance(fault, RewriteText) and code == 200:
+            text = fault.change(text)
+        body = text.encode()
         if isinstance(fault, Trickle):
             self._send_trickle(code, body, headers, fault.bytes_per_second)
         elif isinstance(fault, Chunked):

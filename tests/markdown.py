@@ -1,9 +1,19 @@
-"""Read a job summary the way GitHub renders it: with a real Markdown parser, not regexes."""
+"""Read a job summary the way GitHub renders it: with real Markdown parsers, not regexes.
+
+Two of them: markdown-it-py (CommonMark with tables) and cmark-gfm, GitHub's own
+renderer, with GitHub's extensions: tables, strikethrough, the tag filter and the
+autolinker, which turns bare ``www.``, ``http(s)://`` and e-mail addresses (also
+``mailto:`` and ``xmpp:``) in text into links.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
+import cmarkgfm
+from cmarkgfm.cmark import Options
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -63,3 +73,72 @@ def render(text: str) -> Rendered:
             elif opener == "paragraph_open":
                 out.paragraphs.append(content)
     return out
+
+
+#: The elements Markdown itself makes of a job summary; any other tag is raw HTML.
+_MARKDOWN_TAGS = frozenset(
+    {"h1", "h2", "h3", "h4", "h5", "h6", "p", "strong", "em", "del", "a", "code"}
+    | {"table", "thead", "tbody", "tr", "th", "td"}
+)
+
+
+class _GitHubHtml(HTMLParser):
+    """cmark-gfm's HTML read back into a Rendered: what a reader of the page sees."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out = Rendered()
+        self._text: list[str] | None = None  # the block being read (heading, cell, paragraph)
+        self._row: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _MARKDOWN_TAGS:
+            self.out.html.append(self.get_starttag_text() or tag)
+        elif tag == "table":
+            self.out.tables.append([])
+        elif tag == "tr":
+            self._row = []
+            self.out.tables[-1].append(self._row)
+        elif tag in ("th", "td", "p") or tag[0] == "h":
+            self._text = []
+        elif tag == "a":
+            self.out.links.append(str(dict(attrs).get("href")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in _MARKDOWN_TAGS:
+            self.out.html.append(f"</{tag}>")
+            return
+        if self._text is None or not (tag in ("th", "td", "p") or tag[0] == "h"):
+            return
+        text, self._text = "".join(self._text), None
+        if tag in ("th", "td"):
+            assert self._row is not None
+            self._row.append(text)
+        elif tag == "p":
+            self.out.paragraphs.append(text)
+        else:
+            self.out.headings.append(f"{tag} {text}")
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        self.out.html.append(f"<!--{data}-->")
+
+
+def render_gfm(text: str) -> Rendered:
+    """Render as GitHub does (cmark-gfm, GitHub's extensions, raw HTML passed through so
+    that any of it shows up in ``html``), and read the HTML back."""
+    html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    reader = _GitHubHtml()
+    reader.feed(html)
+    reader.close()
+    return reader.out
+
+
+#: Both renderers, by name: a summary must read the same in each.
+RENDERERS: dict[str, Callable[[str], Rendered]] = {
+    "markdown-it-py": render,
+    "cmark-gfm": render_gfm,
+}

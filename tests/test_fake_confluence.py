@@ -24,6 +24,7 @@ from tests.fake_confluence import (
     redirect,
     reset,
     retry_after,
+    rewrite_text,
     running_fake_confluence,
     status,
 )
@@ -429,6 +430,17 @@ def test_status_fault_response(fake: FakeConfluence) -> None:
     assert resp.headers["X-Why"] == "tea"
     assert resp.headers["Content-Type"] == "a/b"
     assert resp.content == b"teapot"
+
+
+def test_rewrite_text_sends_what_no_json_encoder_writes(fake: FakeConfluence) -> None:
+    fake.add_page("1", title="One")
+    fake.fault("/wiki/api/v2/pages/1", rewrite_text(lambda t: t.replace('"One"', "NaN")))
+    resp = get(fake, "/api/v2/pages/1")
+    assert resp.status_code == 200
+    assert b'"title": NaN' in resp.content
+    assert resp.headers["Content-Type"] == JSON_TYPE
+    fake.add_page("2", title="Two")
+    assert get(fake, "/api/v2/pages/2").json()["title"] == "Two"  # only the faulted path
 
 
 @pytest.mark.parametrize("code", [429, 503])

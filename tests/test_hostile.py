@@ -22,10 +22,17 @@ from hypothesis import strategies as st
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
-from pytest_confluence_approval.verdict import Failure, Outcome, Rule, Verdict, unverifiable
+from pytest_confluence_approval.verdict import (
+    ApprovalProperty,
+    Failure,
+    Outcome,
+    Rule,
+    Verdict,
+    unverifiable,
+)
 from tests.conftest import Gate, GateRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
-from tests.markdown import render
+from tests.markdown import render, render_gfm
 
 WORKFLOW = "Plan\n::error::forged by a title\n::add-mask::x\n::stop-commands::stop"
 #: GitHub's runner also takes the legacy "##[command]data" anywhere in a line (IndexOf, not
@@ -249,20 +256,27 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
         (Failure(Rule.APPROVALS, reason),),
         "https://evil.test/)",
         title=title,
-        approval=None,
+        approval=ApprovalProperty("k", (), ("acc-1",), (), False, None, 1, 1),
     )
     plain = unverifiable(_rule("102", None), "could not verify: x", site)
-    text = markdown_summary([hostile, plain], {approver: approver}, site=site, rules={})
+    text = markdown_summary([hostile, plain], {"acc-1": approver}, site=site, rules={})
 
-    rendered = render(text)
-    assert rendered.headings == ["h3 Confluence approval gate"]
-    assert rendered.html == []
-    [table] = rendered.tables
-    assert len(table) == 3 and all(len(row) == 5 for row in table)
-    hostile_row = table[1]
-    assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
-    assert hostile_row[4] == (neutral(reason).strip() or "-")
-    assert rendered.links == [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]
+    # As markdown-it-py and as GitHub's own renderer (cmark-gfm, autolinks on) show it;
+    # the word joiners the summary puts before each "@" are invisible (and never from
+    # Confluence, whose format characters are shown as escapes).
+    for rendered in (render(text), render_gfm(text)):
+        assert rendered.headings == ["h3 Confluence approval gate"]
+        assert rendered.html == []
+        [table] = rendered.tables
+        assert len(table) == 3 and all(len(row) == 5 for row in table)
+        hostile_row = [cell.replace("\u2060", "") for cell in table[1]]
+        assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
+        assert hostile_row[3] == neutral(
+            f"1 approver: {approver} (acc-1)" if approver else "1 approver: acc-1"
+        )
+        assert hostile_row[4] == (neutral(reason).strip() or "-")
+        links = [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]
+        assert rendered.links == links
 
 
 # -- a broken proxy or editor sending JSON strings that are not Unicode ----------------
