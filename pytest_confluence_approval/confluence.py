@@ -218,17 +218,11 @@ class SharedRetry(Retry):
         return retry
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        seconds: float | None = None
-        if response is not None and self.respect_retry_after_header:
-            try:
-                seconds = self.get_retry_after(response)
-            except urllib3.exceptions.InvalidHeader:
-                seconds = None  # an unreadable Retry-After: back off as if there were none
-            if seconds is not None:
-                self.shared.pause_for(
-                    seconds,
-                    f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)",
-                )
+        seconds = self._retry_after(response)
+        if seconds is not None:
+            self.shared.pause_for(
+                seconds, f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)"
+            )
         if seconds is None and response is not None and response.status == 429:
             seconds = _rate_limit_delay(len(self.history), self.backoff_factor, self.backoff_max)
             self.shared.pause_for(
@@ -241,6 +235,23 @@ class SharedRetry(Retry):
         self.shared.wait()
         if self.slots is not None:
             self.slots.requeue(resend=True)  # the retry goes out under the current limit
+
+    def _retry_after(self, response: BaseHTTPResponse | None) -> float | None:
+        """The wait Retry-After asks for, or None: absent, or unreadable.
+
+        Read as absent (the usual back-off follows) when it cannot be read: not a number
+        nor a date, a date off the calendar (``Fri, 31 Dec 99999 ...``: ValueError), more
+        digits than Python converts (ValueError) or more seconds than a float holds
+        (OverflowError). Raised here, any of them ended the pytest run with urllib3's
+        frames, and the request's headers among their arguments, in the traceback.
+        """
+        if response is None or not self.respect_retry_after_header:
+            return None
+        try:
+            seconds = self.get_retry_after(response)
+            return None if seconds is None else float(seconds)
+        except (urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+            return None
 
 
 class DeadlineTimeout(urllib3.Timeout):
