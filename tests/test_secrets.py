@@ -11,12 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from urllib3.connectionpool import HTTPConnectionPool
 
 from pytest_confluence_approval import gate as gate_module
-from pytest_confluence_approval.confluence import ConfluenceClient, Credentials, _Auth
+from pytest_confluence_approval.confluence import (
+    ConfluenceClient,
+    ConfluenceError,
+    Credentials,
+    _Auth,
+)
 from pytest_confluence_approval.gate import GateOptions, GateSettings
 from tests.conftest import QUIET, Gate, GateRun, approved_page
-from tests.fake_confluence import approval_value, hang, retry_after
+from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, retry_after
 
 USER = "release-bot@acme.test"
 TOKEN = "fake-api-token-not-real-0123456789abcdef"
@@ -449,12 +455,22 @@ def test_a_fault_in_the_http_stack_under_xdist_shows_no_token(gate: Gate, token:
     assert "(still pending: Jonas Weber)" in run.output
 
 
-@pytest.mark.parametrize("path", [USERS_BULK, CQL_SEARCH], ids=["users-bulk", "cql-search"])
+@pytest.mark.parametrize(
+    ("token", "path"),
+    [
+        *(pytest.param(t, USERS_BULK, id=f"{t}-users-bulk") for t in ("basic", "bearer")),
+        *(pytest.param(t, CQL_SEARCH, id=f"{t}-cql-search") for t in ("basic", "bearer")),
+        # In a worker thread, while the main thread waits for it (a subprocess costs 1-2 s).
+        pytest.param("basic", PROPERTIES, id="basic-properties"),
+    ],
+    indirect=["token"],
+)
 def test_ctrl_c_during_a_request_ends_the_run_as_interrupted_without_the_token(
     gate: Gate, token: str, path: str
 ) -> None:
-    """Ctrl-C (or a CI cancel) lands where the main thread is: there, inside urllib3,
-    waiting for the answer. In a subprocess, so the signal cannot reach this run."""
+    """Ctrl-C (or a CI cancel) lands where the main thread is: for users-bulk and the CQL
+    search, inside urllib3, waiting for the answer. In a subprocess, so the signal cannot
+    reach this run."""
     policy = every_request_path(gate)
     gate.site.fault(path, hang(60))
     out = gate.pytester.path
@@ -490,3 +506,58 @@ def test_ctrl_c_during_a_request_ends_the_run_as_interrupted_without_the_token(
     assert exposed(text) == []
     assert HTTP_STACK_FRAMES.findall(text) == []
     assert "INTERNALERROR" not in text
+
+
+def frames_and_chain(exc: BaseException) -> tuple[list[str], list[BaseException]]:
+    """The source files of the frames ``exc`` keeps, and the exceptions chained to it."""
+    files, chain, seen = [], [], [exc]
+    while seen:
+        current = seen.pop()
+        tb = current.__traceback__
+        while tb is not None:
+            files.append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                chain.append(linked)
+                seen.append(linked)
+    return files, chain
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("reset", id="network-error"),  # requests' ConnectionError, converted
+        pytest.param("retry-after", id="deadline-inside-urllib3"),  # ours, raised in urllib3
+        pytest.param("crash", id="unforeseen-error"),
+        pytest.param("interrupt", id="ctrl-c"),
+    ],
+)
+def test_what_a_request_raises_keeps_no_frame_of_the_http_stack(
+    confluence: FakeConfluence, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """Those frames hold the request's headers: what the client raises must not keep them,
+    neither in its own traceback nor in an exception chained to it (even a hidden one)."""
+    confluence.add_page("1")
+    confluence.auth = (USER, TOKEN)
+    if fault == "reset":
+        confluence.fault("/wiki/api/v2/pages/1", reset())
+    elif fault == "retry-after":
+        confluence.fault("/wiki/api/v2/pages/1", retry_after(3600))
+    else:
+        error = RuntimeError("simulated") if fault == "crash" else KeyboardInterrupt()
+
+        def failing(*args: object, **kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(HTTPConnectionPool, "_make_request", failing)
+    client = ConfluenceClient(
+        confluence.url, Credentials("basic", USER, TOKEN), retries=1, deadline=60
+    )
+
+    with pytest.raises((ConfluenceError, KeyboardInterrupt)) as raised:
+        client.get_page("1")
+
+    files, chain = frames_and_chain(raised.value)
+    assert chain == []
+    assert [f for f in files if re.search(r"[/\\](urllib3|requests)[/\\]", f)] == []
