@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -220,17 +221,11 @@ class SharedRetry(Retry):
         return retry
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        seconds: float | None = None
-        if response is not None and self.respect_retry_after_header:
-            try:
-                seconds = self.get_retry_after(response)
-            except urllib3.exceptions.InvalidHeader:
-                seconds = None  # an unreadable Retry-After: back off as if there were none
-            if seconds is not None:
-                self.shared.pause_for(
-                    seconds,
-                    f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)",
-                )
+        seconds = self._retry_after(response)
+        if seconds is not None:
+            self.shared.pause_for(
+                seconds, f"Confluence asked to wait {seconds:g} s before retrying (Retry-After)"
+            )
         if seconds is None and response is not None and response.status == 429:
             seconds = _rate_limit_delay(len(self.history), self.backoff_factor, self.backoff_max)
             self.shared.pause_for(
@@ -243,6 +238,23 @@ class SharedRetry(Retry):
         self.shared.wait()
         if self.slots is not None:
             self.slots.requeue(resend=True)  # the retry goes out under the current limit
+
+    def _retry_after(self, response: BaseHTTPResponse | None) -> float | None:
+        """The wait Retry-After asks for, or None: absent, or unreadable.
+
+        Read as absent (the usual back-off follows) when it cannot be read: not a number
+        nor a date, a date off the calendar (``Fri, 31 Dec 99999 ...``: ValueError), more
+        digits than Python converts (ValueError) or more seconds than a float holds
+        (OverflowError). Raised here, any of them ended the pytest run with urllib3's
+        frames, and the request's headers among their arguments, in the traceback.
+        """
+        if response is None or not self.respect_retry_after_header:
+            return None
+        try:
+            seconds = self.get_retry_after(response)
+            return None if seconds is None else float(seconds)
+        except (urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+            return None
 
 
 class DeadlineTimeout(urllib3.Timeout):
@@ -301,6 +313,19 @@ def _tracking_adapter(deadline: Deadline, retry: Retry, concurrency: int) -> HTT
 
 
 Params = Mapping[str, str | Sequence[str]]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An answer, read: no object of the HTTP stack outlives ConfluenceClient._exchange."""
+
+    body: Any
+    #: the body's size in bytes
+    size: int
+    #: where the answer came from (after redirects), for relative links
+    url: str
+    #: the Link header's rel="next", if any
+    link_next: str | None
 
 
 class _Auth(requests.auth.AuthBase):
@@ -526,13 +551,12 @@ class ConfluenceClient:
         for start in range(0, len(ids), USERS_PER_BULK_REQUEST):
             chunk = ids[start : start + USERS_PER_BULK_REQUEST]
             try:
-                response = self._get(
+                body = self._exchange(
                     f"{self.site}/api/v2/users-bulk",
                     None,
                     what="account display names",
                     json_body={"accountIds": chunk},
-                )
-                body = self._json(response, "account display names")
+                ).body
             except ConfluenceError:
                 continue
             results = body.get("results") if isinstance(body, dict) else None
@@ -572,9 +596,9 @@ class ConfluenceClient:
                     f"for {what}; refusing to follow further"
                 )
             seen.add(next_url)
-            response = self._get(next_url, params, what=what)
-            body, size = self._read_json(response, what)
-            listing_bytes += size
+            reply = self._exchange(next_url, params, what=what)
+            body = reply.body
+            listing_bytes += reply.size
             if listing_bytes > MAX_LISTING_BYTES:
                 raise ConfluenceError(
                     f"Confluence's answers for {what} add up to more than "
@@ -593,7 +617,7 @@ class ConfluenceClient:
                     if isinstance(links, dict) and not isinstance(links.get("base"), str):
                         links["base"] = base
             yield from results
-            next_url = self._next_link(response, body, what, v1)
+            next_url = self._next_link(reply, what, v1)
             params = None  # the next link carries its own query
             if next_url is not None and next_url in seen:
                 raise ConfluenceError(
@@ -646,13 +670,11 @@ class ConfluenceClient:
         parts = urlsplit(self.site)
         return f"{parts.scheme}://{parts.netloc}"
 
-    def _next_link(
-        self, response: requests.Response, body: dict[str, Any], what: str, v1: bool = False
-    ) -> str | None:
-        links = body.get("_links")
+    def _next_link(self, reply: _Reply, what: str, v1: bool = False) -> str | None:
+        links = reply.body.get("_links") if isinstance(reply.body, dict) else None
         link = links.get("next") if isinstance(links, dict) else None
         if link is None:
-            link = response.links.get("next", {}).get("url")
+            link = reply.link_next
         if link is None:
             return None
         if not isinstance(link, str) or not link:
@@ -667,7 +689,7 @@ class ConfluenceClient:
             # v1 writes links relative to the site's base URL (/rest/api/...).
             absolute = self.site + link if v1 else self._rebase(link)
         else:
-            absolute = urljoin(response.url, link)
+            absolute = urljoin(reply.url, link)
         if not _same_origin(absolute, self._origin):
             raise ConfluenceError(
                 f"Confluence's pagination link for {what} points to another site "
@@ -698,13 +720,45 @@ class ConfluenceClient:
         return not base or path == base or path.startswith(base + "/")
 
     def get_json(self, url: str, params: Params | None = None, *, what: str) -> Any:
-        body = self._json(self._get(url, params, what=what), what)
+        body = self._exchange(url, params, what=what).body
         if not isinstance(body, dict):
             raise ConfluenceError(
                 f"Confluence answered for {what} with JSON of an unexpected shape"
             )
         self._note_base(body)
         return body
+
+    def _exchange(
+        self, url: str, params: Params | None, *, what: str, json_body: Any = None
+    ) -> _Reply:
+        """One request and its answer, read whole: the one way any call reaches the network.
+
+        Whatever goes wrong in between ends here as a ConfluenceError in plain words (an
+        exception no one foresaw included: it fails what was being fetched, never the
+        run), or on Ctrl-C as a KeyboardInterrupt. Each is raised afresh, after the
+        handler, so that neither its traceback nor its context keeps a frame of the HTTP
+        stack: those hold the request's headers (the token) as arguments and locals, and
+        pytest prints them with --full-trace or -l.
+        """
+        failure: BaseException
+        try:
+            response = self._get(url, params, what=what, json_body=json_body)
+            body, size = self._read_json(response, what)
+            next_link = response.links.get("next", {}).get("url")
+            return _Reply(body, size, response.url, next_link)
+        except ConfluenceError as exc:
+            failure = type(exc)(exc.message, exc.status)
+        except KeyboardInterrupt:
+            # Ctrl-C: pytest ends the run as interrupted; whoever runs the requests cuts
+            # the others in flight (fetch.worker_pool, gate.Network.client).
+            failure = KeyboardInterrupt()
+        except Exception as exc:
+            # Only the exception's type: its text is the HTTP stack's, and may quote anything.
+            failure = ConfluenceError(
+                f"unexpected error in the HTTP client while fetching {what} "
+                f"({type(exc).__name__}); re-run later, and report it if it keeps happening"
+            )
+        raise failure from None
 
     def _get(
         self,
@@ -831,9 +885,6 @@ class ConfluenceClient:
             f"network error while fetching {what} from {origin}{tries}: {_reason(exc)}; "
             "check the site URL and the network"
         )
-
-    def _json(self, response: requests.Response, what: str) -> Any:
-        return self._read_json(response, what)[0]
 
     def _read_json(self, response: requests.Response, what: str) -> tuple[Any, int]:
         """The parsed body and its size in bytes."""

@@ -193,9 +193,15 @@ def status(
     return CannedResponse(code, body, content_type, tuple((headers or {}).items()))
 
 
-def retry_after(seconds: int, code: int = 429) -> CannedResponse:
+def retry_after(when: int | str, code: int = 429) -> CannedResponse:
+    """A rate-limit (or overload) answer saying when to come back.
+
+    ``when``: seconds, as Atlassian Cloud sends them (developer.atlassian.com, "Rate
+    limiting"), or any text: RFC 9110 (section 10.2.3) also allows an HTTP date, which a
+    proxy in front of the site, or a hostile server, may send, off the calendar too.
+    """
     return status(
-        code, headers={"Retry-After": str(seconds)}, body=b'{"message":"Rate limit exceeded"}'
+        code, headers={"Retry-After": str(when)}, body=b'{"message":"Rate limit exceeded"}'
     )
 
 

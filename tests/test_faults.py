@@ -381,3 +381,26 @@ def test_an_unparsable_retry_after_is_reported_as_it_happened(gate: Gate) -> Non
     claimed = re.search(r"(\d+) attempts", reason)
     assert claimed is None or int(claimed.group(1)) == made, (made, reason)
     assert "429" in reason, reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("Fri, 31 Dec 99999 23:59:59 GMT", id="date-off-the-calendar"),  # ValueError
+        pytest.param("Fri, 31 Dec 9999999999999 23:59:59", id="local-date-overflowing"),
+        pytest.param("9" * 5000, id="more-digits-than-python-converts"),  # ValueError
+        pytest.param("soon", id="neither-seconds-nor-a-date"),
+    ],
+)
+def test_a_retry_after_that_cannot_be_read_is_read_as_absent(gate: Gate, value: str) -> None:
+    """The usual back-off instead (a 503's first retry goes out at once): the retry is
+    answered and the page judged. Raised inside urllib3, the first three failed the page as
+    "unexpected error", and crashed the run where the main thread sent the request."""
+    three_pages(gate)
+    gate.site.fault(PROPS_102, retry_after(value, 503), times=1)
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=3)
+    assert gate.site.count(PROPS_102) == 2
+    assert_session_survived(run)
