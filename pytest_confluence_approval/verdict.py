@@ -302,9 +302,13 @@ def evaluate(
         ("pending", approval.pending),
         ("rejected", approval.rejected),
     )
+    # (Sets: a server may send lists of a thousand ids; tuples would make this quadratic.)
     for i, (first, first_accounts) in enumerate(lists):
         for second, second_accounts in lists[i + 1 :]:
-            both = [a for a in first_accounts if a in second_accounts]
+            if not (first_accounts and second_accounts):
+                continue
+            others = set(second_accounts)
+            both = [a for a in first_accounts if a in others]
             if both:
                 fail(
                     Rule.CONTRADICTION,
@@ -362,6 +366,7 @@ def evaluate(
                 )
             publishers = {v.author_id for v in chain if v.author_id is not None}
     counted = tuple(a for a in approval.approved if a not in publishers)
+    counted_set = set(counted)
     excluded = [a for a in approval.approved if a in publishers]
     which = "the approved version or a later one" if len(chain or ()) > 1 else "the current version"
     not_counted = (
@@ -381,10 +386,11 @@ def evaluate(
         )
 
     # Named approvers.
-    missing = [a for a in rule.required_approvers if a not in counted]
+    missing = [a for a in rule.required_approvers if a not in counted_set]
     if missing:
         # excluded: approved but published; never_count: published, not (yet) approved
-        never_count = [a for a in missing if a in publishers and a not in excluded]
+        excluded_set = set(excluded)
+        never_count = [a for a in missing if a in publishers and a not in excluded_set]
         cannot = (
             f"; {people(never_count)} published {which}, so their approval cannot count "
             "(forbid_self_approval)"
@@ -396,7 +402,7 @@ def evaluate(
             if any(a in publishers for a in missing)
             else Rule.REQUIRED_APPROVERS,
             f"required approvers have not approved: {people(missing)}"
-            + (not_counted if any(a in excluded for a in missing) else "")
+            + (not_counted if any(a in excluded_set for a in missing) else "")
             + cannot,
         )
 
@@ -499,7 +505,8 @@ def _group_failures(
         ]
     if len(tally.members_counted) >= needed:
         return []
-    others = [a for a in counted if a not in tally.members_counted]
+    members = set(tally.members_counted)
+    others = [a for a in counted if a not in members]
     outside = f"; approved, but not in the group: {people(others)}" if others else ""
     return [
         (
@@ -668,6 +675,16 @@ def find_approval(
         return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
     # The quick check first: jsonschema only where it may find something to report.
     if not _approval_ok(value):
+        # A list beyond the cap is refused before anything reads its items (jsonschema
+        # would check every one of them: seconds for a hostile ten-megabyte property).
+        too_long = [
+            f"$.{name}: lists {len(value[name])} accounts; an approval lists at most "
+            f"{MAX_ACCOUNTS_PER_LIST}"
+            for name in _ACCOUNT_LISTS
+            if isinstance(value.get(name), list) and len(value[name]) > MAX_ACCOUNTS_PER_LIST
+        ]
+        if too_long:
+            return None, f"{untrusted}: {'; '.join(too_long)}"
         violations = sorted(validator("approval").iter_errors(value), key=_path_order)
         if violations:
             details = "; ".join(
@@ -682,6 +699,9 @@ def find_approval(
 #: anchored at both ends; ``[A-Za-z0-9]`` are ASCII ranges whatever the flags)
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9:_-]{1,128}")
 _ACCOUNT_LISTS = ("pending", "approved", "rejected", "commented")
+#: schemas/approval.schema.json's cap on each account list (its accounts' maxItems): far
+#: beyond any real approval, and it keeps judging one page cheap whatever a server sends
+MAX_ACCOUNTS_PER_LIST = 1000
 _REQUIRED = ("pending", "approved", "rejected", "isComplete", "completedAt")
 #: the schema's epoch_ms maximum: 9999-12-31T23:59:59.999Z
 _MAX_EPOCH_MS = 253402300799999
@@ -703,7 +723,7 @@ def _approval_ok(value: dict[str, Any]) -> bool:
     for name in _ACCOUNT_LISTS:
         if name in value:
             accounts = value[name]
-            if type(accounts) is not list:
+            if type(accounts) is not list or len(accounts) > MAX_ACCOUNTS_PER_LIST:
                 return False
             for account in accounts:
                 if type(account) is not str or _ACCOUNT_ID.fullmatch(account) is None:
