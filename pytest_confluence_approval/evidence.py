@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from . import TOOL_NAME, __version__
+from .accounts import people, person
 from .facts import PageFacts, QueryResult
 from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
 from .scope import EVERYTHING_JUDGED, NotJudged
@@ -23,13 +24,9 @@ REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
 
 
-def _person(account: str, names: Mapping[str, str]) -> str:
-    name = names.get(account)
-    return f"{name} ({account})" if name else account
-
-
 def _people(accounts: Iterable[str], names: Mapping[str, str]) -> str:
-    return ", ".join(_person(a, names) for a in accounts) or "-"
+    """Evidence names every account with its id (accounts.person)."""
+    return people(accounts, names, with_id=True) or "-"
 
 
 WaiverInfo = tuple[Waiver, str]  # the waiver and its state: applied, expired or unused
@@ -79,7 +76,9 @@ def evidence_fields(
             ),
             (
                 "confluence.approval_written_by",
-                _person(written.author_id, names) if written and written.author_id else "-",
+                person(written.author_id, names, with_id=True)
+                if written and written.author_id
+                else "-",
             ),
         ]
     if verdict.expires_at is not None:

@@ -11,7 +11,6 @@ Fail closed: missing, contradictory or unverifiable data never passes.
 from __future__ import annotations
 
 import enum
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from typing import Any, TypeGuard
 
 from jsonschema import ValidationError
 
+from .accounts import ACCOUNT_ID, account_key, ambiguous_names, people, person
 from .facts import GroupMembers, PageFacts
 from .policy import GroupRequirement, PageRule
 from .schemas import json_path, validator
@@ -248,9 +248,12 @@ def evaluate(
     """
     if view is None:
         view = read_page(facts, site=site, property_key=property_key)
+    # A name that two of the page's accounts share, or that is one of their ids, comes
+    # with the account id wherever it is shown (accounts.person).
+    ambiguous = ambiguous_names(mentioned_accounts(rule, view), names)
 
-    def people(accounts: Iterable[str]) -> str:
-        return ", ".join(names.get(a, a) for a in accounts)
+    def named(accounts: Iterable[str]) -> str:
+        return people(accounts, names, ambiguous=ambiguous)
 
     link, version = view.link, view.version
     if view.problem is not None:
@@ -292,8 +295,8 @@ def evaluate(
         elif writer not in rule.approval_writers:
             fail(
                 Rule.WRITER,
-                f"approval data last written by {_person(writer, names)}, who is not one of "
-                "approval_writers; have the approval app record the approval again",
+                f"approval data last written by {person(writer, names, with_id=True)}, who is "
+                "not one of approval_writers; have the approval app record the approval again",
             )
 
     # Contradictions: one account in two lists, or an approval completed in the future.
@@ -312,7 +315,7 @@ def evaluate(
             if both:
                 fail(
                     Rule.CONTRADICTION,
-                    f"the approval contradicts itself: {people(both)} listed as both {first} "
+                    f"the approval contradicts itself: {named(both)} listed as both {first} "
                     f"and {second}; ask the approvers to decide again",
                 )
     completed = approval.completed_at if approval.is_complete else None
@@ -326,11 +329,11 @@ def evaluate(
 
     # Not rejected.
     if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        fail(Rule.REJECTED, f"the approval was rejected (rejected by: {people(approval.rejected)})")
+        fail(Rule.REJECTED, f"the approval was rejected (rejected by: {named(approval.rejected)})")
 
     # Complete.
     if not approval.is_complete:
-        waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
+        waiting = f" (still pending: {named(approval.pending)})" if approval.pending else ""
         fail(Rule.INCOMPLETE, f"the approval is not complete yet{waiting}")
 
     # Which versions the approval must answer for: the approved one (the version
@@ -370,7 +373,7 @@ def evaluate(
     excluded = [a for a in approval.approved if a in publishers]
     which = "the approved version or a later one" if len(chain or ()) > 1 else "the current version"
     not_counted = (
-        f"; not counted: {people(excluded)}, who published {which} (forbid_self_approval)"
+        f"; not counted: {named(excluded)}, who published {which} (forbid_self_approval)"
         if excluded
         else ""
     )
@@ -382,7 +385,7 @@ def evaluate(
         fail(
             Rule.APPROVALS,
             f"only {len(counted)} of {needed} required approvals "
-            f"(approved: {people(counted) or 'nobody'}{not_counted})",
+            f"(approved: {named(counted) or 'nobody'}{not_counted})",
         )
 
     # Named approvers.
@@ -392,7 +395,7 @@ def evaluate(
         excluded_set = set(excluded)
         never_count = [a for a in missing if a in publishers and a not in excluded_set]
         cannot = (
-            f"; {people(never_count)} published {which}, so their approval cannot count "
+            f"; {named(never_count)} published {which}, so their approval cannot count "
             "(forbid_self_approval)"
             if never_count
             else ""
@@ -401,7 +404,7 @@ def evaluate(
             Rule.SELF_APPROVAL
             if any(a in publishers for a in missing)
             else Rule.REQUIRED_APPROVERS,
-            f"required approvers have not approved: {people(missing)}"
+            f"required approvers have not approved: {named(missing)}"
             + (not_counted if any(a in excluded_set for a in missing) else "")
             + cannot,
         )
@@ -409,7 +412,7 @@ def evaluate(
     # Teams: enough counted approvers from each required Confluence group.
     tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
     for tally in tallies:
-        for failed, reason in _group_failures(tally, counted, people):
+        for failed, reason in _group_failures(tally, counted, named):
             fail(failed, reason)
 
     # An exact end date holds whether or not the approval is complete: waiting cannot help.
@@ -489,7 +492,7 @@ def tally_group(
         )
     if members.failure is not None:
         return GroupTally(requirement, (), members.failure.message)
-    return GroupTally(requirement, tuple(a for a in counted if a in members.members))
+    return GroupTally(requirement, tuple(a for a in counted if a in members.keys))
 
 
 def _group_failures(
@@ -579,7 +582,7 @@ def _versions_since(
         author, minor = raw.get("authorId"), raw.get("minorEdit")
         entry = (
             _parse_instant(raw.get("createdAt")),
-            author if isinstance(author, str) and author else None,
+            account_key(author) if isinstance(author, str) and author else None,
             minor if isinstance(minor, bool) else None,
         )
         if history.setdefault(number, entry) != entry:
@@ -695,9 +698,6 @@ def find_approval(
     return ApprovalProperty.from_value(key, value, _property_version(found[0].get("version"))), ""
 
 
-#: schemas/approval.schema.json's account id, matched whole (the schema's pattern is
-#: anchored at both ends; ``[A-Za-z0-9]`` are ASCII ranges whatever the flags)
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9:_-]{1,128}")
 _ACCOUNT_LISTS = ("pending", "approved", "rejected", "commented")
 #: schemas/approval.schema.json's cap on each account list (its accounts' maxItems): far
 #: beyond any real approval, and it keeps judging one page cheap whatever a server sends
@@ -726,7 +726,7 @@ def _approval_ok(value: dict[str, Any]) -> bool:
             if type(accounts) is not list or len(accounts) > MAX_ACCOUNTS_PER_LIST:
                 return False
             for account in accounts:
-                if type(account) is not str or _ACCOUNT_ID.fullmatch(account) is None:
+                if type(account) is not str or ACCOUNT_ID.fullmatch(account) is None:
                     return False
     complete = value["isComplete"]
     if not (
@@ -767,7 +767,7 @@ def _property_version(raw: Any) -> PropertyVersion | None:
     return PropertyVersion(
         number=number if isinstance(number, int) and not isinstance(number, bool) else None,
         created_at=_parse_instant(raw.get("createdAt")),
-        author_id=_shared(author) if isinstance(author, str) and author else None,
+        author_id=_shared(account_key(author)) if isinstance(author, str) and author else None,
     )
 
 
@@ -803,7 +803,7 @@ def _page(
     version = PageVersion(
         number,
         created_at,
-        _shared(author) if isinstance(author, str) and author else None,
+        _shared(account_key(author)) if isinstance(author, str) and author else None,
         minor if isinstance(minor, bool) else None,
     )
     title = payload.get("title")
@@ -820,17 +820,13 @@ def _page(
     return (title if isinstance(title, str) else None, _shared(status), version, link), ""
 
 
-def _person(account: str, names: Mapping[str, str]) -> str:
-    name = names.get(account)
-    return f"{name} ({account})" if name else account
-
-
 def _numbers(numbers: Sequence[int]) -> str:
     return ", ".join(map(str, sorted(numbers)))
 
 
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(map(_shared, accounts)))
+    """Each account once, in its one spelling (accounts.account_key), in the app's order."""
+    return tuple(dict.fromkeys(_shared(account_key(a)) for a in accounts))
 
 
 def _shared(text: str) -> str:

@@ -8,11 +8,15 @@ end-to-end tests run the gate against the fake Confluence and read its outputs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
+from pytest_confluence_approval.evidence import evidence_text
 from pytest_confluence_approval.facts import GroupMembers, PageFacts
-from pytest_confluence_approval.policy import GroupRequirement
+from pytest_confluence_approval.policy import GroupRequirement, PageRule, PolicyError, parse_policy
 from pytest_confluence_approval.schemas import load_schema, validator
 from pytest_confluence_approval.verdict import (
     ApprovalProperty,
@@ -26,18 +30,30 @@ from pytest_confluence_approval.verdict import (
 from tests.conftest import Gate
 from tests.fake_confluence import approval_value
 from tests.test_verdict import (
+    ALICE,
+    APP,
     AS_OF,
     AUTHOR,
+    BOB,
+    CAROL,
     KEY,
     PAGE_ID,
     PAGE_LINK,
     PUBLISHED,
     SITE,
+    V3,
+    V4,
+    V5,
     approval,
     assert_approved,
+    edited,
+    entry,
     judge,
+    page,
+    prop,
     rule,
     the_reason,
+    version,
 )
 
 #: the approval schema's cap on each account list
@@ -50,6 +66,12 @@ def accounts(prefix: str, count: int) -> list[str]:
 
 def reasons_of(verdict: Verdict) -> str:
     return "\n".join(verdict.reasons)
+
+
+def report_of(path: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator(load_schema("report")).validate(report)
+    return report
 
 
 # --- capped account lists -----------------------------------------------------------------
@@ -159,3 +181,240 @@ def test_a_page_listing_30000_accounts_fails_as_malformed_without_looking_them_u
         for account in json.loads(request.body)["accountIds"]
     ]
     assert asked == ["acc-author"]  # the page's author, named in the evidence
+
+
+# --- one person counts once: account ids are compared ignoring case -----------------------
+
+
+def test_ids_that_differ_only_in_case_are_one_approver() -> None:
+    verdict = judge(approval(approved=[ALICE, ALICE.upper()]), policy=rule(min_approvers=2))
+
+    assert verdict.outcome is Outcome.NOT_APPROVED
+    assert the_reason(verdict) == f"only 1 of 2 required approvals (approved: {ALICE})"
+
+
+def test_one_person_approving_and_rejecting_under_two_spellings_is_a_contradiction() -> None:
+    verdict = judge(approval(approved=[ALICE, BOB], rejected=[ALICE.upper()], minimumRejections=2))
+
+    assert verdict.failed_rules == (Rule.CONTRADICTION,)
+    assert f"{ALICE} listed as both approved and rejected" in the_reason(verdict)
+
+
+def test_four_eyes_sees_the_publisher_approve_under_another_spelling() -> None:
+    policy = rule(forbid_self_approval=True, min_approvers=2)
+    upper_approver = judge(approval(approved=[AUTHOR.upper(), BOB]), policy=policy)
+    upper_publisher = judge(
+        approval(approved=[AUTHOR, BOB]),
+        page_payload=page(version=version(authorId=AUTHOR.upper())),
+        policy=policy,
+    )
+
+    for verdict in (upper_approver, upper_publisher):
+        assert verdict.outcome is Outcome.NOT_APPROVED
+        assert the_reason(verdict) == (
+            f"only 1 of 2 required approvals (approved: {BOB}; not counted: {AUTHOR}, who "
+            "published the current version (forbid_self_approval))"
+        )
+
+
+def test_four_eyes_sees_a_later_publisher_in_the_history_under_another_spelling() -> None:
+    history = [entry(5, V5, CAROL.upper()), entry(4, V4, BOB), entry(3, V3, AUTHOR)]
+
+    verdict = judge(
+        approval(approved=[ALICE, CAROL]),
+        page_payload=edited(5, authorId=CAROL),
+        policy=rule(forbid_self_approval=True, require_current_version=False, min_approvers=2),
+        versions=history,
+    )
+
+    assert verdict.failed_rules == (Rule.APPROVALS,)
+    assert f"not counted: {CAROL}, who published the approved version" in the_reason(verdict)
+
+
+@pytest.mark.parametrize(("required", "approver"), [(ALICE.upper(), ALICE), (ALICE, ALICE.upper())])
+def test_a_required_approver_is_found_whatever_the_case(required: str, approver: str) -> None:
+    verdict = judge(approval(approved=[approver]), policy=rule(required_approvers=(required,)))
+
+    assert_approved(verdict)
+
+
+def test_a_required_approver_who_published_is_caught_whatever_the_case() -> None:
+    verdict = judge(
+        approval(approved=[ALICE, BOB]),
+        policy=rule(forbid_self_approval=True, required_approvers=(AUTHOR.upper(),)),
+    )
+
+    assert verdict.failed_rules == (Rule.SELF_APPROVAL,)
+
+
+def test_group_members_from_confluence_are_matched_whatever_the_case() -> None:
+    policy = rule(required_groups=(GroupRequirement("qa", 2),))
+    facts = PageFacts(PAGE_ID, page=page(), properties=[prop(approval(approved=[ALICE, BOB]))])
+    groups = {"qa": GroupMembers(frozenset({ALICE.upper(), BOB}))}
+
+    verdict = evaluate(policy, facts, as_of=AS_OF, site=SITE, groups=groups)
+
+    assert_approved(verdict)
+    assert verdict.groups[0].members_counted == (ALICE, BOB)
+
+
+@pytest.mark.parametrize(("policy_writer", "writer"), [(APP.upper(), APP), (APP, APP.upper())])
+def test_approval_writers_match_whatever_the_case(policy_writer: str, writer: str) -> None:
+    verdict = judge(
+        properties=[prop(approval(), authorId=writer)],
+        policy=rule(approval_writers=(policy_writer,)),
+    )
+
+    assert_approved(verdict)
+
+
+@pytest.mark.parametrize("setting", ["required_approvers", "approval_writers"])
+def test_a_policy_listing_one_account_in_two_spellings_is_refused(setting: str) -> None:
+    text = f"version: 1\npages:\n  - id: 5\n    {setting}: [acc-qa, acc-b, ACC-QA]\n"
+
+    with pytest.raises(PolicyError) as error:
+        parse_policy(text.encode(), Path("policy.yaml"))
+
+    assert str(error.value) == (
+        f"policy.yaml:4: pages[0].{setting}[2]: 'ACC-QA' is 'acc-qa' (item 0) again: account "
+        "ids that differ only in case are one account; list it once"
+    )
+
+
+def test_policy_account_ids_are_read_in_one_spelling() -> None:
+    text = b"version: 1\ndefaults:\n  required_approvers: [ACC-QA]\npages:\n  - id: 5\n"
+
+    policy = parse_policy(text, Path("policy.yaml"))
+
+    assert policy.pages[0].required_approvers == ("acc-qa",)
+    assert PageRule("5", None, 1, approval_writers=("Acc-App",)).approval_writers == ("acc-app",)
+
+
+def test_case_variants_count_once_end_to_end(gate: Gate) -> None:
+    site = gate.site
+    site.add_user("acc-jonas", "Jonas Weber")
+    site.add_page("100", version_author_id="acc-author")
+    site.set_approval("100", approval_value(approved=["ACC-AUTHOR", "ACC-JONAS", "acc-jonas"]))
+    gate.write_policy([{"id": "100", "forbid_self_approval": True, "min_approvers": 2}])
+    report = gate.pytester.path / "report.json"
+
+    run = gate.run("--confluence-report", report)
+
+    run.result.assert_outcomes(failed=1)
+    assert (
+        "only 1 of 2 required approvals (approved: Jonas Weber; not counted: acc-author, who "
+        "published the current version (forbid_self_approval))"
+    ) in run.failure_text("100")
+    approved = report_of(report)["pages"][0]["facts"]["approval"]["approved"]
+    assert approved == [
+        {"account_id": "acc-author", "display_name": None},
+        {"account_id": "acc-jonas", "display_name": "Jonas Weber"},
+    ]
+
+
+# --- a name never reads as two people -----------------------------------------------------
+
+
+def test_a_name_that_reads_as_two_people_is_quoted_with_its_account_id() -> None:
+    verdict = judge(
+        approval(approved=[ALICE]),
+        policy=rule(min_approvers=2),
+        names={ALICE: "Priya Raman, Jonas Weber"},
+    )
+
+    assert the_reason(verdict) == (
+        f'only 1 of 2 required approvals (approved: "Priya Raman, Jonas Weber" ({ALICE}))'
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Priya Raman; Jonas Weber",
+        "Priya Raman and Jonas Weber",
+        "Priya Raman AND Jonas Weber",
+        "Priya Raman or Jonas Weber",
+        "Priya Raman & Jonas Weber",
+        "Priya Raman / Jonas Weber",
+        "Priya Raman + Jonas Weber",
+        "Priya Raman (Security)",
+        "Priya Raman:",
+        "Priya  Raman",
+        "Priya\u00a0Raman",
+        "Priya Raman\u3001Jonas Weber",
+    ],
+)
+def test_names_that_are_not_plain_come_with_their_account_id(name: str) -> None:
+    verdict = judge(approval(isComplete="false", pending=[ALICE]), names={ALICE: name})
+
+    assert f"(still pending: {json.dumps(name, ensure_ascii=False)} ({ALICE}))" in reasons_of(
+        verdict
+    )
+
+
+def test_plain_names_stand_alone_in_any_script() -> None:
+    names = {ALICE: "Priya Raman", BOB: "José María O'Neill-Núñez Jr.", CAROL: "山田 太郎"}
+
+    verdict = judge(
+        approval(approved=[ALICE, BOB, CAROL]), policy=rule(min_approvers=4), names=names
+    )
+
+    assert the_reason(verdict) == (
+        "only 3 of 4 required approvals (approved: Priya Raman, José María O'Neill-Núñez Jr., "
+        "山田 太郎)"
+    )
+
+
+def test_two_accounts_with_one_name_are_told_apart_by_their_ids() -> None:
+    names = {ALICE: "Priya Raman", BOB: "Priya Raman"}
+
+    verdict = judge(
+        approval(isComplete="false", approved=[ALICE], pending=[BOB]),
+        policy=rule(min_approvers=2),
+        names=names,
+    )
+
+    assert verdict.reasons == (
+        f"the approval is not complete yet (still pending: Priya Raman ({BOB}))",
+        f"only 1 of 2 required approvals (approved: Priya Raman ({ALICE}))",
+    )
+
+
+def test_a_name_that_is_another_accounts_id_comes_with_its_own_id() -> None:
+    other = "5b10ac8d82e05b22cc7d4ef5"
+    verdict = judge(
+        approval(isComplete="false", approved=[ALICE], pending=[other]),
+        policy=rule(min_approvers=2),
+        names={ALICE: other},
+    )
+
+    assert f"(approved: {other} ({ALICE}))" in reasons_of(verdict)
+    assert f"(still pending: {other})" in reasons_of(verdict)
+
+
+def test_quotes_and_backslashes_inside_a_name_cannot_close_its_quotes() -> None:
+    verdict = judge(
+        approval(approved=[ALICE]), policy=rule(min_approvers=2), names={ALICE: 'A" (x), "B\\'}
+    )
+
+    assert f'(approved: "A\\" (x), \\"B\\\\" ({ALICE}))' in the_reason(verdict)
+
+
+def test_an_odd_writer_id_from_confluence_is_quoted() -> None:
+    verdict = judge(
+        properties=[prop(approval(), authorId="Priya Raman (acc-1), Jonas Weber")],
+        policy=rule(approval_writers=(APP,)),
+    )
+
+    assert the_reason(verdict).startswith(
+        'approval data last written by "Priya Raman (acc-1), Jonas Weber", who is not one of'
+    )
+
+
+def test_the_evidence_quotes_a_name_that_reads_as_two_people() -> None:
+    names = {ALICE: "Priya Raman, Jonas Weber", BOB: "Amara Okafor"}
+    verdict = judge(approval(approved=[ALICE, BOB]), names=names)
+
+    text = evidence_text(verdict, names, AS_OF)
+
+    assert f'approved_by: "Priya Raman, Jonas Weber" ({ALICE}), Amara Okafor ({BOB})\n' in text
