@@ -18,7 +18,14 @@ from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso
 from .untrusted import render_line, render_lines
-from .verdict import GroupTally, Outcome, PropertyVersion, Verdict
+from .verdict import (
+    ApprovalProperty,
+    GroupTally,
+    Outcome,
+    PropertyVersion,
+    Verdict,
+    rejection_threshold,
+)
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
@@ -202,6 +209,7 @@ def build_report(
                         else None,
                         "minimum_approvers": a.minimum_approvers,
                         "minimum_rejections": a.minimum_rejections,
+                        "rejection_threshold": _rejection_threshold(v.rule, a),
                         "approved": _accounts(a.approved, names),
                         "pending": _accounts(a.pending, names),
                         "rejected": _accounts(a.rejected, names),
@@ -246,6 +254,12 @@ def _settings(rule: PageRule, names: Mapping[str, str]) -> dict[str, Any]:
         name: _accounts(value, names) if name in ACCOUNT_SETTINGS and value is not None else value
         for name, value in rule.settings().items()
     }
+
+
+def _rejection_threshold(rule: PageRule, approval: ApprovalProperty) -> dict[str, Any]:
+    """How many rejections rejected (or would reject) the approval, and which setting said so."""
+    rejections, set_by = rejection_threshold(rule, approval)
+    return {"rejections": rejections, "set_by": set_by}
 
 
 def _written(written: PropertyVersion | None, names: Mapping[str, str]) -> dict[str, Any] | None:

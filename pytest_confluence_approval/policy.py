@@ -76,6 +76,9 @@ class PageRule:
     required_groups: tuple[GroupRequirement, ...] = _setting(())
     #: None: anyone may have written the approval property; else only these accounts
     approval_writers: tuple[str, ...] | None = _setting(None, accounts=True)
+    #: at most this many rejections are tolerated, whatever the property's
+    #: minimumRejections allows (None: the property's threshold alone)
+    max_rejections: int | None = _setting(None)
 
     def __post_init__(self) -> None:
         # Account ids are compared in one spelling (accounts.account_key), however the

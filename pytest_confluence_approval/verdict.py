@@ -327,9 +327,14 @@ def evaluate(
             f"instant {_iso(as_of)}: an approval cannot complete in the future",
         )
 
-    # Not rejected.
-    if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        fail(Rule.REJECTED, f"the approval was rejected (rejected by: {named(approval.rejected)})")
+    # Not rejected: by the approval's own threshold, or the policy's lower max_rejections.
+    rejections, set_by = rejection_threshold(rule, approval)
+    if len(approval.rejected) >= rejections:
+        fail(
+            Rule.REJECTED,
+            f"the approval was rejected (rejected by: {named(approval.rejected)}; "
+            f"{_why_rejected(len(approval.rejected), set_by, rule, approval)})",
+        )
 
     # Complete.
     if not approval.is_complete:
@@ -481,6 +486,36 @@ def _expired_on(expires_on: date, as_of: datetime) -> str:
         f"the approval expired on {expires_on.isoformat()} (expires_on in the policy; judged at "
         f"{_iso(as_of)}); request a new approval"
     )
+
+
+def rejection_threshold(rule: PageRule, approval: ApprovalProperty) -> tuple[int, str]:
+    """How many rejections reject the approval, and which setting says so.
+
+    The approval's own ``minimumRejections`` (never below 1), lowered by the policy's
+    ``max_rejections`` (at most that many are tolerated): whoever requested the approval
+    chose the first, and must not be able to make rejections count for nothing. On a tie
+    the approval's own threshold is named: the policy changed nothing.
+    """
+    own = max(1, approval.minimum_rejections)
+    if rule.max_rejections is not None and rule.max_rejections + 1 < own:
+        return rule.max_rejections + 1, "max_rejections"
+    return own, "minimumRejections"
+
+
+def _why_rejected(count: int, set_by: str, rule: PageRule, approval: ApprovalProperty) -> str:
+    """Which threshold the rejections reached, in the words of the setting that set it."""
+    rejections = f"{count} rejection{'s' if count != 1 else ''}"
+    own = approval.minimum_rejections
+    if set_by == "max_rejections":
+        verb = "are" if count != 1 else "is"
+        return (
+            f"{rejections} {verb} more than the policy's max_rejections of {rule.max_rejections}, "
+            f"whatever the approval's minimumRejections of {own} says"
+        )
+    if own < 1:
+        return f"one rejection is enough whatever the approval's minimumRejections of {own} says"
+    verb = "reaches" if count == 1 else "reach"
+    return f"{rejections} {verb} the approval's minimumRejections of {own}"
 
 
 def tally_group(

@@ -418,3 +418,126 @@ def test_the_evidence_quotes_a_name_that_reads_as_two_people() -> None:
     text = evidence_text(verdict, names, AS_OF)
 
     assert f'approved_by: "Priya Raman, Jonas Weber" ({ALICE}), Amara Okafor ({BOB})\n' in text
+
+
+# --- rejections cannot be voted away: max_rejections ---------------------------------------
+
+
+def test_rejections_the_property_tolerates_pass_without_a_policy_cap() -> None:
+    assert_approved(judge(approval(rejected=[BOB, CAROL], minimumRejections=5)))
+
+
+def test_max_rejections_0_makes_any_rejection_block() -> None:
+    verdict = judge(approval(rejected=[BOB], minimumRejections=5), policy=rule(max_rejections=0))
+
+    assert verdict.failed_rules == (Rule.REJECTED,)
+    assert the_reason(verdict) == (
+        f"the approval was rejected (rejected by: {BOB}; 1 rejection is more than the "
+        "policy's max_rejections of 0, whatever the approval's minimumRejections of 5 says)"
+    )
+
+
+@pytest.mark.parametrize(("rejections", "passes"), [(2, True), (3, False)])
+def test_max_rejections_tolerates_up_to_its_count(rejections: int, passes: bool) -> None:
+    rejected = [BOB, CAROL, AUTHOR][:rejections]
+
+    verdict = judge(approval(rejected=rejected, minimumRejections=5), policy=rule(max_rejections=2))
+
+    assert verdict.passed is passes
+    if not passes:
+        assert "3 rejections are more than the policy's max_rejections of 2" in the_reason(verdict)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "rejected", "why"),
+    [
+        (1, [BOB], "1 rejection reaches the approval's minimumRejections of 1"),
+        (2, [BOB, CAROL], "2 rejections reach the approval's minimumRejections of 2"),
+        (0, [BOB], "one rejection is enough whatever the approval's minimumRejections of 0 says"),
+    ],
+)
+def test_the_property_threshold_is_named_where_it_is_the_stricter(
+    minimum: int, rejected: list[str], why: str
+) -> None:
+    verdict = judge(
+        approval(rejected=rejected, minimumRejections=minimum), policy=rule(max_rejections=3)
+    )
+
+    assert verdict.failed_rules == (Rule.REJECTED,)
+    assert the_reason(verdict) == (
+        f"the approval was rejected (rejected by: {', '.join(rejected)}; {why})"
+    )
+
+
+def test_without_max_rejections_the_property_threshold_is_named() -> None:
+    verdict = judge(approval(rejected=[BOB]))
+
+    assert the_reason(verdict) == (
+        f"the approval was rejected (rejected by: {BOB}; 1 rejection reaches the approval's "
+        "minimumRejections of 1)"
+    )
+
+
+def parse(text: str) -> list[PageRule]:
+    return list(parse_policy(text.encode(), Path("policy.yaml")).pages)
+
+
+def test_max_rejections_comes_from_defaults_or_the_page_entry() -> None:
+    first, second, third = parse(
+        "version: 1\ndefaults:\n  max_rejections: 0\npages:\n  - id: 5\n  - id: 6\n"
+        "    max_rejections: 2\n  - id: 7\n    max_rejections: null\n"
+    )
+
+    assert (first.max_rejections, second.max_rejections, third.max_rejections) == (0, 2, None)
+    assert parse("version: 1\npages:\n  - id: 5\n")[0].max_rejections is None
+    assert first.settings()["max_rejections"] == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "pages[0].max_rejections: must be 0 or more, got -1"),
+        ("1001", "pages[0].max_rejections: must be at most 1000, got 1001"),
+        ("1.5", "pages[0].max_rejections: must be an integer or null, got number 1.5"),
+        ("true", "pages[0].max_rejections: must be an integer or null, got boolean True"),
+        ("none", "pages[0].max_rejections: must be an integer or null, got string 'none'"),
+    ],
+)
+def test_max_rejections_must_be_a_count(value: str, message: str) -> None:
+    with pytest.raises(PolicyError) as error:
+        parse(f"version: 1\npages:\n  - id: 5\n    max_rejections: {value}\n")
+
+    assert str(error.value) == f"policy.yaml:4: {message}"
+
+
+def test_max_rejections_blocks_rejections_the_property_tolerates_end_to_end(gate: Gate) -> None:
+    site = gate.site
+    site.add_user("acc-amara", "Amara Okafor")
+    rejected = ["acc-amara", "acc-r2", "acc-r3", "acc-r4"]
+    for page_id in ("100", "101"):
+        site.add_page(page_id)
+        site.set_approval(page_id, approval_value(rejected=rejected, minimum_rejections=5))
+    gate.write_policy(
+        [{"id": "100"}, {"id": "101", "max_rejections": None}], defaults={"max_rejections": 0}
+    )
+    report = gate.pytester.path / "report.json"
+
+    run = gate.run("--confluence-report", report)
+
+    run.result.assert_outcomes(failed=1, passed=1)
+    assert (
+        "the approval was rejected (rejected by: Amara Okafor, acc-r2, acc-r3, acc-r4; 4 "
+        "rejections are more than the policy's max_rejections of 0, whatever the approval's "
+        "minimumRejections of 5 says)"
+    ) in run.failure_text("100")
+    pages = {p["id"]: p for p in report_of(report)["pages"]}
+    assert pages["100"]["rule"]["max_rejections"] == 0
+    assert pages["101"]["rule"]["max_rejections"] is None
+    assert pages["100"]["facts"]["approval"]["rejection_threshold"] == {
+        "rejections": 1,
+        "set_by": "max_rejections",
+    }
+    assert pages["101"]["facts"]["approval"]["rejection_threshold"] == {
+        "rejections": 5,
+        "set_by": "minimumRejections",
+    }
