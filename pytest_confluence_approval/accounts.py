@@ -117,7 +117,7 @@ def ambiguous_names(accounts: Iterable[str], names: Mapping[str, str]) -> frozen
     for account in ids:
         name = names.get(account)
         if name:
-            if name in seen or name in ids:
+            if name in seen or account_key(name) in ids:
                 shared.add(name)
             seen.add(name)
     return frozenset(shared)

@@ -380,15 +380,16 @@ def test_two_accounts_with_one_name_are_told_apart_by_their_ids() -> None:
     )
 
 
-def test_a_name_that_is_another_accounts_id_comes_with_its_own_id() -> None:
+@pytest.mark.parametrize("name", ["5b10ac8d82e05b22cc7d4ef5", "5B10AC8D82E05B22CC7D4EF5"])
+def test_a_name_that_is_another_accounts_id_comes_with_its_own_id(name: str) -> None:
     other = "5b10ac8d82e05b22cc7d4ef5"
     verdict = judge(
         approval(isComplete="false", approved=[ALICE], pending=[other]),
         policy=rule(min_approvers=2),
-        names={ALICE: other},
+        names={ALICE: name},
     )
 
-    assert f"(approved: {other} ({ALICE}))" in reasons_of(verdict)
+    assert f"(approved: {name} ({ALICE}))" in reasons_of(verdict)
     assert f"(still pending: {other})" in reasons_of(verdict)
 
 
