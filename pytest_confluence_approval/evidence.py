@@ -12,24 +12,28 @@ from datetime import datetime
 from typing import Any
 
 from . import TOOL_NAME, __version__
+from .accounts import people, person
 from .facts import PageFacts, QueryResult
 from .policy import ACCOUNT_SETTINGS, PageQuery, PageRule, Waiver
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso
 from .untrusted import render_line, render_lines
-from .verdict import GroupTally, Outcome, PropertyVersion, Verdict
+from .verdict import (
+    ApprovalProperty,
+    GroupTally,
+    Outcome,
+    PropertyVersion,
+    Verdict,
+    rejection_threshold,
+)
 
 REPORT_FORMAT = "pytest-confluence-approval report"
 REPORT_VERSION = 1
 
 
-def _person(account: str, names: Mapping[str, str]) -> str:
-    name = names.get(account)
-    return f"{name} ({account})" if name else account
-
-
 def _people(accounts: Iterable[str], names: Mapping[str, str]) -> str:
-    return ", ".join(_person(a, names) for a in accounts) or "-"
+    """Evidence names every account with its id (accounts.person)."""
+    return people(accounts, names, with_id=True) or "-"
 
 
 WaiverInfo = tuple[Waiver, str]  # the waiver and its state: applied, expired or unused
@@ -79,7 +83,9 @@ def evidence_fields(
             ),
             (
                 "confluence.approval_written_by",
-                _person(written.author_id, names) if written and written.author_id else "-",
+                person(written.author_id, names, with_id=True)
+                if written and written.author_id
+                else "-",
             ),
         ]
     if verdict.expires_at is not None:
@@ -203,6 +209,7 @@ def build_report(
                         else None,
                         "minimum_approvers": a.minimum_approvers,
                         "minimum_rejections": a.minimum_rejections,
+                        "rejection_threshold": _rejection_threshold(v.rule, a),
                         "approved": _accounts(a.approved, names),
                         "pending": _accounts(a.pending, names),
                         "rejected": _accounts(a.rejected, names),
@@ -247,6 +254,12 @@ def _settings(rule: PageRule, names: Mapping[str, str]) -> dict[str, Any]:
         name: _accounts(value, names) if name in ACCOUNT_SETTINGS and value is not None else value
         for name, value in rule.settings().items()
     }
+
+
+def _rejection_threshold(rule: PageRule, approval: ApprovalProperty) -> dict[str, Any]:
+    """How many rejections rejected (or would reject) the approval, and which setting said so."""
+    rejections, set_by = rejection_threshold(rule, approval)
+    return {"rejections": rejections, "set_by": set_by}
 
 
 def _written(written: PropertyVersion | None, names: Mapping[str, str]) -> dict[str, Any] | None:

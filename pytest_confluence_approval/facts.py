@@ -6,8 +6,10 @@ what a verdict was based on and a replay can run the same evaluation over it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .accounts import account_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +49,9 @@ class GroupMembers:
 
     members: frozenset[str] = frozenset()
     failure: FetchFailure | None = None
+    #: the members as account ids are compared (accounts.account_key); ``members`` stays
+    #: as Confluence sent it, for snapshots
+    keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset(map(account_key, self.members)))

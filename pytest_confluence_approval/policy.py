@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from jsonschema import ValidationError
 
+from .accounts import account_key
 from .expiry import Duration, DurationError, parse_duration
 from .schemas import validator
 
@@ -75,6 +76,16 @@ class PageRule:
     required_groups: tuple[GroupRequirement, ...] = _setting(())
     #: None: anyone may have written the approval property; else only these accounts
     approval_writers: tuple[str, ...] | None = _setting(None, accounts=True)
+    #: at most this many rejections are tolerated, whatever the property's
+    #: minimumRejections allows (None: the property's threshold alone)
+    max_rejections: int | None = _setting(None)
+
+    def __post_init__(self) -> None:
+        # Account ids are compared in one spelling (accounts.account_key), however the
+        # policy wrote them: the verdict, the report and the name look-up all see that one.
+        object.__setattr__(self, "required_approvers", _one_spelling(self.required_approvers))
+        if self.approval_writers is not None:
+            object.__setattr__(self, "approval_writers", _one_spelling(self.approval_writers))
 
     @property
     def label(self) -> str:
@@ -91,6 +102,10 @@ class PageRule:
         """Every setting applied to this page, by name, as JSON values (as the policy
         writes them: lists, texts, mappings)."""
         return {name: _json_value(getattr(self, name)) for name in SETTINGS}
+
+
+def _one_spelling(accounts: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(map(account_key, accounts)))
 
 
 def _json_value(value: Any) -> Any:
@@ -311,6 +326,8 @@ def _check_age_keys(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> Non
 def _expiry_settings(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> dict[str, Any]:
     """The mapping's settings, with max_age, expires_on and required_groups parsed."""
     settings = {k: v for k, v in mapping.items() if k in DEFAULT_SETTINGS}
+    for name in sorted(ACCOUNT_SETTINGS & settings.keys()):
+        _check_one_spelling(settings[name] or [], (*at, name), where)
     if settings.get("max_age") is not None:
         try:
             settings["max_age"] = parse_duration(settings["max_age"])
@@ -333,6 +350,20 @@ def _expiry_settings(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> di
             groups[name] = item.get("min", 1)
         settings["required_groups"] = tuple(GroupRequirement(g, m) for g, m in groups.items())
     return settings
+
+
+def _check_one_spelling(accounts: list[str], at: YamlPath, where: Any) -> None:
+    """Refuse one account listed twice in two spellings: the verdict would see it once."""
+    first: dict[str, int] = {}
+    for number, account in enumerate(accounts):
+        earlier = first.setdefault(account_key(account), number)
+        if earlier != number:
+            item_at = (*at, number)
+            raise PolicyError(
+                f"{where(item_at)}: {_dotted(item_at)}: {account!r} is {accounts[earlier]!r} "
+                f"(item {earlier}) again: account ids that differ only in case are one "
+                "account; list it once"
+            )
 
 
 def _compose(text: str, path: Path) -> tuple[Any, dict[YamlPath, int]]:

@@ -11,7 +11,6 @@ Fail closed: missing, contradictory or unverifiable data never passes.
 from __future__ import annotations
 
 import enum
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from typing import Any, TypeGuard
 
 from jsonschema import ValidationError
 
+from .accounts import ACCOUNT_ID, account_key, ambiguous_names, people, person
 from .facts import GroupMembers, PageFacts
 from .policy import GroupRequirement, PageRule
 from .schemas import json_path, validator
@@ -248,9 +248,12 @@ def evaluate(
     """
     if view is None:
         view = read_page(facts, site=site, property_key=property_key)
+    # A name that two of the page's accounts share, or that is one of their ids, comes
+    # with the account id wherever it is shown (accounts.person).
+    ambiguous = ambiguous_names(mentioned_accounts(rule, view), names)
 
-    def people(accounts: Iterable[str]) -> str:
-        return ", ".join(names.get(a, a) for a in accounts)
+    def named(accounts: Iterable[str]) -> str:
+        return people(accounts, names, ambiguous=ambiguous)
 
     link, version = view.link, view.version
     if view.problem is not None:
@@ -292,8 +295,8 @@ def evaluate(
         elif writer not in rule.approval_writers:
             fail(
                 Rule.WRITER,
-                f"approval data last written by {_person(writer, names)}, who is not one of "
-                "approval_writers; have the approval app record the approval again",
+                f"approval data last written by {person(writer, names, with_id=True)}, who is "
+                "not one of approval_writers; have the approval app record the approval again",
             )
 
     # Contradictions: one account in two lists, or an approval completed in the future.
@@ -302,13 +305,17 @@ def evaluate(
         ("pending", approval.pending),
         ("rejected", approval.rejected),
     )
+    # (Sets: a server may send lists of a thousand ids; tuples would make this quadratic.)
     for i, (first, first_accounts) in enumerate(lists):
         for second, second_accounts in lists[i + 1 :]:
-            both = [a for a in first_accounts if a in second_accounts]
+            if not (first_accounts and second_accounts):
+                continue
+            others = set(second_accounts)
+            both = [a for a in first_accounts if a in others]
             if both:
                 fail(
                     Rule.CONTRADICTION,
-                    f"the approval contradicts itself: {people(both)} listed as both {first} "
+                    f"the approval contradicts itself: {named(both)} listed as both {first} "
                     f"and {second}; ask the approvers to decide again",
                 )
     completed = approval.completed_at if approval.is_complete else None
@@ -320,13 +327,18 @@ def evaluate(
             f"instant {_iso(as_of)}: an approval cannot complete in the future",
         )
 
-    # Not rejected.
-    if len(approval.rejected) >= max(1, approval.minimum_rejections):
-        fail(Rule.REJECTED, f"the approval was rejected (rejected by: {people(approval.rejected)})")
+    # Not rejected: by the approval's own threshold, or the policy's lower max_rejections.
+    rejections, set_by = rejection_threshold(rule, approval)
+    if len(approval.rejected) >= rejections:
+        fail(
+            Rule.REJECTED,
+            f"the approval was rejected (rejected by: {named(approval.rejected)}; "
+            f"{_why_rejected(len(approval.rejected), set_by, rule, approval)})",
+        )
 
     # Complete.
     if not approval.is_complete:
-        waiting = f" (still pending: {people(approval.pending)})" if approval.pending else ""
+        waiting = f" (still pending: {named(approval.pending)})" if approval.pending else ""
         fail(Rule.INCOMPLETE, f"the approval is not complete yet{waiting}")
 
     # Which versions the approval must answer for: the approved one (the version
@@ -362,10 +374,11 @@ def evaluate(
                 )
             publishers = {v.author_id for v in chain if v.author_id is not None}
     counted = tuple(a for a in approval.approved if a not in publishers)
+    counted_set = set(counted)
     excluded = [a for a in approval.approved if a in publishers]
     which = "the approved version or a later one" if len(chain or ()) > 1 else "the current version"
     not_counted = (
-        f"; not counted: {people(excluded)}, who published {which} (forbid_self_approval)"
+        f"; not counted: {named(excluded)}, who published {which} (forbid_self_approval)"
         if excluded
         else ""
     )
@@ -377,16 +390,17 @@ def evaluate(
         fail(
             Rule.APPROVALS,
             f"only {len(counted)} of {needed} required approvals "
-            f"(approved: {people(counted) or 'nobody'}{not_counted})",
+            f"(approved: {named(counted) or 'nobody'}{not_counted})",
         )
 
     # Named approvers.
-    missing = [a for a in rule.required_approvers if a not in counted]
+    missing = [a for a in rule.required_approvers if a not in counted_set]
     if missing:
         # excluded: approved but published; never_count: published, not (yet) approved
-        never_count = [a for a in missing if a in publishers and a not in excluded]
+        excluded_set = set(excluded)
+        never_count = [a for a in missing if a in publishers and a not in excluded_set]
         cannot = (
-            f"; {people(never_count)} published {which}, so their approval cannot count "
+            f"; {named(never_count)} published {which}, so their approval cannot count "
             "(forbid_self_approval)"
             if never_count
             else ""
@@ -395,15 +409,15 @@ def evaluate(
             Rule.SELF_APPROVAL
             if any(a in publishers for a in missing)
             else Rule.REQUIRED_APPROVERS,
-            f"required approvers have not approved: {people(missing)}"
-            + (not_counted if any(a in excluded for a in missing) else "")
+            f"required approvers have not approved: {named(missing)}"
+            + (not_counted if any(a in excluded_set for a in missing) else "")
             + cannot,
         )
 
     # Teams: enough counted approvers from each required Confluence group.
     tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
     for tally in tallies:
-        for failed, reason in _group_failures(tally, counted, people):
+        for failed, reason in _group_failures(tally, counted, named):
             fail(failed, reason)
 
     # An exact end date holds whether or not the approval is complete: waiting cannot help.
@@ -474,6 +488,36 @@ def _expired_on(expires_on: date, as_of: datetime) -> str:
     )
 
 
+def rejection_threshold(rule: PageRule, approval: ApprovalProperty) -> tuple[int, str]:
+    """How many rejections reject the approval, and which setting says so.
+
+    The approval's own ``minimumRejections`` (never below 1), lowered by the policy's
+    ``max_rejections`` (at most that many are tolerated): whoever requested the approval
+    chose the first, and must not be able to make rejections count for nothing. On a tie
+    the approval's own threshold is named: the policy changed nothing.
+    """
+    own = max(1, approval.minimum_rejections)
+    if rule.max_rejections is not None and rule.max_rejections + 1 < own:
+        return rule.max_rejections + 1, "max_rejections"
+    return own, "minimumRejections"
+
+
+def _why_rejected(count: int, set_by: str, rule: PageRule, approval: ApprovalProperty) -> str:
+    """Which threshold the rejections reached, in the words of the setting that set it."""
+    rejections = f"{count} rejection{'s' if count != 1 else ''}"
+    own = approval.minimum_rejections
+    if set_by == "max_rejections":
+        verb = "are" if count != 1 else "is"
+        return (
+            f"{rejections} {verb} more than the policy's max_rejections of {rule.max_rejections}, "
+            f"whatever the approval's minimumRejections of {own} says"
+        )
+    if own < 1:
+        return f"one rejection is enough whatever the approval's minimumRejections of {own} says"
+    verb = "reaches" if count == 1 else "reach"
+    return f"{rejections} {verb} the approval's minimumRejections of {own}"
+
+
 def tally_group(
     requirement: GroupRequirement, counted: Sequence[str], members: GroupMembers | None
 ) -> GroupTally:
@@ -483,7 +527,7 @@ def tally_group(
         )
     if members.failure is not None:
         return GroupTally(requirement, (), members.failure.message)
-    return GroupTally(requirement, tuple(a for a in counted if a in members.members))
+    return GroupTally(requirement, tuple(a for a in counted if a in members.keys))
 
 
 def _group_failures(
@@ -499,7 +543,8 @@ def _group_failures(
         ]
     if len(tally.members_counted) >= needed:
         return []
-    others = [a for a in counted if a not in tally.members_counted]
+    members = set(tally.members_counted)
+    others = [a for a in counted if a not in members]
     outside = f"; approved, but not in the group: {people(others)}" if others else ""
     return [
         (
@@ -572,7 +617,7 @@ def _versions_since(
         author, minor = raw.get("authorId"), raw.get("minorEdit")
         entry = (
             _parse_instant(raw.get("createdAt")),
-            author if isinstance(author, str) and author else None,
+            account_key(author) if isinstance(author, str) and author else None,
             minor if isinstance(minor, bool) else None,
         )
         if history.setdefault(number, entry) != entry:
@@ -668,6 +713,16 @@ def find_approval(
         return None, f"{untrusted}: $: its value is {type(value).__name__}, not an object"
     # The quick check first: jsonschema only where it may find something to report.
     if not _approval_ok(value):
+        # A list beyond the cap is refused before anything reads its items (jsonschema
+        # would check every one of them: seconds for a hostile ten-megabyte property).
+        too_long = [
+            f"$.{name}: lists {len(value[name])} accounts; an approval lists at most "
+            f"{MAX_ACCOUNTS_PER_LIST}"
+            for name in _ACCOUNT_LISTS
+            if isinstance(value.get(name), list) and len(value[name]) > MAX_ACCOUNTS_PER_LIST
+        ]
+        if too_long:
+            return None, f"{untrusted}: {'; '.join(too_long)}"
         violations = sorted(validator("approval").iter_errors(value), key=_path_order)
         if violations:
             details = "; ".join(
@@ -678,10 +733,10 @@ def find_approval(
     return ApprovalProperty.from_value(key, value, _property_version(found[0].get("version"))), ""
 
 
-#: schemas/approval.schema.json's account id, matched whole (the schema's pattern is
-#: anchored at both ends; ``[A-Za-z0-9]`` are ASCII ranges whatever the flags)
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9:_-]{1,128}")
 _ACCOUNT_LISTS = ("pending", "approved", "rejected", "commented")
+#: schemas/approval.schema.json's cap on each account list (its accounts' maxItems): far
+#: beyond any real approval, and it keeps judging one page cheap whatever a server sends
+MAX_ACCOUNTS_PER_LIST = 1000
 _REQUIRED = ("pending", "approved", "rejected", "isComplete", "completedAt")
 #: the schema's epoch_ms maximum: 9999-12-31T23:59:59.999Z
 _MAX_EPOCH_MS = 253402300799999
@@ -703,10 +758,10 @@ def _approval_ok(value: dict[str, Any]) -> bool:
     for name in _ACCOUNT_LISTS:
         if name in value:
             accounts = value[name]
-            if type(accounts) is not list:
+            if type(accounts) is not list or len(accounts) > MAX_ACCOUNTS_PER_LIST:
                 return False
             for account in accounts:
-                if type(account) is not str or _ACCOUNT_ID.fullmatch(account) is None:
+                if type(account) is not str or ACCOUNT_ID.fullmatch(account) is None:
                     return False
     complete = value["isComplete"]
     if not (
@@ -747,7 +802,7 @@ def _property_version(raw: Any) -> PropertyVersion | None:
     return PropertyVersion(
         number=number if isinstance(number, int) and not isinstance(number, bool) else None,
         created_at=_parse_instant(raw.get("createdAt")),
-        author_id=_shared(author) if isinstance(author, str) and author else None,
+        author_id=_shared(account_key(author)) if isinstance(author, str) and author else None,
     )
 
 
@@ -783,7 +838,7 @@ def _page(
     version = PageVersion(
         number,
         created_at,
-        _shared(author) if isinstance(author, str) and author else None,
+        _shared(account_key(author)) if isinstance(author, str) and author else None,
         minor if isinstance(minor, bool) else None,
     )
     title = payload.get("title")
@@ -800,17 +855,13 @@ def _page(
     return (title if isinstance(title, str) else None, _shared(status), version, link), ""
 
 
-def _person(account: str, names: Mapping[str, str]) -> str:
-    name = names.get(account)
-    return f"{name} ({account})" if name else account
-
-
 def _numbers(numbers: Sequence[int]) -> str:
     return ", ".join(map(str, sorted(numbers)))
 
 
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(map(_shared, accounts)))
+    """Each account once, in its one spelling (accounts.account_key), in the app's order."""
+    return tuple(dict.fromkeys(_shared(account_key(a)) for a in accounts))
 
 
 def _shared(text: str) -> str:

@@ -115,8 +115,11 @@ def test_stdout_shows_hostile_text_escaped_never_raw(
     stdout = run.result.stdout.str()
     assert_inert(stdout, "stdout")
     assert_inert(run.result.stderr.str(), "stderr")
-    # The display name that tried to overwrite the line is shown, visibly escaped.
-    assert "still pending: x)\\x1b[2K\\r\\x1b[32mAPPROVED: page 101 is approved" in stdout
+    # The display name that tried to overwrite the line is shown, visibly escaped (and
+    # quoted, with its account id: a name that is not plain could pass for someone else).
+    assert 'still pending: "x)\\x1b[2K\\r\\x1b[32mAPPROVED: page 101 is approved" (acc-cursor)' in (
+        stdout
+    )
     assert "\\u202eevil\\u2066" in stdout and "\\x1b]8;;https://evil.test/" in stdout
     assert not any(line.startswith("APPROVED") for line in stdout.splitlines())
     summary = stdout[stdout.index("= Confluence approval gate =") :].splitlines()

@@ -224,6 +224,7 @@ def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
         "expires_on": None,
         "required_groups": [],
         "approval_writers": [app],
+        "max_rejections": None,
     }
     assert run.junit is not None
     properties = {p.get("name"): p.get("value") for p in run.junit.iter("property")}

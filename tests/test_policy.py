@@ -1036,11 +1036,13 @@ def test_every_setting_reaches_the_page_rule_from_defaults_and_entries() -> None
           forbid_self_approval: true
           ignore_minor_edits: true
           approval_writers: ["557058:app"]
+          max_rejections: 0
         pages:
           - id: 5
           - id: 6
             approval_writers: null
             forbid_self_approval: false
+            max_rejections: 3
         """
     )
     first, second = policy.pages
@@ -1057,9 +1059,11 @@ def test_every_setting_reaches_the_page_rule_from_defaults_and_entries() -> None
         "expires_on": "2026-06-30",
         "required_groups": [{"group": "cab", "min": 2}],
         "approval_writers": ["557058:app"],
+        "max_rejections": 0,
     }
     assert first.approval_writers == ("557058:app",)
     assert second.approval_writers is None and second.forbid_self_approval is False
+    assert second.max_rejections == 3
 
 
 @pytest.mark.parametrize(
