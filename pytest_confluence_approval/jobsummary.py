@@ -24,6 +24,7 @@ import string
 from collections.abc import Collection, Iterable, Mapping
 from urllib.parse import quote
 
+from .accounts import people
 from .policy import PageRule
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .untrusted import neutral
@@ -138,8 +139,11 @@ def _table(
 
 
 def _approvers(accounts: Collection[str], names: Mapping[str, str]) -> str:
-    """``2 approvers: Priya Raman (557058:aaa), 557058:bbb``: one person per account."""
+    """``2 approvers: Priya Raman (557058:aaa), 557058:bbb``: one person per account, a name
+    that is not plain quoted (``"Priya Raman, Jonas Weber" (557058:aaa)``)."""
     if not accounts:
         return ""
-    people = ", ".join(f"{names[a]} ({a})" if names.get(a) else a for a in accounts)
-    return f"{len(accounts)} {'approver' if len(accounts) == 1 else 'approvers'}: {people}"
+    # The one formatter every output uses, always with the id here: a table cell has no
+    # room to say which of two same-named people approved.
+    listed = people(accounts, names, with_id=True)
+    return f"{len(accounts)} {'approver' if len(accounts) == 1 else 'approvers'}: {listed}"

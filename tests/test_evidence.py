@@ -183,7 +183,7 @@ def test_github_step_summary_gets_a_markdown_table(
         "101 Release checklist",
         "Page 101",
         "✅ approved",
-        "2 approvers: Priya | Raman (acc-a), acc-b",
+        '2 approvers: "Priya | Raman" (acc-a), acc-b',
     ]
     assert (
         rows["103"][2] == "❌ not approved" and "page was edited after approval" in rows["103"][4]

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_confluence_approval.accounts import person
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
@@ -274,8 +275,9 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
         assert len(table) == 3 and all(len(row) == 5 for row in table)
         hostile_row = [cell.replace("\u2060", "") for cell in table[1]]
         assert hostile_row[1] == ((neutral(title).strip() or "-") if title else "101")
+        # One person, as every output names one (quoted unless plain, always with the id).
         assert hostile_row[3] == neutral(
-            f"1 approver: {approver} (acc-1)" if approver else "1 approver: acc-1"
+            "1 approver: " + person("acc-1", {"acc-1": approver}, with_id=True)
         )
         assert hostile_row[4] == (neutral(reason).strip() or "-")
         links = [f"{site}/pages/viewpage.action?pageId={p}" for p in ("101", "102")]

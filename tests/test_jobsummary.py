@@ -175,7 +175,7 @@ def test_the_summary_of_a_hostile_site_links_only_to_its_pages(
             "101 xmpp:release@acme.test",
             "Call ops@acme.test or www.acme.test",
         ]
-        assert visible(table[1][3]) == "1 approver: priya@acme.test (acc-1)"
+        assert visible(table[1][3]) == '1 approver: "priya@acme.test" (acc-1)'
 
 
 _LINK_PARTS = st.sampled_from(
@@ -225,6 +225,7 @@ def test_each_approver_shows_with_their_account_id_after_the_count(renderer: str
 
     [table] = RENDERERS[renderer](text).tables
     assert [row[3] for row in table[1:]] == [
-        "1 approver: Priya Raman, Jonas Weber (557058:aaa)",
-        "3 approvers: Priya Raman, Jonas Weber (557058:aaa), Amara Okafor (557058:bbb), 557058:ccc",
+        '1 approver: "Priya Raman, Jonas Weber" (557058:aaa)',
+        '3 approvers: "Priya Raman, Jonas Weber" (557058:aaa), Amara Okafor (557058:bbb), '
+        "557058:ccc",
     ]
