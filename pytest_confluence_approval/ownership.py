@@ -93,9 +93,12 @@ def own_report(item: GateItem, report: pytest.TestReport) -> None:
 
 
 def _kind(report: pytest.TestReport) -> str:
-    """passed, failed, xfailed, or another state a report can be put in (skipped, xpassed)."""
+    """passed, failed, xfailed, or another state a report can be put in (skipped, xpassed).
+
+    A failure marked ``wasxfail`` is an xfail: pytest does not count it as a failure.
+    """
     if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
+        return "xpassed" if report.passed else "xfailed"
     return report.outcome
 
 

@@ -219,8 +219,7 @@ PATTERNS = {
         def pytest_runtest_makereport(item, call):
             report = yield
             if report.failed:
-                report.outcome = "skipped"
-                report.wasxfail = "known issue"
+                report.wasxfail = "known issue"  # still failed, yet no longer counted
             return report
         """,
         JUDGED,
