@@ -22,6 +22,15 @@ from .evidence import build_report, evidence_properties, evidence_text
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
 from .outputs import OutputError, check_outputs, write_step_summary
+from .ownership import (
+    OWN_VERDICT,
+    GateFailure,
+    GateItem,
+    agrees,
+    own_report,
+    pytest_status,
+    reported,
+)
 from .policy import PageQuery, PageRule, PolicyError
 from .scope import NotJudged, not_judged
 from .site import ConfigurationError
@@ -31,6 +40,8 @@ from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
 gate_key = pytest.StashKey[Gate]()
+#: The name the gate's session hooks are registered under.
+REPORTER = "confluence-approval-reporter"
 
 
 def enable_gate(config: pytest.Config, policy: Path) -> None:
@@ -68,7 +79,11 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         raise pytest.UsageError(f"confluence approval gate: {problem}")
     gate = Gate(settings)
     config.stash[gate_key] = gate
-    config.pluginmanager.register(GateReporter(config, gate), "confluence-approval-reporter")
+    if config.pluginmanager.register(GateReporter(config, gate), REPORTER) is None:
+        raise pytest.UsageError(
+            f"confluence approval gate: -p no:{REPORTER} blocks the gate's own plugin, so no "
+            "page would be judged; remove it from the command line or addopts"
+        )
     # With no positional arguments the gate runs alone (testpaths are not collected);
     # with some, it runs beside them.
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -123,22 +138,6 @@ class PolicyFile(pytest.File):
         return {"name": name, "nodeid": f"{self.nodeid}::{name}"}
 
 
-class GateItem(pytest.Item):
-    """An item of the gate (marked through its PolicyFile), failing with plain-language
-    text, not a traceback."""
-
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
-        if isinstance(excinfo.value, GateFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-
-class GateFailure(Exception):
-    """A failing gate item; the message is the whole failure text."""
-
-
 class QueryItem(GateItem):
     """A ``cql:`` entry that found no page, or could not run: it fails, never passes."""
 
@@ -146,10 +145,14 @@ class QueryItem(GateItem):
         super().__init__(**kwargs)
         self.query = query
 
-    def runtest(self) -> None:
+    @property
+    def label(self) -> str:
+        return self.query.label
+
+    def conclusion(self) -> GateFailure:
         result = self.config.stash[gate_key].resolve().query_results[self.query.cql]
         if result.failure is not None:
-            raise GateFailure(
+            return GateFailure(
                 render_lines(
                     [
                         f"{self.query.label} could not be run:",
@@ -158,7 +161,7 @@ class QueryItem(GateItem):
                     ]
                 )
             )
-        raise GateFailure(
+        return GateFailure(
             render_lines(
                 [
                     f"{self.query.label} matched no pages: a query that finds nothing must not "
@@ -208,25 +211,19 @@ class ApprovalItem(GateItem):
         super().__init__(**kwargs)
         self.rule = rule
 
+    @property
+    def label(self) -> str:
+        return self.rule.label
+
     def runtest(self) -> None:
         gate = self.config.stash[gate_key]
-        verdict = gate.verdict(self.rule.page_id)
+        verdict = gate.verdict(self.rule.page_id)  # judged: from now on in the gate's record
         # Per-testcase <properties> are invalid in xunit2 (the default family), so
         # there the evidence goes to <system-out> only (see pytest_runtest_logreport).
         waiver = gate.waiver(self.rule.page_id)
         if self.config.getini("junit_family") in ("xunit1", "legacy"):
             assert gate.facts is not None
             self.user_properties.extend(evidence_properties(verdict, gate.facts.names, waiver))
-        if verdict.passed:
-            return
-        if waiver is not None and waiver[1] == "applied":
-            w = waiver[0]
-            pytest.xfail(
-                render_line(
-                    f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
-                    + "; ".join(verdict.reasons)
-                )
-            )
         if waiver is not None and waiver[1] == "expired":
             warnings.warn(
                 ExpiredWaiverWarning(
@@ -237,7 +234,27 @@ class ApprovalItem(GateItem):
                 ),
                 stacklevel=1,
             )
-        raise GateFailure(verdict.explain())
+        super().runtest()
+
+    def conclusion(self) -> BaseException | None:
+        gate = self.config.stash[gate_key]
+        verdict = gate.verdicts.get(self.rule.page_id)
+        if verdict is None:
+            return GateFailure(
+                render_line(f"{self.rule.label} was not judged: its check did not run")
+            )
+        if verdict.passed:
+            return None
+        waiver = gate.waiver(self.rule.page_id)
+        if waiver is not None and waiver[1] == "applied":
+            w = waiver[0]
+            return pytest.xfail.Exception(
+                render_line(
+                    f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
+                    + "; ".join(verdict.reasons)
+                )
+            )
+        return GateFailure(verdict.explain())
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return (
@@ -259,6 +276,15 @@ class GateReporter:
         self.worker_items = 0
         #: page ids -k, -m or --deselect dropped from this session
         self.deselected: set[str] = set()
+        #: the CQL of queries whose items -k, -m or --deselect dropped
+        self.deselected_queries: set[str] = set()
+        #: the gate's items as collection selected them (the command line's node ids, or
+        #: all), by node id: before any plugin could reorder or drop them
+        self.selected: dict[str, GateItem] = {}
+        #: what the gate fails although pytest would have passed the run, in words
+        self.overturned = ""
+        #: gate items whose reports were changed after the gate made them, in words
+        self.rewritten: list[str] = []
         #: outputs that could not be written, in words; the run then exits 4
         self.output_errors: list[str] = []
 
@@ -405,8 +431,35 @@ class GateReporter:
                 f"{self.gate.settings.options.record}: {exc.strerror or exc}"
             ) from None
 
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        if isinstance(item, GateItem):
+            self.selected[item.nodeid] = item
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.deselected.update(i.rule.page_id for i in items if isinstance(i, ApprovalItem))
+        for item in items:
+            if isinstance(item, ApprovalItem):
+                self.deselected.add(item.rule.page_id)
+            elif isinstance(item, QueryItem):
+                self.deselected_queries.add(item.query.cql)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Outside the repository's makereport wrappers: the gate's items report its verdict."""
+        report = yield
+        if isinstance(item, GateItem):
+            own_report(item, report)
+        return report
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport
+    ) -> Generator[None, tuple[str, str, str], tuple[str, str, str]]:
+        status = yield
+        if isinstance(report, pytest.TestReport) and report.nodeid in self.selected:
+            return pytest_status(report)  # not a repository's word for a gate item
+        return status
 
     def _progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -420,7 +473,13 @@ class GateReporter:
         Runs after junitxml has added the <failure> and before it closes the testcase
         at teardown. <system-out> is valid there in the XSD pytest validates against,
         and it is what Jenkins, GitLab and Azure DevOps show beside a test result.
+
+        Also notes a gate item's report that no longer says what the gate concluded
+        (rewritten while it was logged, or by a makereport wrapper outside the gate's).
         """
+        item = self.selected.get(report.nodeid)
+        if item is not None and not agrees(item, report):
+            self.rewritten.append(f"{item.label}: {reported(report)}")
         facts = self.gate.facts
         if report.when != "call" or facts is None:
             return  # checked first: this hook runs for every phase of every test
@@ -455,6 +514,7 @@ class GateReporter:
         if page_set is None:
             return  # the session ended before collection
         s = gate.settings
+        self._overturn(session)
         skipped = self.not_judged()
         counts = gate.counts()
         for name, value in [
@@ -507,6 +567,62 @@ class GateReporter:
             # Evidence that could not be written is a failed run, whatever the verdicts.
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
+    def _overturn(self, session: pytest.Session) -> None:
+        """Fail a run that pytest would pass while the gate's own record fails it."""
+        status = session.exitstatus
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            return  # the run fails (or was stopped) anyway
+        if failing := self._failing():
+            self.overturned = (
+                f"pytest would have ended this run with exit code {int(status)}, but the gate "
+                f"fails it: {failing}; their checks were skipped, xfailed, dropped or rewritten "
+                "(by a marker, hook, fixture or plugin of this repository, or an option such as "
+                f"--setup-only); {OWN_VERDICT}"
+            )
+        if self.overturned or self.rewritten:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _failing(self) -> str:
+        """What fails the gate in this run by its own record, in words ("" if nothing): the
+        pages judged and neither approved nor waived, and, of the entries due, the pages
+        not judged and the queries that could not run or matched nothing.
+
+        Due is what the command line selected, less what -k, -m or --deselect dropped:
+        with node ids of the policy (or --lf) what pytest's collection matched, else the
+        whole policy, so items dropped from the run or a policy file never collected do
+        not leave pages out. --collect-only judges nothing, and fails nothing (it lists).
+        """
+        config, gate, page_set = self.config, self.gate, self.gate.resolve()
+        if config.option.collectonly:
+            return ""
+        policy = gate.settings.policy
+        if getattr(config.option, "lf", False) or any(
+            "::" in arg and names_file(arg, policy.path) for arg in config.args
+        ):
+            pages = {i.rule.page_id for i in self.selected.values() if isinstance(i, ApprovalItem)}
+            queries = {i.query.cql for i in self.selected.values() if isinstance(i, QueryItem)}
+        else:
+            pages, queries = set(page_set.rules), {q.cql for q in policy.queries}
+        waived, verdicts = gate.waived(), gate.verdicts
+        not_judged, empty_queries = "not judged", "could not run or matched no pages"
+        failing: dict[str, list[str]] = {
+            kind: [] for kind in (Outcome.NOT_APPROVED.value, Outcome.UNVERIFIABLE.value)
+        }
+        failing |= {not_judged: [], empty_queries: []}
+        for page_id in page_set.rules:
+            if (verdict := verdicts.get(page_id)) is not None:
+                if not verdict.passed and page_id not in waived:
+                    failing[verdict.outcome.value].append(page_id)
+            elif page_id in pages and page_id not in self.deselected:
+                failing[not_judged].append(page_id)
+        for query in policy.queries:
+            result = page_set.query_results[query.cql]
+            if (result.failure is not None or not result.pages) and (
+                query.cql in queries and query.cql not in self.deselected_queries
+            ):
+                failing[empty_queries].append(query.label)
+        return "; ".join(f"{kind}: {', '.join(found)}" for kind, found in failing.items() if found)
+
     def _output_failed(self, what: str, exc: OSError) -> None:
         self.output_errors.append(
             f"could not write {what}: {exc.strerror or exc}; the run's evidence is incomplete"
@@ -527,6 +643,18 @@ class GateReporter:
             lines.append(pace)  # our own counts, nothing from the site: no rendering needed
         for line in lines:
             terminalreporter.line(line)
+        errors = [self.overturned] if self.overturned else []
+        if self.rewritten:
+            errors.append(
+                "this repository's pytest setup changed reports of the gate's items after the "
+                f"gate made them ({'; '.join(self.rewritten)}): pytest's counts and the JUnit "
+                "file may not show the gate's verdicts, this summary does, and the run fails"
+            )
+        for error in errors:
+            terminalreporter.line(
+                render_line(f"ERROR: confluence approval gate: {error}", NOT_JUDGED_LIMIT),
+                red=True,
+            )
         for error in self.output_errors:
             terminalreporter.line(
                 render_line(f"ERROR: confluence approval gate: {error}"), red=True
