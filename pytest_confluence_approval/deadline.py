@@ -88,7 +88,7 @@ class Deadline:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once on an interrupt."""
-        if seconds > 0 and self._cancelled.wait(seconds):
+        if seconds > 0 and self._cancelled.wait(min(seconds, threading.TIMEOUT_MAX)):
             raise Interrupted("interrupted")
 
     def cancel(self) -> None:
@@ -131,7 +131,9 @@ class Deadline:
 
     def _watch(self, stop: threading.Event) -> None:
         left = self.remaining()
-        if left is not None and not stop.wait(max(left, 0)):
+        # Clamped: a wait beyond TIMEOUT_MAX raises OverflowError, which would end this
+        # thread and leave the run without a deadline (the options are bounded far below).
+        if left is not None and not stop.wait(min(max(left, 0), threading.TIMEOUT_MAX)):
             self._shut_down_sockets()
 
     def _shut_down_sockets(self) -> None:

@@ -29,6 +29,14 @@ from .entrypoint import (
     DEFAULT_POLL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
+    MAX_CONCURRENCY,
+    MAX_DEADLINE,
+    MAX_POLL,
+    MAX_RETRIES,
+    MAX_TIMEOUT,
+    MAX_WAIT,
+    MIN_POLL,
+    spelled_duration,
 )
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
@@ -96,20 +104,33 @@ class GateSettings:
         ``environ`` defaults to the process environment, read where it is needed: no
         frame that can raise keeps it in a local, where ``pytest -l`` would print it.
         """
-        if options.concurrency < 1:
-            raise ConfigurationError("--confluence-concurrency must be 1 or more")
-        if not options.timeout > 0:
-            raise ConfigurationError("--confluence-timeout must be more than 0 seconds")
-        if options.retries < 0:
-            raise ConfigurationError("--confluence-retries must be 0 or more")
+        if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+            raise ConfigurationError(
+                f"--confluence-concurrency {options.concurrency} is out of range: give 1 to "
+                f"{MAX_CONCURRENCY} requests in flight at once"
+            )
+        if not 0 < options.timeout <= MAX_TIMEOUT:  # written so that NaN is refused too
+            raise ConfigurationError(
+                f"--confluence-timeout {options.timeout:g} is out of range: give more than 0 "
+                f"and at most {MAX_TIMEOUT:g} seconds for each request"
+            )
+        if not 0 <= options.retries <= MAX_RETRIES:
+            raise ConfigurationError(
+                f"--confluence-retries {options.retries} is out of range: give 0 to "
+                f"{MAX_RETRIES} retries"
+            )
         if options.record and options.replay:
             raise ConfigurationError(
                 "--confluence-record and --confluence-replay cannot be combined: a replay "
                 "fetches nothing new to record"
             )
-        deadline = parse_duration(options.deadline, "--confluence-deadline")
-        wait = parse_duration(options.wait, "--confluence-wait") if options.wait else None
-        poll = parse_duration(options.poll, "--confluence-poll")
+        deadline = parse_duration(options.deadline, "--confluence-deadline", most=MAX_DEADLINE)
+        wait = (
+            parse_duration(options.wait, "--confluence-wait", most=MAX_WAIT)
+            if options.wait
+            else None
+        )
+        poll = parse_duration(options.poll, "--confluence-poll", least=MIN_POLL, most=MAX_POLL)
         if wait is not None and options.replay:
             raise ConfigurationError(
                 "--confluence-wait cannot be combined with --confluence-replay: a snapshot "
@@ -165,13 +186,25 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
-def parse_duration(text: str, option: str) -> float:
-    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds (more than zero)."""
+def parse_duration(text: str, option: str, *, least: float = 0.0, most: float) -> float:
+    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds: more than zero, at least ``least``
+    and at most ``most`` (a typo of many digits must not become a wait of centuries)."""
     found = _DURATION.match(text)
     seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else 0.0
     if seconds <= 0:
         raise ConfigurationError(
             f"{option} {text!r} is not a duration such as 90s, 30m or 2h (more than zero)"
+        )
+    if not least <= seconds <= most:
+        shorter = seconds < least
+        raise ConfigurationError(
+            f"{option} {text!r} is {'shorter' if shorter else 'longer'} than "
+            f"{spelled_duration(least if shorter else most)}: give "
+            + (
+                f"{spelled_duration(least)} to {spelled_duration(most)}"
+                if least
+                else f"at most {spelled_duration(most)}"
+            )
         )
     return seconds
 
