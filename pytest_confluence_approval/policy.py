@@ -19,6 +19,7 @@ import yaml
 from jsonschema import ValidationError
 
 from .expiry import Duration, DurationError, parse_duration
+from .inputs import open_regular_file
 from .schemas import validator
 
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
@@ -162,7 +163,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 def load_policy(path: Path) -> Policy:
     try:
-        with path.open("rb") as stream:
+        with open_regular_file(path) as stream:
             data = stream.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None

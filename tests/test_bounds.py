@@ -8,13 +8,17 @@ like every other line the gate prints.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from pytest_confluence_approval.deadline import Deadline
-from tests.conftest import Gate, approved_page
+from tests.conftest import QUIET, Gate, approved_page
 
 # -- options: every number has a documented range -------------------------------------------
 
@@ -90,3 +94,97 @@ def test_the_deadline_watchdog_survives_a_deadline_beyond_what_a_wait_can_take(
         deadline.stop_watching()
         left.close()
         right.close()
+
+
+# -- the policy and the snapshot are regular files ------------------------------------------
+
+
+@contextmanager
+def unblocked(fifo: Path) -> Iterator[None]:
+    """Whoever opens ``fifo`` to read it gets an end of file instead of waiting for ever.
+
+    A reader that waits for a writer is exactly the hang under test: this writer shows up
+    (and leaves at once) so that a gate which opens the FIFO fails its test instead of
+    hanging the suite.
+    """
+    done = threading.Event()
+
+    def writer() -> None:
+        while not done.wait(0.05):
+            try:
+                # Succeeds only while a reader has the FIFO open (ENXIO otherwise).
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+
+@needs_fifo
+def test_a_fifo_as_the_policy_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+    fifo = gate.pytester.path / "policy.yaml"
+    os.mkfifo(fifo)
+
+    with unblocked(fifo):
+        run = gate.run(policy=fifo)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "cannot read the policy file: it is a FIFO (named pipe), not a regular file" in (
+        run.output
+    )
+    assert gate.site.requests == []
+
+
+@needs_fifo
+def test_a_fifo_as_the_policy_in_the_ini_file_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+    fifo = gate.pytester.path / "gate-policy.yaml"
+    os.mkfifo(fifo)
+    gate.pytester.makeini("[pytest]\nconfluence_policy = gate-policy.yaml\n")
+
+    with unblocked(fifo):
+        result = gate.pytester.runpytest("--confluence-url", gate.site.url, *QUIET)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gate-policy.yaml: cannot read the policy file: it is a FIFO*"])
+
+
+@needs_fifo
+def test_a_fifo_as_the_snapshot_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+    gate.write_policy([{"id": "101"}])
+    fifo = gate.pytester.path / "snapshot.json"
+    os.mkfifo(fifo)
+
+    with unblocked(fifo):
+        run = gate.run("--confluence-replay", fifo, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "cannot read the snapshot: it is a FIFO (named pipe), not a regular file" in run.output
+
+
+@pytest.mark.parametrize("kind", ["directory", "device"])
+@pytest.mark.parametrize("which", ["policy", "snapshot"])
+def test_a_directory_or_a_device_as_an_input_is_a_usage_error_naming_what_it_is(
+    gate: Gate, kind: str, which: str
+) -> None:
+    if kind == "device" and not Path(os.devnull).exists():
+        pytest.skip("no null device")
+    odd = gate.pytester.mkdir("inputs") if kind == "directory" else Path(os.devnull)
+    if which == "policy":
+        run = gate.run(policy=odd)
+        expected = f"cannot read the policy file: it is a {kind}, not a regular file"
+    else:
+        gate.write_policy([{"id": "101"}])
+        run = gate.run("--confluence-replay", odd, url=False)
+        expected = f"cannot read the snapshot: it is a {kind}, not a regular file"
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert expected in run.output
