@@ -188,3 +188,62 @@ def test_a_directory_or_a_device_as_an_input_is_a_usage_error_naming_what_it_is(
 
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
     assert expected in run.output
+
+
+# -- usage errors are rendered like every other line ----------------------------------------
+
+#: What a CI agent would act on, or a terminal would obey, in a line of the log.
+HOSTILE = "\x1b[2K\r::error::forged\n##vso[task.complete result=Succeeded;]##[warning]x"
+
+
+def assert_no_line_can_command_a_ci_agent(output: str) -> None:
+    for line in output.splitlines():
+        assert not line.lstrip().startswith("::"), line
+        assert "##vso[" not in line and "##[" not in line, line
+        assert line.isprintable(), repr(line)
+
+
+@pytest.mark.parametrize("where", ["key", "value", "name"])
+def test_a_policy_usage_error_cannot_carry_ci_commands_or_control_characters(
+    gate: Gate, where: str
+) -> None:
+    page: dict[str, object] = {"id": "101"}
+    if where == "key":
+        page[HOSTILE] = 1
+    elif where == "value":
+        page["min_approvers"] = HOSTILE
+    else:
+        page["name"] = HOSTILE * 20  # too long, so the schema shows it back
+    gate.write_policy([page])
+
+    run = gate.run()
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "policy.yaml:" in run.output
+    assert_no_line_can_command_a_ci_agent(run.output)
+    assert "x1b[2K" in run.output  # shown, visibly escaped (a value once more: its repr)
+
+
+def test_each_problem_of_a_policy_stays_on_a_line_of_its_own(gate: Gate) -> None:
+    gate.write_policy([{"id": "101", "colour": 1, "flavour": 2, "min_approvers": "x"}])
+
+    run = gate.run()
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    run.result.stderr.fnmatch_lines(
+        [
+            "ERROR: confluence approval gate: *policy.yaml:*: pages?0?.colour: unknown key*",
+            "*policy.yaml:*: pages?0?.flavour: unknown key*",
+            "*policy.yaml:*: pages?0?.min_approvers: must be an integer*",
+        ]
+    )
+
+
+def test_a_site_usage_error_cannot_carry_ci_commands_or_control_characters(gate: Gate) -> None:
+    gate.write_policy([{"id": "101"}])
+
+    run = gate.run("--confluence-url", "http://[" + HOSTILE, url=False)
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "--confluence-url" in run.output or "site URL" in run.output
+    assert_no_line_can_command_a_ci_agent(run.output)
