@@ -17,7 +17,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -475,20 +476,29 @@ class ConfluenceClient:
             )
         )
 
-    def search_pages(self, cql: str) -> list[tuple[str, str]]:
-        """(id, title) of every page a CQL query finds (other content types are ignored)."""
+    def search_pages(self, cql: str, *, stop_after: int | None = None) -> list[tuple[str, str]]:
+        """(id, title) of every page a CQL query finds (other content types are ignored).
+
+        ``stop_after``: once this many pages are found, the rest of the answer and its
+        further pages are not read (the caller refuses so many anyway).
+        """
         found: dict[str, str] = {}
-        for result in self.paginate(
-            f"{self.site}/rest/api/content/search",
-            {"cql": cql, "limit": "100"},
-            what=f"the CQL query {cql!r}",
-            v1=True,
-        ):
-            if not isinstance(result, dict) or result.get("type", "page") != "page":
-                continue  # a blog post, attachment, ...: skip it, keep reading the others
-            page_id, title = result.get("id"), result.get("title")
-            if isinstance(page_id, str) and is_page_id(page_id):
-                found.setdefault(page_id, title if isinstance(title, str) else "")
+        with closing(
+            self.paginate(
+                f"{self.site}/rest/api/content/search",
+                {"cql": cql, "limit": "100"},
+                what=f"the CQL query {cql!r}",
+                v1=True,
+            )
+        ) as results:
+            for result in results:
+                if not isinstance(result, dict) or result.get("type", "page") != "page":
+                    continue  # a blog post, attachment, ...: skip it, keep reading the others
+                page_id, title = result.get("id"), result.get("title")
+                if isinstance(page_id, str) and is_page_id(page_id):
+                    found.setdefault(page_id, title if isinstance(title, str) else "")
+                    if stop_after is not None and len(found) >= stop_after:
+                        break
         return list(found.items())
 
     def get_group_members(self, group: str) -> list[str]:
@@ -531,6 +541,8 @@ class ConfluenceClient:
                     json_body={"accountIds": chunk},
                 )
                 body = self._json(response, "account display names")
+            except (RetryBudgetExceeded, Interrupted):
+                break  # no time left: the other chunks would only fail the same way
             except ConfluenceError:
                 continue
             results = body.get("results") if isinstance(body, dict) else None
@@ -552,7 +564,7 @@ class ConfluenceClient:
         what: str,
         v1: bool = False,
         base_into_results: bool = False,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Yield ``results`` across pages, following ``next`` links on the site's origin only.
 
         ``v1``: the REST v1 API writes ``next`` relative to the site (``/rest/...``),
@@ -767,7 +779,7 @@ class ConfluenceClient:
         self._slots.requeue(resend=False)
         self.deadline.check(what)
         try:
-            return self.session.request(
+            response = self.session.request(
                 "GET" if json_body is None else "POST",
                 url,
                 params=params,
@@ -781,6 +793,12 @@ class ConfluenceClient:
             raise type(exc)(f"{exc.message} (fetching {what})") from None
         except requests.exceptions.RequestException as exc:
             raise self._network_error(exc, what) from None
+        if self.deadline.cancelled or self.deadline.expired():
+            # Cut by the deadline's watchdog while its headers trickled in: what arrived
+            # (a status line, some headers) is no answer, whatever it looks like.
+            response.close()
+            self.deadline.check(what)
+        return response
 
     def _network_error(self, exc: BaseException, what: str) -> ConfluenceError:
         """Say what really happened: the innermost cause decides, not urllib3's wrapper."""

@@ -57,6 +57,14 @@ from .verdict import (
 if TYPE_CHECKING:
     from .confluence import ConfluenceClient
 
+#: The most pages one ``cql:`` entry may bring into a run, and the most one run may
+#: check (its ids and its queries' pages together): the replay scale the gate is
+#: measured at. Beyond them the query fails, before any of its pages becomes an item
+#: or is fetched, and a live search is not read on: an answer of millions of results
+#: must not become millions of items.
+MAX_PAGES_PER_QUERY = 50_000
+MAX_PAGES_PER_RUN = 50_000
+
 Mode = Literal["live", "replay"]
 WaiverState = Literal["applied", "expired", "unused"]
 
@@ -325,12 +333,14 @@ def resolve_page_set(settings: GateSettings, network: Network) -> PageSet:
         with network.client() as client:
             for q in policy.queries:
                 try:
-                    results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
+                    found = client.search_pages(q.cql, stop_after=MAX_PAGES_PER_QUERY + 1)
+                    results[q.cql] = QueryResult(pages=tuple(found))
                 except ConfluenceError as exc:
                     results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
         stated_base = client.human_base
     query_pages: dict[str, tuple[str, ...]] = {}
     for q in policy.queries:
+        results[q.cql] = _within_caps(results[q.cql], rules)
         mine: list[str] = []
         for page_id, title in results[q.cql].pages:
             if page_id not in rules:
@@ -347,6 +357,35 @@ def resolve_page_set(settings: GateSettings, network: Network) -> PageSet:
                     "page the gate checks"
                 )
     return PageSet(rules, results, query_pages, stated_base)
+
+
+def _within_caps(result: QueryResult, in_run: Mapping[str, PageRule]) -> QueryResult:
+    """What a query found, or why it fails: more pages than one query, or the run, may bring.
+
+    ``in_run``: the pages the run checks already (the policy's ids, the queries before).
+    Live and replayed results are held to the same caps, so a replay decides the same.
+    """
+    if result.failure is not None:
+        return result
+    if len(result.pages) > MAX_PAGES_PER_QUERY:
+        return QueryResult(
+            failure=FetchFailure(
+                f"the query found more than {MAX_PAGES_PER_QUERY:,} pages, the most one query "
+                "may bring into a run; narrow it (by space, label or ancestor, for example) "
+                "so that it finds fewer"
+            )
+        )
+    total = len(in_run) + len({p for p, _ in result.pages if p not in in_run})
+    if total > MAX_PAGES_PER_RUN:
+        return QueryResult(
+            failure=FetchFailure(
+                f"the query found {len(result.pages):,} pages; with the {len(in_run):,} the "
+                f"run checks already (the policy's ids and the queries before it) that makes "
+                f"{total:,}, more than the {MAX_PAGES_PER_RUN:,} pages one run may check; "
+                "narrow the query, or split the policy into several runs"
+            )
+        )
+    return result
 
 
 # -- phase 2: the facts -----------------------------------------------------------------

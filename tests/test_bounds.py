@@ -11,14 +11,21 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from pytest_confluence_approval import gate as gate_module
+from pytest_confluence_approval.confluence import ConfluenceClient, Credentials
 from pytest_confluence_approval.deadline import Deadline
+from pytest_confluence_approval.facts import QueryResult
+from pytest_confluence_approval.snapshot import dump_snapshot
 from tests.conftest import QUIET, Gate, approved_page
+from tests.fake_confluence import FakeConfluence, rewrite, slow_headers
 
 # -- options: every number has a documented range -------------------------------------------
 
@@ -247,3 +254,132 @@ def test_a_site_usage_error_cannot_carry_ci_commands_or_control_characters(gate:
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
     assert "--confluence-url" in run.output or "site URL" in run.output
     assert_no_line_can_command_a_ci_agent(run.output)
+
+
+# -- a run checks at most so many pages, whatever a server answers --------------------------
+
+CQL = 'label = "release"'
+SEARCH = "/wiki/rest/api/content/search"
+
+
+def labelled(site: FakeConfluence, page_ids: list[str], cql: str = CQL) -> None:
+    for page_id in page_ids:
+        approved_page(site, page_id)
+    site.add_cql(cql, page_ids)
+
+
+def test_a_query_answering_more_pages_than_a_query_may_bring_fails_before_any_item(
+    gate: Gate,
+) -> None:
+    # One answer of 60,000 results (the finding: 250,000 became 250,000 items, 488 s and
+    # 1.57 GB under a 20 s deadline), with a next link the gate must not follow.
+    labelled(gate.site, [str(200 + i) for i in range(200)])
+    flood = [{"id": str(1_000_000 + i), "type": "page", "title": ""} for i in range(60_000)]
+    gate.site.fault(SEARCH, rewrite(lambda answer: answer.update(results=flood)))
+    gate.write_policy([{"cql": CQL, "name": "release pages"}])
+
+    run = gate.run()
+
+    run.result.assert_outcomes(failed=1)  # the query's item, and no page's
+    assert "the query found more than 50,000 pages, the most one query may bring" in run.output
+    assert "narrow it" in run.output
+    assert gate.site.count(SEARCH) == 1  # its next page was not read
+    assert gate.site.count("/wiki/api/v2/pages") == 0  # and no page fetched
+
+
+def test_a_recorded_query_of_more_pages_than_a_query_may_bring_fails_the_replay_the_same_way(
+    gate: Gate,
+) -> None:
+    snapshot = gate.pytester.path / "snapshot.json"
+    found = tuple((str(1_000_000 + i), "") for i in range(50_001))
+    dump_snapshot(
+        snapshot,
+        site="https://acme.atlassian.net/wiki",
+        recorded_at=datetime(2025, 8, 4, 9, tzinfo=timezone.utc),
+        facts={},
+        names={},
+        queries={CQL: QueryResult(pages=found)},
+    )
+    gate.write_policy([{"cql": CQL}])
+
+    run = gate.run("--confluence-replay", snapshot, url=False)
+
+    run.result.assert_outcomes(failed=1)
+    assert "the query found more than 50,000 pages" in run.output
+
+
+@pytest.mark.parametrize(("found", "outcome"), [(5, {"passed": 5}), (6, {"failed": 1})])
+def test_a_query_may_bring_as_many_pages_as_its_cap_and_no_more(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch, found: int, outcome: dict[str, int]
+) -> None:
+    monkeypatch.setattr(gate_module, "MAX_PAGES_PER_QUERY", 5)
+    labelled(gate.site, [str(200 + i) for i in range(found)])
+    gate.write_policy([{"cql": CQL}])
+
+    gate.run().result.assert_outcomes(**outcome)
+
+
+def test_a_search_is_not_read_past_the_cap(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate_module, "MAX_PAGES_PER_QUERY", 250)
+    labelled(gate.site, [str(1000 + i) for i in range(1000)])  # 100 an answer: 10 answers
+    gate.write_policy([{"cql": CQL}])
+
+    run = gate.run()
+
+    run.result.assert_outcomes(failed=1)
+    assert gate.site.count(SEARCH) == 3  # 300 read: the 251st decided it
+
+
+def test_the_pages_of_all_entries_together_are_capped_per_run(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_module, "MAX_PAGES_PER_RUN", 6)
+    labelled(gate.site, ["101", "102"], cql="id in (101, 102)")
+    labelled(gate.site, ["103", "104", "105"], cql="label = a")
+    labelled(gate.site, ["101", "106", "107"], cql="label = b")  # 101 is in the run already
+    gate.write_policy(
+        [{"id": "101"}, {"id": "102"}, {"cql": "label = a"}, {"cql": "label = b", "name": "b"}]
+    )
+
+    run = gate.run()
+
+    # 2 ids + 3 from the first query = 5; the second would add 2 more: 7 > 6.
+    run.result.assert_outcomes(passed=5, failed=1)
+    assert (
+        "the query found 3 pages; with the 5 the run checks already (the policy's ids and "
+        "the queries before it) that makes 7, more than the 6 pages one run may check"
+    ) in run.output
+    assert gate.site.count("/wiki/api/v2/pages/106/properties") == 0
+
+
+# -- the deadline bounds what the server controls -------------------------------------------
+
+
+def test_names_are_not_asked_for_once_the_deadline_has_run_out() -> None:
+    # Counted, not timed: each chunk of 100 accounts would take a slot and fail at once,
+    # and a hostile property can name millions of accounts.
+    expired = ConfluenceClient(
+        "https://acme.atlassian.net/wiki", Credentials("anonymous"), deadline=Deadline(0)
+    )
+
+    names = expired.get_display_names(f"acc-{n}" for n in range(10_000))
+
+    assert names == {}
+    assert expired.pace.sent <= 1
+
+
+def test_headers_that_trickle_in_end_at_the_deadline_and_say_so(gate: Gate) -> None:
+    approved_page(gate.site, "101")
+    approved_page(gate.site, "102")
+    gate.site.fault("/wiki/api/v2/pages/102/properties", slow_headers(0.2))
+    gate.write_policy([{"id": "101"}, {"id": "102"}])
+
+    started = time.monotonic()
+    run = gate.run("--confluence-deadline", "2s", "--confluence-timeout", "1")
+    elapsed = time.monotonic() - started
+
+    run.result.assert_outcomes(passed=1, failed=1)
+    text = run.failure_text("102")
+    assert "--confluence-deadline" in text, text
+    assert "single sign-on" not in text and "instead of JSON" not in text
+    assert elapsed < 2 + 5  # a generous bound: the headers alone would last minutes
