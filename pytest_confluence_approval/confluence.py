@@ -34,6 +34,7 @@ from . import TOOL_NAME, __version__
 from .deadline import ConfluenceError as ConfluenceError
 from .deadline import Deadline as Deadline
 from .deadline import Interrupted as Interrupted
+from .deadline import MemoryBudget as MemoryBudget
 from .deadline import RetryBudgetExceeded as RetryBudgetExceeded
 from .entrypoint import DEFAULT_CONCURRENCY
 from .pace import Answer, Pace, Ticket
@@ -62,9 +63,6 @@ MAX_PAGES_PER_LISTING = 1000
 #: All pages of one listing together (a page's properties or versions, a CQL query, a
 #: group's members): far above any real one, far below what 1,000 pages x 10 MB could hold.
 MAX_LISTING_BYTES = 64 * 1024 * 1024
-#: Everything one client reads (one fetch round): a hostile server cannot fill the
-#: machine's memory by answering every page's listing at the per-listing cap.
-MAX_CLIENT_BYTES = 512 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -358,8 +356,10 @@ class ConfluenceClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         backoff_factor: float = 0.5,
         deadline: Deadline | float | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
-        """``deadline``: the run's Deadline (or seconds from now) after which nothing is sent."""
+        """``deadline``: the run's Deadline (or seconds from now) after which nothing is sent;
+        ``budget``: the run's MemoryBudget (None: a budget of this client's own)."""
         self.site = site
         self.credentials = credentials
         self.timeout = timeout
@@ -370,8 +370,10 @@ class ConfluenceClient:
         #: (through Atlassian's API gateway it differs from ``site``)
         self.human_base: str | None = None
         self.deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
-        self._bytes_lock = threading.Lock()
-        self._bytes_read = 0
+        self.budget = budget if budget is not None else MemoryBudget()
+        self._weighed_lock = threading.Lock()
+        #: what this client's answers weighed (parse_weight), spent from the budget
+        self.weighed = 0
         self.session = requests.Session()
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
@@ -870,6 +872,7 @@ class ConfluenceClient:
             if declared > MAX_BODY_BYTES:
                 raise ConfluenceError(_too_large(what))
             data = self._read_body(response, what)
+        self._spend(parse_weight(data), what)  # before json.loads allocates any of it
         try:
             body = json.loads(data)
             if _nested_deeper_than(body, MAX_JSON_DEPTH, data):
@@ -892,15 +895,15 @@ class ConfluenceClient:
             # hostile or broken server sends it.
             raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
 
-    def _count_bytes(self, n: int, what: str) -> None:
-        with self._bytes_lock:
-            self._bytes_read += n
-            total = self._bytes_read
-        if total > MAX_CLIENT_BYTES:
+    def _spend(self, weight: int, what: str) -> None:
+        """Spend from the run's memory budget; past it every further answer is refused."""
+        with self._weighed_lock:
+            self.weighed += weight
+        if not self.budget.spend(weight):
             raise ConfluenceError(
-                f"Confluence has sent more than {MAX_CLIENT_BYTES // (1024 * 1024)} MB in this "
-                f"run (while reading {what}); refused, so a misbehaving server cannot "
-                "exhaust this machine's memory"
+                f"Confluence's answers in this run would take more than "
+                f"{self.budget.limit // (1024 * 1024):,} MB of memory (while reading {what}); "
+                "refused, so a misbehaving server cannot exhaust this machine's memory"
             )
 
     def _read_body(self, response: requests.Response, what: str) -> bytes:
@@ -922,7 +925,7 @@ class ConfluenceClient:
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     raise ConfluenceError(_too_large(what))
-                self._count_bytes(len(chunk), what)
+                self._spend(2 * len(chunk), what)  # the piece, then its copy when joined
                 chunks.append(chunk)
         except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
             if self.deadline.cancelled or self.deadline.expired():
@@ -931,6 +934,32 @@ class ConfluenceClient:
                 f"the connection broke while reading {what}: {_reason(exc)}"
             ) from None
         return b"".join(chunks)
+
+
+#: What each structural character of an answer (``,`` ``:`` ``[`` ``{``) is weighed at:
+#: the object it may open or stand before, its slot in a list or dict and its entry in
+#: the depth check. CPython needs at most about 76 bytes for the worst shapes
+#: (``[{"a":{}},...]``; tests/test_bounds.py measures them).
+_BYTES_PER_VALUE = 96
+
+
+def parse_weight(data: bytes) -> int:
+    """The memory an answer may take once parsed, over and above its bytes: an upper bound.
+
+    json.loads decodes the bytes to text and cuts strings out of it: 2 bytes a byte, or
+    8 if any byte is not ASCII or spells a ``\\u`` escape (one such character makes Python
+    store a whole text at 4 bytes a character), 12 if one spells a surrogate (the check
+    for lone ones encodes the answer once more); and each value an object. Counting
+    costs a few passes of C over the bytes, nothing like parsing them.
+    """
+    if _LONE_SURROGATE_ESCAPE.search(data):
+        text = 12
+    elif data.isascii() and b"\\u" not in data:
+        text = 2
+    else:
+        text = 8
+    values = data.count(b",") + data.count(b":") + data.count(b"[") + data.count(b"{")
+    return 1024 + text * len(data) + _BYTES_PER_VALUE * values
 
 
 def _check_page_id(page_id: str) -> None:

@@ -22,7 +22,7 @@ from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from .deadline import ConfluenceError, Deadline
+from .deadline import ConfluenceError, Deadline, MemoryBudget
 from .entrypoint import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
@@ -251,6 +251,8 @@ class Network:
         #: the network: queries, pages and properties, version histories, display names
         #: and the polling of --confluence-wait (whose time counts on top of the deadline).
         self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
+        #: The memory the run's answers may take, spent by every client of the run.
+        self.budget = MemoryBudget()
         self._paces: list[Pace] = []
 
     @contextmanager
@@ -267,6 +269,7 @@ class Network:
             retries=s.options.retries,
             concurrency=s.options.concurrency,
             deadline=self.deadline,
+            budget=self.budget,
         )
         self._paces.append(client.pace)
         try:
@@ -519,15 +522,27 @@ class _Fetching:
         self.names = dict(known.names) if known else {}
         self.groups = dict(known.groups) if known else {}
         self.link_base = known.link_base if known else page_set.stated_base or settings.site
+        #: what the last re-check's pages weighed: the next re-check replaces them
+        self._replaceable = 0
 
     def facts(self, as_of: datetime) -> Facts:
         return Facts(self.pages, self.views, self.names, self.groups, as_of, None, self.link_base)
 
-    def round(self, wanted: list[str]) -> datetime:
-        """One round of requests for these pages; returns when it started."""
+    def round(self, wanted: list[str], *, recheck: bool = False) -> datetime:
+        """One round of requests for these pages; returns when it started.
+
+        A ``recheck`` (while waiting) replaces what the pages held: it is let go of
+        first, and the previous re-check's weight given back to the run's memory budget
+        (the first round's is kept, a bound that holds whatever it weighed).
+        """
         from .fetch import fetch_groups  # the HTTP stack: live runs only
 
         s = self.settings
+        if recheck:
+            for page_id in wanted:
+                self.pages.pop(page_id, None)
+                self.views.pop(page_id, None)
+            self.network.budget.give_back(self._replaceable)
         fetched_at = datetime.now(timezone.utc)
         with self.network.client() as client:
             # Group members are read beside the pages, not after them: each group once per run.
@@ -539,7 +554,8 @@ class _Fetching:
                 concurrency=s.options.concurrency,
             )
             try:
-                self._pages(client, wanted)
+                weighed = self._pages(client, wanted)
+                self._replaceable = weighed if recheck else 0
                 self.groups.update(groups.result())
             except KeyboardInterrupt:
                 # Ctrl-C: cut the group requests in flight too, and do not wait for them.
@@ -555,12 +571,14 @@ class _Fetching:
         if stated and self.link_base == self.settings.site:
             self.link_base = stated
 
-    def _pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
-        """Pages, properties, the histories that are needed, and display names."""
+    def _pages(self, client: ConfluenceClient, wanted: list[str]) -> int:
+        """Pages, properties, the histories that are needed, and display names; returns
+        what the pages' answers weighed (names are kept for the run: not counted)."""
         from .fetch import fetch_all, fetch_versions
 
         s = self.settings
         rules = self.page_set.rules
+        weighed_before = client.weighed
         self.pages.update(
             fetch_all(
                 client,
@@ -581,8 +599,10 @@ class _Fetching:
             self.pages[page_id] = replace(
                 self.pages[page_id], versions=versions, versions_failure=failure
             )
+        weighed = client.weighed - weighed_before
         accounts = set().union(*(mentioned_accounts(rules[p], self.views[p]) for p in wanted))
         self.names.update(client.get_display_names(accounts - self.names.keys()))
+        return weighed
 
     def wait(
         self, wanted: list[str], fetched_at: datetime, progress: Callable[[str], None]
@@ -618,7 +638,7 @@ class _Fetching:
                 deadline.sleep(min(pause, max(deadline.remaining() or pause, 0)))
             except ConfluenceError:
                 return fetched_at  # interrupted
-            fetched_at = self.round(waiting)
+            fetched_at = self.round(waiting, recheck=True)
             as_of = s.as_of or fetched_at
             done = [p for p in waiting if self._judge(p, as_of).passed]
             if done:

@@ -12,20 +12,35 @@ import os
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import requests
 
+from pytest_confluence_approval import deadline as deadline_module
 from pytest_confluence_approval import gate as gate_module
-from pytest_confluence_approval.confluence import ConfluenceClient, Credentials
+from pytest_confluence_approval.confluence import (
+    PAGE_STATUSES,
+    ConfluenceClient,
+    Credentials,
+    parse_weight,
+)
 from pytest_confluence_approval.deadline import Deadline
 from pytest_confluence_approval.facts import QueryResult
 from pytest_confluence_approval.snapshot import dump_snapshot
 from tests.conftest import QUIET, Gate, approved_page
-from tests.fake_confluence import FakeConfluence, rewrite, slow_headers
+from tests.fake_confluence import (
+    FakeConfluence,
+    RecordedRequest,
+    approval_value,
+    rewrite,
+    slow_headers,
+    status,
+)
 
 # -- options: every number has a documented range -------------------------------------------
 
@@ -383,3 +398,98 @@ def test_headers_that_trickle_in_end_at_the_deadline_and_say_so(gate: Gate) -> N
     assert "--confluence-deadline" in text, text
     assert "single sign-on" not in text and "instead of JSON" not in text
     assert elapsed < 2 + 5  # a generous bound: the headers alone would last minutes
+
+
+# -- what a server sends can take only so much memory ---------------------------------------
+
+#: Answers whose parsed form is as large as JSON can make it, per byte (about 100 KB
+#: each): objects in objects, lists in lists, short strings, many keys, a non-ASCII text
+#: (stored at 4 bytes a character), the same spelled with \u escapes.
+HEAVY_ANSWERS = {
+    "dicts in dicts": b'{"results":[' + b",".join([b'{"a":{}}'] * 12_000) + b"]}",
+    "empty dicts": b'{"results":[' + b",".join([b"{}"] * 30_000) + b"]}",
+    "lists in lists": b'{"results":[' + b",".join([b"[[]]"] * 20_000) + b"]}",
+    "short strings": b'{"results":['
+    + b",".join(b'"%02d"' % (i % 100) for i in range(20_000))
+    + b"]}",
+    "many keys": b'{"results":[],' + b",".join(b'"k%d":0' % i for i in range(12_000)) + b"}",
+    "one emoji": '{"results":[],"t":"😀'.encode() + b"a" * 100_000 + b'"}',
+    "an escaped emoji": b'{"results":[],"t":"\\ud83d\\ude00' + b"a" * 100_000 + b'"}',
+}
+
+
+@pytest.mark.parametrize("shape", HEAVY_ANSWERS)
+def test_an_answer_never_takes_more_memory_than_it_is_weighed_at(
+    confluence: FakeConfluence, shape: str
+) -> None:
+    # The bound the README states holds only if no answer can cost more than its weight.
+    confluence.fault("/wiki/api/v2/pages/1", status(200, body=HEAVY_ANSWERS[shape]))
+    confluence.add_page("2")
+    reader = ConfluenceClient(confluence.url, Credentials("anonymous"), retries=0)
+    reader.get_page("2")  # the connection and the session's first allocations
+    weighed = reader.weighed
+    tracemalloc.start()
+    try:
+        baseline, _ = tracemalloc.get_traced_memory()
+        answer = reader.get_json(f"{confluence.url}/api/v2/pages/1", what="page 1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert answer
+    assert peak - baseline <= reader.weighed - weighed
+
+
+def test_past_the_memory_budget_the_remaining_pages_fail_as_not_verifiable(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each property carries 300 KB of empty objects beside a valid approval (extra fields
+    # are fine): small answers that would take about 20 MB each once parsed.
+    monkeypatch.setattr(deadline_module, "MEMORY_BUDGET", 50 * 1024 * 1024)
+    flood: list[dict[str, object]] = [{}] * 100_000
+    pages = [str(101 + n) for n in range(6)]
+    for page_id in pages:
+        gate.site.add_page(page_id)
+        gate.site.set_approval(page_id, approval_value(padding=flood))
+    gate.write_policy([{"id": p} for p in pages])
+
+    run = gate.run("--confluence-concurrency", "1")
+
+    outcomes = run.result.parseoutcomes()
+    assert outcomes.get("passed", 0) in (1, 2) and outcomes.get("failed", 0) >= 4, outcomes
+    last = run.failure_text(pages[-1])
+    assert "Confluence's answers in this run would take more than 50 MB of memory" in last
+    assert "not verified" in last or "could not verify" in last
+
+
+def test_re_checks_while_waiting_replace_what_they_weigh_instead_of_adding_it(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate.site.add_page("101")
+    gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
+    gate.write_policy([{"id": "101"}])
+    asked = [
+        requests.get(f"{gate.site.url}/api/v2/pages", params=query).content
+        for query in (
+            {"id": "101", "status": list(PAGE_STATUSES), "limit": "250"},
+            {"limit": "250"},
+        )
+    ]
+    asked[1] = requests.get(f"{gate.site.url}/api/v2/pages/101/properties").content
+    one_round = sum(2 * len(a) + parse_weight(a) for a in asked)
+    # Room for the first round, one re-check and the display names: not for five rounds.
+    monkeypatch.setattr(deadline_module, "MEMORY_BUDGET", int(3.5 * one_round) + 8192)
+    looks: list[RecordedRequest] = []
+
+    def approve_at_the_fifth_look(request: RecordedRequest) -> None:
+        if request.path == "/wiki/api/v2/pages/101/properties":
+            looks.append(request)
+            if len(looks) == 5:
+                gate.site.set_approval("101", approval_value(approved=["acc-b"]))
+
+    gate.site.on_request = approve_at_the_fifth_look
+
+    run = gate.run("--confluence-wait", "1m", "--confluence-poll", "1s")
+
+    run.result.assert_outcomes(passed=1)
+    assert len(looks) == 5
