@@ -37,9 +37,11 @@ from tests.fake_confluence import (
     FakeConfluence,
     RecordedRequest,
     approval_value,
+    hang,
     rewrite,
     slow_headers,
     status,
+    trickle,
 )
 
 # -- options: every number has a documented range -------------------------------------------
@@ -493,3 +495,43 @@ def test_re_checks_while_waiting_replace_what_they_weigh_instead_of_adding_it(
 
     run.result.assert_outcomes(passed=1)
     assert len(looks) == 5
+
+
+@pytest.mark.parametrize("where", ["endless search", "names", "group", "headers", "history"])
+def test_no_path_a_server_controls_holds_the_run_past_the_deadline(gate: Gate, where: str) -> None:
+    site = gate.site
+    approved_page(site, "101", approved=["acc-a"])
+    site.add_user("acc-a", "Priya Raman")
+    site.add_group("qa", ["acc-a"])
+    entries: list[dict[str, object]] = [{"id": "101", "required_groups": [{"group": "qa"}]}]
+    if where == "endless search":
+        # A million results at one an answer, 10 ms away: the gate pages until the
+        # deadline stops it (before its 1,000 answers a listing may take).
+        site.search_page_size = 1
+        site.latency = 0.01
+        site.add_cql(CQL, [str(1_000_000 + n) for n in range(1_000_000)])
+        entries.append({"cql": CQL})
+    elif where == "names":
+        site.fault("/wiki/api/v2/users-bulk", hang(60))
+    elif where == "group":
+        site.fault("/wiki/rest/api/group/member", trickle(2))
+    elif where == "headers":
+        site.fault("/wiki/api/v2/pages/101/properties", slow_headers(0.2))
+    else:  # a history the verdict needs (minor edits), answered a byte a second
+        site.add_page("101", version=5, version_created_at="2025-08-01T10:00:00.000Z")
+        site.set_approval("101", approval_value(approved=["acc-a"]))
+        entries[0]["ignore_minor_edits"] = True
+        site.fault("/wiki/api/v2/pages/101/versions", trickle(2))
+    gate.write_policy(entries)
+
+    started = time.monotonic()
+    run = gate.run("--confluence-deadline", "2s", "--confluence-timeout", "1")
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2 + 5, f"a 2 s deadline took {elapsed:.1f} s"
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+    if where == "names":  # names are cosmetic: the page is judged with its bare ids
+        run.result.assert_outcomes(passed=1)
+    else:
+        assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+        assert "--confluence-deadline" in run.output
