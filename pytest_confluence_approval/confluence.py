@@ -17,7 +17,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
@@ -34,6 +35,7 @@ from . import TOOL_NAME, __version__
 from .deadline import ConfluenceError as ConfluenceError
 from .deadline import Deadline as Deadline
 from .deadline import Interrupted as Interrupted
+from .deadline import MemoryBudget as MemoryBudget
 from .deadline import RetryBudgetExceeded as RetryBudgetExceeded
 from .entrypoint import DEFAULT_CONCURRENCY
 from .pace import Answer, Pace, Ticket
@@ -64,9 +66,6 @@ MAX_PAGES_PER_LISTING = 1000
 #: All pages of one listing together (a page's properties or versions, a CQL query, a
 #: group's members): far above any real one, far below what 1,000 pages x 10 MB could hold.
 MAX_LISTING_BYTES = 64 * 1024 * 1024
-#: Everything one client reads (one fetch round): a hostile server cannot fill the
-#: machine's memory by answering every page's listing at the per-listing cap.
-MAX_CLIENT_BYTES = 512 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: A JSON escape of a UTF-16 surrogate: paired ones are fine, lone ones are not Unicode.
 _LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -384,8 +383,10 @@ class ConfluenceClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         backoff_factor: float = 0.5,
         deadline: Deadline | float | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
-        """``deadline``: the run's Deadline (or seconds from now) after which nothing is sent."""
+        """``deadline``: the run's Deadline (or seconds from now) after which nothing is sent;
+        ``budget``: the run's MemoryBudget (None: a budget of this client's own)."""
         self.site = site
         self.credentials = credentials
         self.timeout = timeout
@@ -396,8 +397,10 @@ class ConfluenceClient:
         #: (through Atlassian's API gateway it differs from ``site``)
         self.human_base: str | None = None
         self.deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
-        self._bytes_lock = threading.Lock()
-        self._bytes_read = 0
+        self.budget = budget if budget is not None else MemoryBudget()
+        self._weighed_lock = threading.Lock()
+        #: what this client's answers weighed (parse_weight), spent from the budget
+        self.weighed = 0
         self.session = requests.Session()
         self.session.auth = _Auth(credentials)
         self.session.headers["Accept"] = "application/json"
@@ -502,20 +505,29 @@ class ConfluenceClient:
             )
         )
 
-    def search_pages(self, cql: str) -> list[tuple[str, str]]:
-        """(id, title) of every page a CQL query finds (other content types are ignored)."""
+    def search_pages(self, cql: str, *, stop_after: int | None = None) -> list[tuple[str, str]]:
+        """(id, title) of every page a CQL query finds (other content types are ignored).
+
+        ``stop_after``: once this many pages are found, the rest of the answer and its
+        further pages are not read (the caller refuses so many anyway).
+        """
         found: dict[str, str] = {}
-        for result in self.paginate(
-            f"{self.site}/rest/api/content/search",
-            {"cql": cql, "limit": "100"},
-            what=f"the CQL query {cql!r}",
-            v1=True,
-        ):
-            if not isinstance(result, dict) or result.get("type", "page") != "page":
-                continue  # a blog post, attachment, ...: skip it, keep reading the others
-            page_id, title = result.get("id"), result.get("title")
-            if isinstance(page_id, str) and is_page_id(page_id):
-                found.setdefault(page_id, title if isinstance(title, str) else "")
+        with closing(
+            self.paginate(
+                f"{self.site}/rest/api/content/search",
+                {"cql": cql, "limit": "100"},
+                what=f"the CQL query {cql!r}",
+                v1=True,
+            )
+        ) as results:
+            for result in results:
+                if not isinstance(result, dict) or result.get("type", "page") != "page":
+                    continue  # a blog post, attachment, ...: skip it, keep reading the others
+                page_id, title = result.get("id"), result.get("title")
+                if isinstance(page_id, str) and is_page_id(page_id):
+                    found.setdefault(page_id, title if isinstance(title, str) else "")
+                    if stop_after is not None and len(found) >= stop_after:
+                        break
         return list(found.items())
 
     def get_group_members(self, group: str) -> list[str]:
@@ -557,6 +569,8 @@ class ConfluenceClient:
                     what="account display names",
                     json_body={"accountIds": chunk},
                 ).body
+            except (RetryBudgetExceeded, Interrupted):
+                break  # no time left: the other chunks would only fail the same way
             except ConfluenceError:
                 continue
             results = body.get("results") if isinstance(body, dict) else None
@@ -578,7 +592,7 @@ class ConfluenceClient:
         what: str,
         v1: bool = False,
         base_into_results: bool = False,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Yield ``results`` across pages, following ``next`` links on the site's origin only.
 
         ``v1``: the REST v1 API writes ``next`` relative to the site (``/rest/...``),
@@ -823,7 +837,7 @@ class ConfluenceClient:
         self._slots.requeue(resend=False)
         self.deadline.check(what)
         try:
-            return self.session.request(
+            response = self.session.request(
                 "GET" if json_body is None else "POST",
                 url,
                 params=params,
@@ -837,6 +851,12 @@ class ConfluenceClient:
             raise type(exc)(f"{exc.message} (fetching {what})") from None
         except requests.exceptions.RequestException as exc:
             raise self._network_error(exc, what) from None
+        if self.deadline.cancelled or self.deadline.expired():
+            # Cut by the deadline's watchdog while its headers trickled in: what arrived
+            # (a status line, some headers) is no answer, whatever it looks like.
+            response.close()
+            self.deadline.check(what)
+        return response
 
     def _network_error(self, exc: BaseException, what: str) -> ConfluenceError:
         """Say what really happened: the innermost cause decides, not urllib3's wrapper."""
@@ -905,6 +925,7 @@ class ConfluenceClient:
             if declared > MAX_BODY_BYTES:
                 raise ConfluenceError(_too_large(what))
             data = self._read_body(response, what)
+        self._spend(parse_weight(data), what)  # before json.loads allocates any of it
         try:
             body = strict_json_loads(data)
             if _nested_deeper_than(body, MAX_JSON_DEPTH, data):
@@ -929,15 +950,15 @@ class ConfluenceClient:
             # hostile or broken server sends it.
             raise ConfluenceError(f"Confluence sent malformed JSON for {what}") from None
 
-    def _count_bytes(self, n: int, what: str) -> None:
-        with self._bytes_lock:
-            self._bytes_read += n
-            total = self._bytes_read
-        if total > MAX_CLIENT_BYTES:
+    def _spend(self, weight: int, what: str) -> None:
+        """Spend from the run's memory budget; past it every further answer is refused."""
+        with self._weighed_lock:
+            self.weighed += weight
+        if not self.budget.spend(weight):
             raise ConfluenceError(
-                f"Confluence has sent more than {MAX_CLIENT_BYTES // (1024 * 1024)} MB in this "
-                f"run (while reading {what}); refused, so a misbehaving server cannot "
-                "exhaust this machine's memory"
+                f"Confluence's answers in this run would take more than "
+                f"{self.budget.limit // (1024 * 1024):,} MB of memory (while reading {what}); "
+                "refused, so a misbehaving server cannot exhaust this machine's memory"
             )
 
     def _read_body(self, response: requests.Response, what: str) -> bytes:
@@ -959,7 +980,7 @@ class ConfluenceClient:
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     raise ConfluenceError(_too_large(what))
-                self._count_bytes(len(chunk), what)
+                self._spend(2 * len(chunk), what)  # the piece, then its copy when joined
                 chunks.append(chunk)
         except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
             if self.deadline.cancelled or self.deadline.expired():
@@ -968,6 +989,32 @@ class ConfluenceClient:
                 f"the connection broke while reading {what}: {_reason(exc)}"
             ) from None
         return b"".join(chunks)
+
+
+#: What each structural character of an answer (``,`` ``:`` ``[`` ``{``) is weighed at:
+#: the object it may open or stand before, its slot in a list or dict and its entry in
+#: the depth check. CPython needs at most about 76 bytes for the worst shapes
+#: (``[{"a":{}},...]``; tests/test_bounds.py measures them).
+_BYTES_PER_VALUE = 96
+
+
+def parse_weight(data: bytes) -> int:
+    """The memory an answer may take once parsed, over and above its bytes: an upper bound.
+
+    json.loads decodes the bytes to text and cuts strings out of it: 2 bytes a byte, or
+    8 if any byte is not ASCII or spells a ``\\u`` escape (one such character makes Python
+    store a whole text at 4 bytes a character), 12 if one spells a surrogate (the check
+    for lone ones encodes the answer once more); and each value an object. Counting
+    costs a few passes of C over the bytes, nothing like parsing them.
+    """
+    if _LONE_SURROGATE_ESCAPE.search(data):
+        text = 12
+    elif data.isascii() and b"\\u" not in data:
+        text = 2
+    else:
+        text = 8
+    values = data.count(b",") + data.count(b":") + data.count(b"[") + data.count(b"{")
+    return 1024 + text * len(data) + _BYTES_PER_VALUE * values
 
 
 def _check_page_id(page_id: str) -> None:

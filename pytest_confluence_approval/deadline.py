@@ -1,4 +1,5 @@
-"""The one time limit of a gate run, and the errors of work that could not be done.
+"""The one time limit and the one memory budget of a gate run, and the errors of work
+that could not be done.
 
 No HTTP here: a replay creates the run's deadline too, and must not import the client.
 """
@@ -88,7 +89,7 @@ class Deadline:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake up at once on an interrupt."""
-        if seconds > 0 and self._cancelled.wait(seconds):
+        if seconds > 0 and self._cancelled.wait(min(seconds, threading.TIMEOUT_MAX)):
             raise Interrupted("interrupted")
 
     def cancel(self) -> None:
@@ -131,7 +132,9 @@ class Deadline:
 
     def _watch(self, stop: threading.Event) -> None:
         left = self.remaining()
-        if left is not None and not stop.wait(max(left, 0)):
+        # Clamped: a wait beyond TIMEOUT_MAX raises OverflowError, which would end this
+        # thread and leave the run without a deadline (the options are bounded far below).
+        if left is not None and not stop.wait(min(max(left, 0), threading.TIMEOUT_MAX)):
             self._shut_down_sockets()
 
     def _shut_down_sockets(self) -> None:
@@ -142,3 +145,37 @@ class Deadline:
             # The base class's method, so a TLS socket is cut without touching its TLS state.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+#: What one run may hold of Confluence's answers, as the client weighs them while it
+#: reads them (confluence.parse_weight): a real run of 50,000 pages weighs about half.
+MEMORY_BUDGET = 2 * 1024 * 1024 * 1024
+
+
+class MemoryBudget:
+    """The memory a whole gate run may spend on Confluence's answers, shared like its
+    Deadline by every client of the run: the queries, the page fetch, each re-check.
+
+    Spent as answers are read, and given back only for answers the run no longer holds
+    (a re-check's, replaced by the next one): so what a server sends can never hold more
+    than the limit, however it spreads it over requests, pages and rounds.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MEMORY_BUDGET if limit is None else limit
+        self._lock = threading.Lock()
+        self.spent = 0
+
+    def __repr__(self) -> str:
+        return f"<MemoryBudget {self.spent:,} of {self.limit:,} bytes spent>"
+
+    def spend(self, weight: int) -> bool:
+        """Count ``weight`` bytes in; False once the run has spent more than its limit."""
+        with self._lock:
+            self.spent += weight
+            return self.spent <= self.limit
+
+    def give_back(self, weight: int) -> None:
+        """Answers the run has let go of no longer count."""
+        with self._lock:
+            self.spent = max(0, self.spent - weight)

@@ -24,6 +24,23 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 4
 DEFAULT_DEADLINE = "10m"
 DEFAULT_POLL = "1m"
+#: The range each numeric option accepts, both ends included (GateSettings.resolve checks
+#: them): a typo must not start ten million threads, wait for years or never time out.
+MAX_CONCURRENCY = 256
+MAX_TIMEOUT = 600.0
+MAX_RETRIES = 20
+MAX_DEADLINE = 24 * 3600.0
+MAX_WAIT = 24 * 3600.0
+MIN_POLL = 1.0
+MAX_POLL = 3600.0
+
+
+def spelled_duration(seconds: float) -> str:
+    """A bound in the options' own syntax: ``24h``, ``1h``, ``90s``."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,14 +65,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="most requests in flight at once; below it the gate finds the site's pace "
-        f"itself, slowing down on 429/503 (default: {DEFAULT_CONCURRENCY})",
+        f"itself, slowing down on 429/503 (1 to {MAX_CONCURRENCY}; default: "
+        f"{DEFAULT_CONCURRENCY})",
     )
     group.addoption(
         "--confluence-timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help=f"timeout of each request (default: {DEFAULT_TIMEOUT:g})",
+        help=f"timeout of each request (more than 0, at most {MAX_TIMEOUT:g}; default: "
+        f"{DEFAULT_TIMEOUT:g})",
     )
     group.addoption(
         "--confluence-retries",
@@ -63,27 +82,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_RETRIES,
         metavar="N",
         help="retries on 429, 502-504 and connection errors, honouring Retry-After "
-        f"(default: {DEFAULT_RETRIES})",
+        f"(0 to {MAX_RETRIES}; default: {DEFAULT_RETRIES})",
     )
     group.addoption(
         "--confluence-deadline",
         default=DEFAULT_DEADLINE,
         metavar="DURATION",
         help="time all network work of the run may take (queries, pages, histories, names, "
-        f"body reads), e.g. 90s, 10m (default: {DEFAULT_DEADLINE}); --confluence-wait counts "
-        "on top; a Retry-After beyond it fails at once instead of sleeping",
+        f"body reads), e.g. 90s, 10m (at most {spelled_duration(MAX_DEADLINE)}; default: "
+        f"{DEFAULT_DEADLINE}); --confluence-wait counts on top; a Retry-After beyond it "
+        "fails at once instead of sleeping",
     )
     group.addoption(
         "--confluence-wait",
         metavar="DURATION",
-        help="wait up to this long (e.g. 30m) for pages whose only failures are approvers "
-        "not done yet, re-checking them every --confluence-poll",
+        help=f"wait up to this long (e.g. 30m; at most {spelled_duration(MAX_WAIT)}) for pages "
+        "whose only failures are approvers not done yet, re-checking them every "
+        "--confluence-poll",
     )
     group.addoption(
         "--confluence-poll",
         default=DEFAULT_POLL,
         metavar="DURATION",
-        help=f"how often to re-check while waiting (default: {DEFAULT_POLL})",
+        help=f"how often to re-check while waiting ({spelled_duration(MIN_POLL)} to "
+        f"{spelled_duration(MAX_POLL)}; default: {DEFAULT_POLL})",
     )
     group.addoption(
         "--confluence-as-of",

@@ -22,13 +22,21 @@ from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from .deadline import ConfluenceError, Deadline
+from .deadline import ConfluenceError, Deadline, MemoryBudget
 from .entrypoint import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
     DEFAULT_POLL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
+    MAX_CONCURRENCY,
+    MAX_DEADLINE,
+    MAX_POLL,
+    MAX_RETRIES,
+    MAX_TIMEOUT,
+    MAX_WAIT,
+    MIN_POLL,
+    spelled_duration,
 )
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
@@ -48,6 +56,14 @@ from .verdict import (
 
 if TYPE_CHECKING:
     from .confluence import ConfluenceClient
+
+#: The most pages one ``cql:`` entry may bring into a run, and the most one run may
+#: check (its ids and its queries' pages together): the replay scale the gate is
+#: measured at. Beyond them the query fails, before any of its pages becomes an item
+#: or is fetched, and a live search is not read on: an answer of millions of results
+#: must not become millions of items.
+MAX_PAGES_PER_QUERY = 50_000
+MAX_PAGES_PER_RUN = 50_000
 
 Mode = Literal["live", "replay"]
 WaiverState = Literal["applied", "expired", "unused"]
@@ -96,20 +112,33 @@ class GateSettings:
         ``environ`` defaults to the process environment, read where it is needed: no
         frame that can raise keeps it in a local, where ``pytest -l`` would print it.
         """
-        if options.concurrency < 1:
-            raise ConfigurationError("--confluence-concurrency must be 1 or more")
-        if not options.timeout > 0:
-            raise ConfigurationError("--confluence-timeout must be more than 0 seconds")
-        if options.retries < 0:
-            raise ConfigurationError("--confluence-retries must be 0 or more")
+        if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+            raise ConfigurationError(
+                f"--confluence-concurrency {options.concurrency} is out of range: give 1 to "
+                f"{MAX_CONCURRENCY} requests in flight at once"
+            )
+        if not 0 < options.timeout <= MAX_TIMEOUT:  # written so that NaN is refused too
+            raise ConfigurationError(
+                f"--confluence-timeout {options.timeout:g} is out of range: give more than 0 "
+                f"and at most {MAX_TIMEOUT:g} seconds for each request"
+            )
+        if not 0 <= options.retries <= MAX_RETRIES:
+            raise ConfigurationError(
+                f"--confluence-retries {options.retries} is out of range: give 0 to "
+                f"{MAX_RETRIES} retries"
+            )
         if options.record and options.replay:
             raise ConfigurationError(
                 "--confluence-record and --confluence-replay cannot be combined: a replay "
                 "fetches nothing new to record"
             )
-        deadline = parse_duration(options.deadline, "--confluence-deadline")
-        wait = parse_duration(options.wait, "--confluence-wait") if options.wait else None
-        poll = parse_duration(options.poll, "--confluence-poll")
+        deadline = parse_duration(options.deadline, "--confluence-deadline", most=MAX_DEADLINE)
+        wait = (
+            parse_duration(options.wait, "--confluence-wait", most=MAX_WAIT)
+            if options.wait
+            else None
+        )
+        poll = parse_duration(options.poll, "--confluence-poll", least=MIN_POLL, most=MAX_POLL)
         if wait is not None and options.replay:
             raise ConfigurationError(
                 "--confluence-wait cannot be combined with --confluence-replay: a snapshot "
@@ -165,13 +194,25 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
-def parse_duration(text: str, option: str) -> float:
-    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds (more than zero)."""
+def parse_duration(text: str, option: str, *, least: float = 0.0, most: float) -> float:
+    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds: more than zero, at least ``least``
+    and at most ``most`` (a typo of many digits must not become a wait of centuries)."""
     found = _DURATION.match(text)
     seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else 0.0
     if seconds <= 0:
         raise ConfigurationError(
             f"{option} {text!r} is not a duration such as 90s, 30m or 2h (more than zero)"
+        )
+    if not least <= seconds <= most:
+        shorter = seconds < least
+        raise ConfigurationError(
+            f"{option} {text!r} is {'shorter' if shorter else 'longer'} than "
+            f"{spelled_duration(least if shorter else most)}: give "
+            + (
+                f"{spelled_duration(least)} to {spelled_duration(most)}"
+                if least
+                else f"at most {spelled_duration(most)}"
+            )
         )
     return seconds
 
@@ -210,6 +251,8 @@ class Network:
         #: the network: queries, pages and properties, version histories, display names
         #: and the polling of --confluence-wait (whose time counts on top of the deadline).
         self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
+        #: The memory the run's answers may take, spent by every client of the run.
+        self.budget = MemoryBudget()
         self._paces: list[Pace] = []
 
     @contextmanager
@@ -226,6 +269,7 @@ class Network:
             retries=s.options.retries,
             concurrency=s.options.concurrency,
             deadline=self.deadline,
+            budget=self.budget,
         )
         self._paces.append(client.pace)
         try:
@@ -292,12 +336,14 @@ def resolve_page_set(settings: GateSettings, network: Network) -> PageSet:
         with network.client() as client:
             for q in policy.queries:
                 try:
-                    results[q.cql] = QueryResult(pages=tuple(client.search_pages(q.cql)))
+                    found = client.search_pages(q.cql, stop_after=MAX_PAGES_PER_QUERY + 1)
+                    results[q.cql] = QueryResult(pages=tuple(found))
                 except ConfluenceError as exc:
                     results[q.cql] = QueryResult(failure=FetchFailure(exc.message, exc.status))
         stated_base = client.human_base
     query_pages: dict[str, tuple[str, ...]] = {}
     for q in policy.queries:
+        results[q.cql] = _within_caps(results[q.cql], rules)
         mine: list[str] = []
         for page_id, title in results[q.cql].pages:
             if page_id not in rules:
@@ -314,6 +360,35 @@ def resolve_page_set(settings: GateSettings, network: Network) -> PageSet:
                     "page the gate checks"
                 )
     return PageSet(rules, results, query_pages, stated_base)
+
+
+def _within_caps(result: QueryResult, in_run: Mapping[str, PageRule]) -> QueryResult:
+    """What a query found, or why it fails: more pages than one query, or the run, may bring.
+
+    ``in_run``: the pages the run checks already (the policy's ids, the queries before).
+    Live and replayed results are held to the same caps, so a replay decides the same.
+    """
+    if result.failure is not None:
+        return result
+    if len(result.pages) > MAX_PAGES_PER_QUERY:
+        return QueryResult(
+            failure=FetchFailure(
+                f"the query found more than {MAX_PAGES_PER_QUERY:,} pages, the most one query "
+                "may bring into a run; narrow it (by space, label or ancestor, for example) "
+                "so that it finds fewer"
+            )
+        )
+    total = len(in_run) + len({p for p, _ in result.pages if p not in in_run})
+    if total > MAX_PAGES_PER_RUN:
+        return QueryResult(
+            failure=FetchFailure(
+                f"the query found {len(result.pages):,} pages; with the {len(in_run):,} the "
+                f"run checks already (the policy's ids and the queries before it) that makes "
+                f"{total:,}, more than the {MAX_PAGES_PER_RUN:,} pages one run may check; "
+                "narrow the query, or split the policy into several runs"
+            )
+        )
+    return result
 
 
 # -- phase 2: the facts -----------------------------------------------------------------
@@ -447,15 +522,27 @@ class _Fetching:
         self.names = dict(known.names) if known else {}
         self.groups = dict(known.groups) if known else {}
         self.link_base = known.link_base if known else page_set.stated_base or settings.site
+        #: what the last re-check's pages weighed: the next re-check replaces them
+        self._replaceable = 0
 
     def facts(self, as_of: datetime) -> Facts:
         return Facts(self.pages, self.views, self.names, self.groups, as_of, None, self.link_base)
 
-    def round(self, wanted: list[str]) -> datetime:
-        """One round of requests for these pages; returns when it started."""
+    def round(self, wanted: list[str], *, recheck: bool = False) -> datetime:
+        """One round of requests for these pages; returns when it started.
+
+        A ``recheck`` (while waiting) replaces what the pages held: it is let go of
+        first, and the previous re-check's weight given back to the run's memory budget
+        (the first round's is kept, a bound that holds whatever it weighed).
+        """
         from .fetch import fetch_groups  # the HTTP stack: live runs only
 
         s = self.settings
+        if recheck:
+            for page_id in wanted:
+                self.pages.pop(page_id, None)
+                self.views.pop(page_id, None)
+            self.network.budget.give_back(self._replaceable)
         fetched_at = datetime.now(timezone.utc)
         with self.network.client() as client:
             # Group members are read beside the pages, not after them: each group once per run.
@@ -467,7 +554,8 @@ class _Fetching:
                 concurrency=s.options.concurrency,
             )
             try:
-                self._pages(client, wanted)
+                weighed = self._pages(client, wanted)
+                self._replaceable = weighed if recheck else 0
                 self.groups.update(groups.result())
             except KeyboardInterrupt:
                 # Ctrl-C: cut the group requests in flight too, and do not wait for them.
@@ -483,12 +571,14 @@ class _Fetching:
         if stated and self.link_base == self.settings.site:
             self.link_base = stated
 
-    def _pages(self, client: ConfluenceClient, wanted: list[str]) -> None:
-        """Pages, properties, the histories that are needed, and display names."""
+    def _pages(self, client: ConfluenceClient, wanted: list[str]) -> int:
+        """Pages, properties, the histories that are needed, and display names; returns
+        what the pages' answers weighed (names are kept for the run: not counted)."""
         from .fetch import fetch_all, fetch_versions
 
         s = self.settings
         rules = self.page_set.rules
+        weighed_before = client.weighed
         self.pages.update(
             fetch_all(
                 client,
@@ -509,8 +599,10 @@ class _Fetching:
             self.pages[page_id] = replace(
                 self.pages[page_id], versions=versions, versions_failure=failure
             )
+        weighed = client.weighed - weighed_before
         accounts = set().union(*(mentioned_accounts(rules[p], self.views[p]) for p in wanted))
         self.names.update(client.get_display_names(accounts - self.names.keys()))
+        return weighed
 
     def wait(
         self, wanted: list[str], fetched_at: datetime, progress: Callable[[str], None]
@@ -546,7 +638,7 @@ class _Fetching:
                 deadline.sleep(min(pause, max(deadline.remaining() or pause, 0)))
             except ConfluenceError:
                 return fetched_at  # interrupted
-            fetched_at = self.round(waiting)
+            fetched_at = self.round(waiting, recheck=True)
             as_of = s.as_of or fetched_at
             done = [p for p in waiting if self._judge(p, as_of).passed]
             if done:

@@ -74,9 +74,9 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
             step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
         )
     except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
-        raise pytest.UsageError(f"confluence approval gate: {exc}") from None
+        raise usage_error(exc) from None
     if getattr(option, "xmlpath", None) and (problem := junit.check_pytest_junitxml()):
-        raise pytest.UsageError(f"confluence approval gate: {problem}")
+        raise usage_error(problem)
     gate = Gate(settings)
     config.stash[gate_key] = gate
     if config.pluginmanager.register(GateReporter(config, gate), REPORTER) is None:
@@ -90,6 +90,15 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         config.args = [str(policy)]
     elif not any(names_file(arg, policy) for arg in config.args):
         config.args.append(str(policy))
+
+
+def usage_error(problem: Exception | str) -> pytest.UsageError:
+    """A usage error (exit 4) whose every line is rendered like any other line the gate
+    prints: policy text, a path or a URL in it can neither start a line of its own nor
+    carry a CI command (``##vso[``, ``::error::``) or a control character."""
+    lines: Sequence[str] = getattr(problem, "lines", None) or (str(problem),)
+    first, *rest = lines
+    return pytest.UsageError(render_lines([f"confluence approval gate: {first}", *rest]))
 
 
 def _path(value: str | None) -> Path | None:
@@ -324,7 +333,7 @@ class GateReporter:
         try:
             self.gate.resolve()
         except ConfigurationError as exc:
-            raise pytest.UsageError(f"confluence approval gate: {exc}") from None
+            raise usage_error(exc) from None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -405,11 +414,11 @@ class GateReporter:
         policy_files = {f for f in files if _is_policy(f, policy, root)}
         pages = [i for i in ids if i.partition("::")[0] in policy_files]
         if pages:
-            raise pytest.UsageError(
-                f"confluence approval gate: pytest-xdist worker {node.gateway.id} collected "
-                f"the gate's pages ({render_line(pages[0])}{' and more' if pages[1:] else ''}), "
-                "which this controller judges itself: they would be judged twice; "
-                "install the same pytest-confluence-approval on every node"
+            raise usage_error(
+                f"pytest-xdist worker {node.gateway.id} collected the gate's pages "
+                f"({pages[0]}{' and more' if pages[1:] else ''}), which this controller "
+                "judges itself: they would be judged twice; install the same "
+                "pytest-confluence-approval on every node"
             )
 
     def pytest_runtest_logstart(self) -> None:
@@ -426,9 +435,9 @@ class GateReporter:
         try:
             self.gate.prepare(page_ids, self._progress)
         except OSError as exc:  # only writing --confluence-record touches the disk here
-            raise pytest.UsageError(
-                f"confluence approval gate: could not write --confluence-record "
-                f"{self.gate.settings.options.record}: {exc.strerror or exc}"
+            raise usage_error(
+                f"could not write --confluence-record {self.gate.settings.options.record}: "
+                f"{exc.strerror or exc}"
             ) from None
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:

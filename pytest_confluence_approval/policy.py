@@ -20,6 +20,7 @@ from jsonschema import ValidationError
 
 from .accounts import account_key
 from .expiry import Duration, DurationError, parse_duration
+from .inputs import open_regular_file
 from .schemas import validator
 
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
@@ -32,7 +33,15 @@ AGE_KEYS = ("max_age", "max_age_days")
 
 
 class PolicyError(Exception):
-    """The policy file is unusable; the message is written for the person who edits it."""
+    """The policy file is unusable; the message is written for the person who edits it.
+
+    ``lines``: the message, one problem a line. Each is rendered as a line of its own,
+    so policy text inside one (a key with a line break in it) stays inside it.
+    """
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 def load_policy(path: Path) -> Policy:
     try:
-        with path.open("rb") as stream:
+        with open_regular_file(path) as stream:
             data = stream.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
@@ -239,7 +248,7 @@ def parse_policy(data: bytes, path: Path) -> Policy:
         key=lambda e: (_line_of(lines, tuple(e.absolute_path)), list(map(str, e.absolute_path))),
     )
     if errors:
-        raise PolicyError("\n".join(_describe(e, where) for e in errors))
+        raise PolicyError(*(line for e in errors for line in _describe_lines(e, where)))
 
     _check_age_keys(document.get("defaults", {}), ("defaults",), where)
     defaults = {
@@ -561,6 +570,21 @@ def _dotted(at: YamlPath) -> str:
     return out or "(top level)"
 
 
+def _describe_lines(error: ValidationError, where: Any) -> list[str]:
+    """The error in words, one line per problem: each unknown key has its own."""
+    schema: Any = error.schema
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        at: YamlPath = tuple(error.absolute_path)
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        return [
+            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
+            f"(allowed here: {', '.join(allowed)})"
+            for u in unknown
+        ]
+    return [_describe(error, where)]
+
+
 def _describe(error: ValidationError, where: Any) -> str:
     at: YamlPath = tuple(error.absolute_path)
     key = _dotted(at)
@@ -568,14 +592,6 @@ def _describe(error: ValidationError, where: Any) -> str:
     v: Any = error.validator
     expected: Any = error.validator_value
     schema: Any = error.schema
-    if v == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        return "\n".join(
-            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
-            f"(allowed here: {', '.join(allowed)})"
-            for u in unknown
-        )
     if v == "required":
         instance: Any = error.instance
         missing = [m for m in expected if m not in instance]

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
+from .inputs import open_regular_file
 from .schemas import json_path, validator
 from .strict_json import DECODER as _DECODER
 from .strict_json import loads as strict_json_loads
@@ -275,7 +276,7 @@ def _read_at_most(stream: BinaryIO, limit: int) -> bytes:
 def load_snapshot(path: Path) -> Snapshot:
     """Read, validate and integrity-check a snapshot."""
     try:
-        with path.open("rb") as stream:
+        with open_regular_file(path) as stream:
             size = os.fstat(stream.fileno()).st_size
             if size > MAX_SNAPSHOT_BYTES:
                 raise SnapshotError(

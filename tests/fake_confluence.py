@@ -44,6 +44,7 @@ __all__ = [
     "RecordedRequest",
     "ResetConnection",
     "Rewrite",
+    "SlowHeaders",
     "Trickle",
     "approval_value",
     "chunked",
@@ -59,6 +60,7 @@ __all__ = [
     "retry_after",
     "rewrite",
     "running_fake_confluence",
+    "slow_headers",
     "status",
     "trickle",
 ]
@@ -138,6 +140,17 @@ class Trickle(Fault):
     """
 
     bytes_per_second: int = 2
+
+
+@dataclass(frozen=True)
+class SlowHeaders(Fault):
+    """Answer normally, but after the status line send the headers one byte every ``interval``.
+
+    What a hostile server (or a proxy in between) does to a client that bounds each
+    read: every read brings a byte, so no read timeout fires while the headers last.
+    """
+
+    interval: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,10 @@ def rewrite_text(change: Callable[[str], str]) -> RewriteText:
 
 def trickle(bytes_per_second: int = 2) -> Trickle:
     return Trickle(bytes_per_second)
+
+
+def slow_headers(interval: float = 0.1) -> SlowHeaders:
+    return SlowHeaders(interval)
 
 
 def chunked(pad_to: int = 0, chunk: int = 1000) -> Chunked:
@@ -1089,6 +1106,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = text.encode()
         if isinstance(fault, Trickle):
             self._send_trickle(code, body, headers, fault.bytes_per_second)
+        elif isinstance(fault, SlowHeaders):
+            self._send_slow_headers(code, body, headers, fault.interval)
         elif isinstance(fault, Chunked):
             self._send_chunked(code, body.ljust(fault.pad_to), headers, fault.chunk)
         else:
@@ -1124,6 +1143,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             if fake._stopping.wait(1.0):
                 break
+        self.close_connection = True
+
+    def _send_slow_headers(
+        self, code: int, body: bytes, headers: dict[str, str], interval: float
+    ) -> None:
+        fields = {"Content-Type": JSON_TYPE, **headers, "Content-Length": str(len(body))}
+        self.wfile.write(f"{self.protocol_version} {code} OK\r\n".encode("latin-1"))
+        head = "".join(f"{name}: {value}\r\n" for name, value in fields.items()) + "\r\n"
+        stopping = self.server.fake._stopping
+        for byte in head.encode("latin-1"):
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if stopping.wait(interval):
+                break
+        else:
+            self.wfile.write(body)
         self.close_connection = True
 
     def _send_chunked(self, code: int, body: bytes, headers: dict[str, str], size: int) -> None:

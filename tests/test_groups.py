@@ -137,7 +137,7 @@ def test_the_gate_waits_for_the_approver_a_group_still_lacks(gate: Gate) -> None
 
     gate.site.on_request = bob_approves_before_the_second_look
 
-    run = gate.run("--confluence-wait", "1m", "--confluence-poll", "0.1s")
+    run = gate.run("--confluence-wait", "1m", "--confluence-poll", "1s")
 
     run.result.assert_outcomes(passed=1)
     run.result.stdout.fnmatch_lines(["*waiting for approvers on 1 page(s): page 101*"])

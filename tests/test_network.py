@@ -25,6 +25,7 @@ import requests
 
 from pytest_confluence_approval import confluence as confluence_module
 from pytest_confluence_approval.confluence import ConfluenceClient, ConfluenceError, Credentials
+from pytest_confluence_approval.deadline import MemoryBudget
 from tests.conftest import QUIET, Gate
 from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, status, trickle
 
@@ -35,7 +36,7 @@ SLACK = 1.5
 _CLOSING_LINE = re.compile(r"^=+ .* in [0-9.]+s(?: \([0-9:]+\))? =+$")
 
 
-def client(site: str, **kw: float) -> ConfluenceClient:
+def client(site: str, **kw: float | MemoryBudget) -> ConfluenceClient:
     return ConfluenceClient(site, Credentials("anonymous"), **kw)  # type: ignore[arg-type]
 
 
@@ -264,19 +265,22 @@ def test_a_listing_that_adds_up_past_its_budget_is_refused(
     assert confluence.count("/wiki/api/v2/pages/101/versions") - before == 3  # of 8 pages
 
 
-def test_everything_one_client_reads_has_a_budget(
-    confluence: FakeConfluence, monkeypatch: pytest.MonkeyPatch
+def test_everything_the_clients_of_one_run_read_has_one_budget(
+    confluence: FakeConfluence,
 ) -> None:
     for page_id in ("101", "102", "103"):
         confluence.add_page(page_id, title="x" * 2000)
-    one_answer = len(requests.get(f"{confluence.url}/api/v2/pages/101").content)
-    monkeypatch.setattr(confluence_module, "MAX_CLIENT_BYTES", int(2.5 * one_answer))
-    reader = client(confluence.url)
-    reader.get_page("101")
+    body = requests.get(f"{confluence.url}/api/v2/pages/101").content
+    one_answer = 2 * len(body) + confluence_module.parse_weight(body)
+    run = MemoryBudget(int(2.5 * one_answer))
+    client(confluence.url, budget=run).get_page("101")
+    reader = client(confluence.url, budget=run)  # the next round of the same run
     reader.get_page("102")
-    with pytest.raises(ConfluenceError, match=r"in this run \(while reading page 103\)"):
+    with pytest.raises(
+        ConfluenceError, match=r"in this run would take more than .* \(while reading page 103\)"
+    ):
         reader.get_page("103")
-    # The next round (a new client) starts with a budget of its own.
+    # Another run starts with a budget of its own.
     client(confluence.url).get_page("103")
 
 
