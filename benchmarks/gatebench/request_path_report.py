@@ -105,6 +105,11 @@ def print_references(rows: Sequence[ReferenceRow]) -> list[Row]:
             print(f"  asyncio reference: skipped: {row.skipped}")
             checks.append((name, "skipped", f"<= {target}x", "-"))
             continue
+        cpu_ratios = [g / r for g, r in zip(row.gate.cpus, row.reference.cpus, strict=True)]
+        print(
+            f"  CPU time, gate / reference (whole processes, not judged): "
+            f"{spread(cpu_ratios, '.2f', 'x')}"
+        )
         ratios = row.ratios()
         ok = statistics.median(ratios) <= target
         checks.append(check(name, spread(ratios, ".2f", "x"), f"<= {target}x", ok))
