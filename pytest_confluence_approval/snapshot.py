@@ -232,7 +232,12 @@ def write_json_atomically(path: Path, document: Any) -> None:
 
     Strict JSON (no NaN or Infinity, see strict_json.py): other readers must read it."""
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    text += "\n"
+    write_text_atomically(path, text + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) beside ``path``, then rename it over ``path``: readers see the
+    old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -14,11 +14,14 @@ HEAVY_MODULES = (
     "urllib3",
     "jsonschema",
     "yaml",
+    "jinja2",
     "pytest_confluence_approval.plugin",
     "pytest_confluence_approval.gate",
     "pytest_confluence_approval.confluence",
     "pytest_confluence_approval.policy",
     "pytest_confluence_approval.verdict",
+    "pytest_confluence_approval.attestation",
+    "pytest_confluence_approval.html_report",
 )
 
 RECORD_MODULES = """
@@ -95,3 +98,4 @@ def test_a_replay_loads_no_http_stack(gate: Gate) -> None:
     http = [m for m in loaded - without_gate if m.split(".")[0] in ("requests", "urllib3")]
     assert http == []
     assert "pytest_confluence_approval.confluence" not in loaded
+    assert "jinja2" not in loaded - without_gate  # no HTML report asked for
