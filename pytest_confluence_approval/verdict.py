@@ -350,21 +350,9 @@ def _versions_since(
         return None, f"the version history could not be fetched: {facts.versions_failure.message}"
     if facts.versions is None:
         return None, "the version history was not fetched; record a new snapshot"
-    history: dict[int, tuple[datetime | None, str | None, bool | None]] = {}
-    for raw in facts.versions:
-        if not isinstance(raw, dict):
-            continue
-        number = raw.get("number")
-        if not isinstance(number, int) or isinstance(number, bool):
-            continue
-        author, minor = raw.get("authorId"), raw.get("minorEdit")
-        entry = (
-            _parse_instant(raw.get("createdAt")),
-            account_key(author) if isinstance(author, str) and author else None,
-            minor if isinstance(minor, bool) else None,
-        )
-        if history.setdefault(number, entry) != entry:
-            return None, f"the version history lists version {number} twice, differently"
+    history = _history_by_number(facts.versions)
+    if isinstance(history, str):
+        return None, history
     newest = max(history, default=current.number)
     if newest > current.number:
         return None, (
@@ -399,6 +387,30 @@ def _versions_since(
         if minor is None and minor_matters:
             return None, f"the version history does not say whether version {number} was minor"
     return None, "no version of the page was published before the approval completed"
+
+
+#: one version as the history lists it: publication time, publisher, whether it was minor
+_HistoryEntry = tuple[datetime | None, str | None, bool | None]
+
+
+def _history_by_number(versions: list[Any]) -> dict[int, _HistoryEntry] | str:
+    """The versions by number (entries without a number skipped), or why not: one twice."""
+    history: dict[int, _HistoryEntry] = {}
+    for raw in versions:
+        if not isinstance(raw, dict):
+            continue
+        number = raw.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            continue
+        author, minor = raw.get("authorId"), raw.get("minorEdit")
+        entry = (
+            _parse_instant(raw.get("createdAt")),
+            account_key(author) if isinstance(author, str) and author else None,
+            minor if isinstance(minor, bool) else None,
+        )
+        if history.setdefault(number, entry) != entry:
+            return f"the version history lists version {number} twice, differently"
+    return history
 
 
 def _backwards(earlier: int, later: int) -> str:
