@@ -1,9 +1,10 @@
-"""The rules of the README's "When a page passes": policy rule + page facts + as-of -> Verdict.
+"""The README's "When a page passes": policy rule + page facts + as-of -> Verdict.
 
-Pure: no I/O, no pytest, no clock. Every rule that can be judged is judged, so a
-failing verdict lists all its failures, not only the first. Each page's payloads
-are read once into a :class:`PageView` (the approval property validated once);
-``evaluate``, ``needs_versions`` and ``mentioned_accounts`` all work from it.
+Pure: no I/O, no pytest, no clock. Each page's payloads are read once into a
+:class:`PageView` (the approval property validated once); ``evaluate``,
+``needs_versions`` and ``mentioned_accounts`` all work from it. ``evaluate``
+counts the approval once into a ``rules.Counting`` and judges every rule in
+``rules.py`` on it, so a failing verdict lists all its failures, not only the first.
 
 Fail closed: missing, contradictory or unverifiable data never passes.
 """
@@ -12,56 +13,34 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from jsonschema import ValidationError
 
-from .accounts import ACCOUNT_ID, account_key, ambiguous_names, people, person
+from .accounts import ACCOUNT_ID, account_key, ambiguous_names
 from .facts import GroupMembers, PageFacts
 from .policy import GroupRequirement, PageRule
+
+# The rules' vocabulary is public here, where every other module imports it from.
+from .rules import APPROVAL_RULES, Counting, allowed_status
+from .rules import CLOCK_SKEW as CLOCK_SKEW
+from .rules import Failure as Failure
+from .rules import Rule as Rule
+from .rules import rejection_threshold as rejection_threshold
 from .schemas import json_path, validator
 from .untrusted import render_lines
 
 APPROVAL_KEY_SUFFIX = "_capable_approval"
-#: How far the approval app's clock may run ahead of the as-of instant: a completion
-#: later than this is a contradiction (an approval from the future never goes stale).
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Outcome(enum.Enum):
     APPROVED = "approved"
     NOT_APPROVED = "not approved"
     UNVERIFIABLE = "not verifiable"
-
-
-class Rule(enum.Enum):
-    """A rule a page can fail; the value is the short code the outputs may show."""
-
-    FETCH = "fetch"  # the page or its properties could not be fetched or read
-    STATUS = "status"
-    NO_APPROVAL = "no-approval"  # none, ambiguous or malformed: nothing to trust
-    WRITER = "approval-writer"  # approval data written by an account not in approval_writers
-    CONTRADICTION = "contradiction"
-    REJECTED = "rejected"
-    INCOMPLETE = "incomplete"
-    APPROVALS = "approvals"
-    REQUIRED_APPROVERS = "required-approvers"
-    #: a required approver published a version the approval answers for (four eyes):
-    #: their approval never counts, so waiting cannot help
-    SELF_APPROVAL = "self-approval"
-    AUTHOR_UNKNOWN = "author-unknown"  # four eyes cannot be checked
-    GROUPS = "groups"  # too few counted approvers from a required group
-    GROUPS_UNVERIFIABLE = "groups-unverifiable"  # a required group's members unknown
-    #: the version history a rule needs could not be fetched (or is not in the snapshot)
-    HISTORY_UNVERIFIABLE = "history-unverifiable"
-    EXPIRED = "expired"  # expires_on reached
-    NO_COMPLETION_TIME = "no-completion-time"
-    STALE = "stale"
-    TOO_OLD = "too-old"
 
 
 #: Failed rules that waiting can fix: the approvers are simply not done yet.
@@ -78,12 +57,6 @@ class GroupTally:
     members_counted: tuple[str, ...]
     #: why the group's members could not be read (then nothing is counted)
     failure: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    rule: Rule
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,99 +221,53 @@ def evaluate(
     """
     if view is None:
         view = read_page(facts, site=site, property_key=property_key)
-    # A name that two of the page's accounts share, or that is one of their ids, comes
-    # with the account id wherever it is shown (accounts.person).
-    ambiguous = ambiguous_names(mentioned_accounts(rule, view), names)
-
-    def named(accounts: Iterable[str]) -> str:
-        return people(accounts, names, ambiguous=ambiguous)
-
     link, version = view.link, view.version
     if view.problem is not None:
         return unverifiable(
             rule, view.problem, link, title=view.title, status=view.status, version=version
         )
     assert version is not None, "read_page gives a version whenever it finds no problem"
-    failures: list[Failure] = []
-
-    def fail(failed: Rule, reason: str) -> None:
-        failures.append(Failure(failed, reason))
-
-    # The page status.
-    if view.status not in rule.allowed_statuses:
-        fail(
-            Rule.STATUS,
-            f"page status is {view.status!r}; the policy allows only "
-            f"{', '.join(rule.allowed_statuses)}",
-        )
-
-    # Exactly one approval property, with a value we can trust.
+    failures = list(allowed_status(rule, view.status))
+    # Exactly one approval property, with a value we can trust: else nothing to count.
     approval = view.approval
     if approval is None:
-        fail(Rule.NO_APPROVAL, view.no_approval)
+        failures.append(Failure(Rule.NO_APPROVAL, view.no_approval))
         return Verdict(
             rule, Outcome.NOT_APPROVED, tuple(failures), link, view.title, view.status, version
         )
-
-    # Provenance: page editors can write content properties too (REST), so where the
-    # policy names the accounts that write approvals, anyone else's data is not trusted.
-    if rule.approval_writers is not None:
-        writer = approval.written.author_id if approval.written else None
-        if writer is None:
-            fail(
-                Rule.WRITER,
-                "Confluence does not say who last wrote the approval data (its property "
-                "version has no authorId), so it cannot be checked against approval_writers",
-            )
-        elif writer not in rule.approval_writers:
-            fail(
-                Rule.WRITER,
-                f"approval data last written by {person(writer, names, with_id=True)}, who is "
-                "not one of approval_writers; have the approval app record the approval again",
-            )
-
-    # Contradictions: one account in two lists, or an approval completed in the future.
-    lists = (
-        ("approved", approval.approved),
-        ("pending", approval.pending),
-        ("rejected", approval.rejected),
+    counting = _count(rule, view, approval, version, facts, as_of=as_of, names=names, groups=groups)
+    for check in APPROVAL_RULES:
+        failures.extend(check(counting))
+    outcome = Outcome.NOT_APPROVED if failures else Outcome.APPROVED
+    if any(f.rule in UNVERIFIABLE_RULES for f in failures):
+        outcome = Outcome.UNVERIFIABLE
+    return Verdict(
+        rule,
+        outcome,
+        tuple(failures),
+        link,
+        view.title,
+        view.status,
+        version,
+        approval,
+        groups=counting.tallies,
+        expires_at=counting.expires_at,
     )
-    # (Sets: a server may send lists of a thousand ids; tuples would make this quadratic.)
-    for i, (first, first_accounts) in enumerate(lists):
-        for second, second_accounts in lists[i + 1 :]:
-            if not (first_accounts and second_accounts):
-                continue
-            others = set(second_accounts)
-            both = [a for a in first_accounts if a in others]
-            if both:
-                fail(
-                    Rule.CONTRADICTION,
-                    f"the approval contradicts itself: {named(both)} listed as both {first} "
-                    f"and {second}; ask the approvers to decide again",
-                )
+
+
+def _count(
+    rule: PageRule,
+    view: PageView,
+    approval: ApprovalProperty,
+    version: PageVersion,
+    facts: PageFacts,
+    *,
+    as_of: datetime,
+    names: Mapping[str, str],
+    groups: Mapping[str, GroupMembers],
+) -> Counting:
+    """What the rules read, computed once: the version chain, who counts, group tallies."""
     completed = approval.completed_at if approval.is_complete else None
-    # (Subtracted from the completion, at least 1970: the as-of may be the calendar's end.)
-    if completed is not None and completed - CLOCK_SKEW > as_of:
-        fail(
-            Rule.CONTRADICTION,
-            f"the approval claims to have completed {_iso(completed)}, after the as-of "
-            f"instant {_iso(as_of)}: an approval cannot complete in the future",
-        )
-
-    # Not rejected: by the approval's own threshold, or the policy's lower max_rejections.
-    rejections, set_by = rejection_threshold(rule, approval)
-    if len(approval.rejected) >= rejections:
-        fail(
-            Rule.REJECTED,
-            f"the approval was rejected (rejected by: {named(approval.rejected)}; "
-            f"{_why_rejected(len(approval.rejected), set_by, rule, approval)})",
-        )
-
-    # Complete.
-    if not approval.is_complete:
-        waiting = f" (still pending: {named(approval.pending)})" if approval.pending else ""
-        fail(Rule.INCOMPLETE, f"the approval is not complete yet{waiting}")
-
     # Which versions the approval must answer for: the approved one (the version
     # current when the approval completed) and every later one. Only a history can
     # tell those apart once the page was edited after the approval.
@@ -354,168 +281,34 @@ def evaluate(
     # A history that could not be read makes the page not verifiable, not merely not
     # approved: no waiver may cover it (an unreachable site must not pass on waivers).
     unread = chain is None and (facts.versions is None or facts.versions_failure is not None)
-    history_rule = Rule.HISTORY_UNVERIFIABLE if unread else None
-
     # Four eyes: nobody who published the approved version or a later one counts.
-    publishers: set[str] = set()
-    if rule.forbid_self_approval:
-        if chain is None:
-            fail(
-                history_rule or Rule.AUTHOR_UNKNOWN,
-                f"four eyes (forbid_self_approval) cannot be checked: {chain_problem}",
-            )
-        else:
-            unknown = [v.number for v in chain if v.author_id is None]
-            if unknown:
-                fail(
-                    Rule.AUTHOR_UNKNOWN,
-                    "four eyes (forbid_self_approval) cannot be checked: Confluence does not "
-                    f"say who published version {_numbers(unknown)}",
-                )
-            publishers = {v.author_id for v in chain if v.author_id is not None}
+    publishers: frozenset[str] = (
+        frozenset(v.author_id for v in chain if v.author_id is not None)
+        if rule.forbid_self_approval and chain is not None
+        else frozenset()
+    )
     counted = tuple(a for a in approval.approved if a not in publishers)
-    counted_set = set(counted)
-    excluded = [a for a in approval.approved if a in publishers]
-    which = "the approved version or a later one" if len(chain or ()) > 1 else "the current version"
-    not_counted = (
-        f"; not counted: {named(excluded)}, who published {which} (forbid_self_approval)"
-        if excluded
-        else ""
+    limit = rule.age_limit
+    return Counting(
+        rule=rule,
+        approval=approval,
+        version=version,
+        as_of=as_of,
+        names=names,
+        # A name that two of the page's accounts share, or that is one of their ids,
+        # comes with the account id wherever it is shown (accounts.person).
+        ambiguous=ambiguous_names(mentioned_accounts(rule, view), names),
+        completed=completed,
+        edited_after=edited_after,
+        chain=chain,
+        chain_problem=chain_problem,
+        history_rule=Rule.HISTORY_UNVERIFIABLE if unread else None,
+        publishers=publishers,
+        counted=counted,
+        excluded=tuple(a for a in approval.approved if a in publishers),
+        tallies=tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups),
+        expires_at=limit.after(completed) if limit is not None and completed is not None else None,
     )
-
-    # Enough distinct approvers. Never fewer than one: an approval that nobody gave
-    # is not an approval, whatever a policy or the app's settings say.
-    needed = max(1, rule.min_approvers, approval.minimum_approvers)
-    if len(counted) < needed:
-        fail(
-            Rule.APPROVALS,
-            f"only {len(counted)} of {needed} required approvals "
-            f"(approved: {named(counted) or 'nobody'}{not_counted})",
-        )
-
-    # Named approvers.
-    missing = [a for a in rule.required_approvers if a not in counted_set]
-    if missing:
-        # excluded: approved but published; never_count: published, not (yet) approved
-        excluded_set = set(excluded)
-        never_count = [a for a in missing if a in publishers and a not in excluded_set]
-        cannot = (
-            f"; {named(never_count)} published {which}, so their approval cannot count "
-            "(forbid_self_approval)"
-            if never_count
-            else ""
-        )
-        fail(
-            Rule.SELF_APPROVAL
-            if any(a in publishers for a in missing)
-            else Rule.REQUIRED_APPROVERS,
-            f"required approvers have not approved: {named(missing)}"
-            + (not_counted if any(a in excluded_set for a in missing) else "")
-            + cannot,
-        )
-
-    # Teams: enough counted approvers from each required Confluence group.
-    tallies = tuple(tally_group(r, counted, groups.get(r.group)) for r in rule.required_groups)
-    for tally in tallies:
-        for failed, reason in _group_failures(tally, counted, named):
-            fail(failed, reason)
-
-    # An exact end date holds whether or not the approval is complete: waiting cannot help.
-    if rule.expires_on is not None:
-        expired = _expired_on(rule.expires_on, as_of)
-        if expired:
-            fail(Rule.EXPIRED, expired)
-
-    # Current and fresh speak of a completed approval: before that completedAt means nothing.
-    expires_at: datetime | None = None
-    if approval.is_complete:
-        if completed is None:
-            fail(
-                Rule.NO_COMPLETION_TIME,
-                "the approval is marked complete but has no completion time",
-            )
-        else:
-            if rule.require_current_version and edited_after:
-                stale = _stale(completed, version, rule, chain, chain_problem)
-                if stale:
-                    fail(history_rule or Rule.STALE, stale)
-            limit = rule.age_limit
-            if limit is not None:
-                expires_at = limit.after(completed)
-                too_old = _too_old(rule, limit.text, completed, expires_at, as_of)
-                if too_old:
-                    fail(Rule.TOO_OLD, too_old)
-    outcome = Outcome.NOT_APPROVED if failures else Outcome.APPROVED
-    if any(f.rule in UNVERIFIABLE_RULES for f in failures):
-        outcome = Outcome.UNVERIFIABLE
-    return Verdict(
-        rule,
-        outcome,
-        tuple(failures),
-        link,
-        view.title,
-        view.status,
-        version,
-        approval,
-        groups=tallies,
-        expires_at=expires_at,
-    )
-
-
-def _too_old(
-    rule: PageRule, limit: str, completed: datetime, expires_at: datetime | None, as_of: datetime
-) -> str:
-    """Calendar-aware age: why the approval is too old, or "" while it counts."""
-    # Aware datetimes compare as instants, whatever the as-of's offset.
-    if expires_at is None or as_of <= expires_at:
-        return ""
-    setting = "max_age" if rule.max_age is not None else "max_age_days"
-    age = as_of - completed
-    return (
-        f"the approval is too old: it expired on {_iso(expires_at)} (completed "
-        f"{_iso(completed)}, {setting} {limit}; {age.days} days before {_iso(as_of)}); "
-        "request a new approval"
-    )
-
-
-def _expired_on(expires_on: date, as_of: datetime) -> str:
-    """``expires_on``: from the start of that day (UTC) on, the approval no longer counts."""
-    if as_of < datetime.combine(expires_on, time.min, tzinfo=timezone.utc):
-        return ""
-    return (
-        f"the approval expired on {expires_on.isoformat()} (expires_on in the policy; judged at "
-        f"{_iso(as_of)}); request a new approval"
-    )
-
-
-def rejection_threshold(rule: PageRule, approval: ApprovalProperty) -> tuple[int, str]:
-    """How many rejections reject the approval, and which setting says so.
-
-    The approval's own ``minimumRejections`` (never below 1), lowered by the policy's
-    ``max_rejections`` (at most that many are tolerated): whoever requested the approval
-    chose the first, and must not be able to make rejections count for nothing. On a tie
-    the approval's own threshold is named: the policy changed nothing.
-    """
-    own = max(1, approval.minimum_rejections)
-    if rule.max_rejections is not None and rule.max_rejections + 1 < own:
-        return rule.max_rejections + 1, "max_rejections"
-    return own, "minimumRejections"
-
-
-def _why_rejected(count: int, set_by: str, rule: PageRule, approval: ApprovalProperty) -> str:
-    """Which threshold the rejections reached, in the words of the setting that set it."""
-    rejections = f"{count} rejection{'s' if count != 1 else ''}"
-    own = approval.minimum_rejections
-    if set_by == "max_rejections":
-        verb = "are" if count != 1 else "is"
-        return (
-            f"{rejections} {verb} more than the policy's max_rejections of {rule.max_rejections}, "
-            f"whatever the approval's minimumRejections of {own} says"
-        )
-    if own < 1:
-        return f"one rejection is enough whatever the approval's minimumRejections of {own} says"
-    verb = "reaches" if count == 1 else "reach"
-    return f"{rejections} {verb} the approval's minimumRejections of {own}"
 
 
 def tally_group(
@@ -530,32 +323,6 @@ def tally_group(
     return GroupTally(requirement, tuple(a for a in counted if a in members.keys))
 
 
-def _group_failures(
-    tally: GroupTally, counted: Sequence[str], people: Callable[[Iterable[str]], str]
-) -> list[tuple[Rule, str]]:
-    group, needed = tally.requirement.group, tally.requirement.min
-    if tally.failure is not None:
-        return [
-            (
-                Rule.GROUPS_UNVERIFIABLE,
-                f'could not verify the approvers from group "{group}": {tally.failure}',
-            )
-        ]
-    if len(tally.members_counted) >= needed:
-        return []
-    members = set(tally.members_counted)
-    others = [a for a in counted if a not in members]
-    outside = f"; approved, but not in the group: {people(others)}" if others else ""
-    return [
-        (
-            Rule.GROUPS,
-            f"only {len(tally.members_counted)} of {needed} required approvals from group "
-            f'"{group}" (members who approved: {people(tally.members_counted) or "nobody"}'
-            f"{outside})",
-        )
-    ]
-
-
 def _history_needed(rule: PageRule) -> bool:
     """Whether, for a page edited after its approval, the verdict needs the version history.
 
@@ -566,30 +333,6 @@ def _history_needed(rule: PageRule) -> bool:
     if rule.require_current_version:
         return rule.ignore_minor_edits
     return rule.forbid_self_approval
-
-
-def _stale(
-    completed: datetime,
-    version: PageVersion,
-    rule: PageRule,
-    chain: tuple[PageVersion, ...] | None,
-    chain_problem: str,
-) -> str:
-    """Why the approval is stale, or "" when every later edit was minor and that is allowed."""
-    edited = (
-        f"page was edited after approval: version {version.number} published "
-        f"{_iso(version.created_at)}, approval completed {_iso(completed)}"
-    )
-    advice = "; request a new approval of the current version"
-    if not rule.ignore_minor_edits:
-        return edited + advice
-    if chain is None:
-        return f"{edited}; whether those edits were minor could not be checked ({chain_problem})"
-    major = [v.number for v in chain[1:] if not v.minor_edit]
-    if major:
-        verb = "was not a minor edit" if len(major) == 1 else "were not minor edits"
-        return f"{edited}; version {_numbers(major)} after the approval {verb}{advice}"
-    return ""
 
 
 def _versions_since(
@@ -607,21 +350,9 @@ def _versions_since(
         return None, f"the version history could not be fetched: {facts.versions_failure.message}"
     if facts.versions is None:
         return None, "the version history was not fetched; record a new snapshot"
-    history: dict[int, tuple[datetime | None, str | None, bool | None]] = {}
-    for raw in facts.versions:
-        if not isinstance(raw, dict):
-            continue
-        number = raw.get("number")
-        if not isinstance(number, int) or isinstance(number, bool):
-            continue
-        author, minor = raw.get("authorId"), raw.get("minorEdit")
-        entry = (
-            _parse_instant(raw.get("createdAt")),
-            account_key(author) if isinstance(author, str) and author else None,
-            minor if isinstance(minor, bool) else None,
-        )
-        if history.setdefault(number, entry) != entry:
-            return None, f"the version history lists version {number} twice, differently"
+    history = _history_by_number(facts.versions)
+    if isinstance(history, str):
+        return None, history
     newest = max(history, default=current.number)
     if newest > current.number:
         return None, (
@@ -656,6 +387,30 @@ def _versions_since(
         if minor is None and minor_matters:
             return None, f"the version history does not say whether version {number} was minor"
     return None, "no version of the page was published before the approval completed"
+
+
+#: one version as the history lists it: publication time, publisher, whether it was minor
+_HistoryEntry = tuple[datetime | None, str | None, bool | None]
+
+
+def _history_by_number(versions: list[Any]) -> dict[int, _HistoryEntry] | str:
+    """The versions by number (entries without a number skipped), or why not: one twice."""
+    history: dict[int, _HistoryEntry] = {}
+    for raw in versions:
+        if not isinstance(raw, dict):
+            continue
+        number = raw.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            continue
+        author, minor = raw.get("authorId"), raw.get("minorEdit")
+        entry = (
+            _parse_instant(raw.get("createdAt")),
+            account_key(author) if isinstance(author, str) and author else None,
+            minor if isinstance(minor, bool) else None,
+        )
+        if history.setdefault(number, entry) != entry:
+            return f"the version history lists version {number} twice, differently"
+    return history
 
 
 def _backwards(earlier: int, later: int) -> str:
@@ -855,10 +610,6 @@ def _page(
     return (title if isinstance(title, str) else None, _shared(status), version, link), ""
 
 
-def _numbers(numbers: Sequence[int]) -> str:
-    return ", ".join(map(str, sorted(numbers)))
-
-
 def _distinct(accounts: Sequence[str]) -> tuple[str, ...]:
     """Each account once, in its one spelling (accounts.account_key), in the app's order."""
     return tuple(dict.fromkeys(_shared(account_key(a)) for a in accounts))
@@ -891,7 +642,3 @@ def _parse_instant(value: Any) -> datetime | None:
         return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
-
-
-def _iso(instant: datetime) -> str:
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -470,6 +470,32 @@ def test_the_property_threshold_is_named_where_it_is_the_stricter(
     )
 
 
+@pytest.mark.parametrize(
+    ("minimum", "cap", "why"),
+    [
+        # A tie: the policy changes nothing, so the approval's own threshold is named.
+        (2, 1, "2 rejections reach the approval's minimumRejections of 2"),
+        # One below the approval's own threshold: the policy's cap is what rejects.
+        (
+            3,
+            1,
+            "2 rejections are more than the policy's max_rejections of 1, whatever the "
+            "approval's minimumRejections of 3 says",
+        ),
+    ],
+)
+def test_max_rejections_is_named_only_where_it_is_the_stricter(
+    minimum: int, cap: int, why: str
+) -> None:
+    verdict = judge(
+        approval(rejected=[BOB, CAROL], minimumRejections=minimum),
+        policy=rule(max_rejections=cap),
+    )
+
+    assert verdict.failed_rules == (Rule.REJECTED,)
+    assert the_reason(verdict) == f"the approval was rejected (rejected by: {BOB}, {CAROL}; {why})"
+
+
 def test_without_max_rejections_the_property_threshold_is_named() -> None:
     verdict = judge(approval(rejected=[BOB]))
 

@@ -2096,6 +2096,35 @@ def test_times_are_shown_in_utc_whatever_the_runners_zone() -> None:
     assert verdict.version.created_at.utcoffset() == timedelta(0)
 
 
+def test_the_first_version_can_be_the_approved_one() -> None:
+    # ALICE published v1 and the approval completed; BOB's minor v2 came after it.
+    verdict = judge(
+        approval(approved=[CAROL]),
+        page_payload=page(
+            version=version(number=2, createdAt=iso(V4), authorId=BOB, minorEdit=True)
+        ),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=[entry(2, V4, BOB, True), entry(1, V1, ALICE)],
+    )
+
+    assert_approved(verdict)
+
+
+def test_a_version_published_in_the_same_instant_as_the_approved_one_is_not_backwards() -> None:
+    # v2 and v3 share their publication time: the approved version is still v3, so v2's
+    # publisher ALICE is not excluded by four eyes.
+    history = [entry(4, V4, BOB, True), entry(3, V3, CAROL), entry(2, V3, ALICE), entry(1, V1)]
+
+    verdict = judge(
+        approval(approved=[ALICE]),
+        page_payload=edited(4, authorId=BOB, minorEdit=True),
+        policy=rule(forbid_self_approval=True, ignore_minor_edits=True),
+        versions=history,
+    )
+
+    assert_approved(verdict)
+
+
 # --- required groups: the exact words and what the evidence gets ---------------------------
 
 
