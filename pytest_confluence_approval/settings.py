@@ -63,7 +63,6 @@ class Option:
     __slots__ = (
         "action",
         "default",
-        "duration",
         "flag",
         "help",
         "least",
@@ -87,7 +86,6 @@ class Option:
         most: float | None = None,
         least_excluded: bool = False,
         unit: str = "",
-        duration: bool = False,
     ) -> None:
         self.flag = flag
         self.help = help
@@ -100,8 +98,6 @@ class Option:
         self.most = most
         self.least_excluded = least_excluded
         self.unit = unit
-        #: the value is a duration in the options' syntax (``90s``, ``30m``, ``2h``)
-        self.duration = duration
 
     def __repr__(self) -> str:
         return f"<Option {self.flag}>"
@@ -206,7 +202,6 @@ DEADLINE = Option(
     "fails at once instead of sleeping",
     least=0.0,
     most=MAX_DEADLINE,
-    duration=True,
 )
 WAIT = Option(
     "--confluence-wait",
@@ -216,7 +211,6 @@ WAIT = Option(
     "--confluence-poll",
     least=0.0,
     most=MAX_WAIT,
-    duration=True,
 )
 POLL = Option(
     "--confluence-poll",
@@ -226,7 +220,6 @@ POLL = Option(
     f"{spelled_duration(MAX_POLL)}; default: {DEFAULT_POLL})",
     least=MIN_POLL,
     most=MAX_POLL,
-    duration=True,
 )
 AS_OF = Option(
     "--confluence-as-of",
@@ -358,7 +351,7 @@ def _check_number(option: Option, value: float) -> None:
 # (``6 months``, ``P6M``: calendar months and days counted from an approval, an error
 # the policy loader places at its file and line). Neither accepts the other's spelling,
 # and neither result could stand for the other's (a month is no fixed number of seconds).
-#: (compiled on first use, and kept, by ``re``: not in every pytest run)
+# A pattern, not a compiled one: ``re`` compiles it on first use (not in every pytest run).
 _DURATION = r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$"
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
