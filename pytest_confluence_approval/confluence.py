@@ -32,18 +32,17 @@ from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from . import TOOL_NAME, __version__
-from .deadline import ConfluenceError as ConfluenceError
 from .deadline import Deadline as Deadline
-from .deadline import Interrupted as Interrupted
 from .deadline import MemoryBudget as MemoryBudget
-from .deadline import RetryBudgetExceeded as RetryBudgetExceeded
-from .entrypoint import DEFAULT_CONCURRENCY
+from .errors import ConfigurationError as ConfigurationError
+from .errors import ConfluenceError as ConfluenceError
+from .errors import Interrupted as Interrupted
+from .errors import RetryBudgetExceeded as RetryBudgetExceeded
 from .pace import Answer, Pace, Ticket
-from .site import PAGE_ID_PATTERN as PAGE_ID_PATTERN
+from .pageids import is_page_id
+from .settings import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from .site import AuthKind as AuthKind
-from .site import ConfigurationError as ConfigurationError
 from .site import Credentials as Credentials
-from .site import is_page_id as is_page_id
 from .site import normalize_site as normalize_site
 from .site import unsafe_url_reason as unsafe_url_reason
 from .strict_json import NonFiniteNumber
@@ -378,8 +377,8 @@ class ConfluenceClient:
         site: str,
         credentials: Credentials,
         *,
-        timeout: float = 30.0,
-        retries: int = 4,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
         backoff_factor: float = 0.5,
         deadline: Deadline | float | None = None,

@@ -1,6 +1,7 @@
-"""The one time limit and the one memory budget of a gate run, and the errors of work
-that could not be done.
+"""The one time limit and the one memory budget of a gate run.
 
+What they raise when time runs out or the run is interrupted (RetryBudgetExceeded,
+Interrupted: ConfluenceErrors) is in errors.py, with every other error of the gate.
 No HTTP here: a replay creates the run's deadline too, and must not import the client.
 """
 
@@ -12,22 +13,7 @@ import threading
 import time
 import weakref
 
-
-class ConfluenceError(Exception):
-    """A request failed; ``str()`` is the plain-language reason."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class RetryBudgetExceeded(ConfluenceError):
-    """Waiting any longer would run past the gate's deadline."""
-
-
-class Interrupted(ConfluenceError):
-    """The run was interrupted (Ctrl-C): nothing more is fetched."""
+from .errors import Interrupted, RetryBudgetExceeded
 
 
 class Deadline:

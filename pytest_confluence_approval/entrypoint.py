@@ -13,132 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from .settings import INI_OPTIONS, OPTIONS
+
 MARKER = "confluence_approval"
 #: The key of xdist's workerinput by which the controller tells each worker it runs the
 #: gate's items itself.
 ON_CONTROLLER = "confluence_approval_on_controller"
 
-#: The one place each option's default lives; GateOptions takes them from here.
-DEFAULT_CONCURRENCY = 32
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_RETRIES = 4
-DEFAULT_DEADLINE = "10m"
-DEFAULT_POLL = "1m"
-#: The range each numeric option accepts, both ends included (GateSettings.resolve checks
-#: them): a typo must not start ten million threads, wait for years or never time out.
-MAX_CONCURRENCY = 256
-MAX_TIMEOUT = 600.0
-MAX_RETRIES = 20
-MAX_DEADLINE = 24 * 3600.0
-MAX_WAIT = 24 * 3600.0
-MIN_POLL = 1.0
-MAX_POLL = 3600.0
-
-
-def spelled_duration(seconds: float) -> str:
-    """A bound in the options' own syntax: ``24h``, ``1h``, ``90s``."""
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # Every option is defined once, in settings.py (stdlib only, so this stays light).
     group = parser.getgroup("confluence-approval", "Confluence approval gate")
-    group.addoption(
-        "--confluence-policy",
-        metavar="PATH",
-        help="policy file naming the pages that must be approved; enables the gate. "
-        "Secrets come only from the environment: CONFLUENCE_USERNAME + CONFLUENCE_API_TOKEN "
-        "(Cloud API token, HTTP Basic) or CONFLUENCE_PERSONAL_TOKEN (bearer: OAuth 2.0 "
-        "access token); neither: anonymous; a replay reads none of them",
-    )
-    group.addoption(
-        "--confluence-url",
-        metavar="URL",
-        help="wiki base URL, e.g. https://acme.atlassian.net/wiki "
-        "(default: $CONFLUENCE_URL, then the policy's site:)",
-    )
-    group.addoption(
-        "--confluence-concurrency",
-        type=int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help="most requests in flight at once; below it the gate finds the site's pace "
-        f"itself, slowing down on 429/503 (1 to {MAX_CONCURRENCY}; default: "
-        f"{DEFAULT_CONCURRENCY})",
-    )
-    group.addoption(
-        "--confluence-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"timeout of each request (more than 0, at most {MAX_TIMEOUT:g}; default: "
-        f"{DEFAULT_TIMEOUT:g})",
-    )
-    group.addoption(
-        "--confluence-retries",
-        type=int,
-        default=DEFAULT_RETRIES,
-        metavar="N",
-        help="retries on 429, 502-504 and connection errors, honouring Retry-After "
-        f"(0 to {MAX_RETRIES}; default: {DEFAULT_RETRIES})",
-    )
-    group.addoption(
-        "--confluence-deadline",
-        default=DEFAULT_DEADLINE,
-        metavar="DURATION",
-        help="time all network work of the run may take (queries, pages, histories, names, "
-        f"body reads), e.g. 90s, 10m (at most {spelled_duration(MAX_DEADLINE)}; default: "
-        f"{DEFAULT_DEADLINE}); --confluence-wait counts on top; a Retry-After beyond it "
-        "fails at once instead of sleeping",
-    )
-    group.addoption(
-        "--confluence-wait",
-        metavar="DURATION",
-        help=f"wait up to this long (e.g. 30m; at most {spelled_duration(MAX_WAIT)}) for pages "
-        "whose only failures are approvers not done yet, re-checking them every "
-        "--confluence-poll",
-    )
-    group.addoption(
-        "--confluence-poll",
-        default=DEFAULT_POLL,
-        metavar="DURATION",
-        help=f"how often to re-check while waiting ({spelled_duration(MIN_POLL)} to "
-        f"{spelled_duration(MAX_POLL)}; default: {DEFAULT_POLL})",
-    )
-    group.addoption(
-        "--confluence-as-of",
-        metavar="ISO8601",
-        help="judge approval age at this instant (default: now; in replay: the recording time)",
-    )
-    group.addoption(
-        "--confluence-record",
-        metavar="PATH",
-        help="write everything fetched to this snapshot file",
-    )
-    group.addoption(
-        "--confluence-replay",
-        metavar="PATH",
-        help="evaluate from this snapshot file, with no network access",
-    )
-    group.addoption(
-        "--confluence-report",
-        metavar="PATH",
-        help="write a JSON evidence report (format: schemas/report.schema.json)",
-    )
-    group.addoption(
-        "--confluence-insecure-http",
-        action="store_true",
-        default=False,
-        help="allow plain http to a host other than this machine (credentials travel unencrypted)",
-    )
-    parser.addini(
-        "confluence_policy",
-        "policy file for the Confluence approval gate (relative to the ini file)",
-        type="string",
-        default="",
-    )
+    for option in OPTIONS:
+        group.addoption(option.flag, **option.parser_arguments())
+    for ini in INI_OPTIONS:
+        parser.addini(ini.name, ini.help, type=ini.type, default=ini.default)
 
 
 #: the pytest-xdist workers the command line asked for, where the gate runs alone and so

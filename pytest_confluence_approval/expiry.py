@@ -15,15 +15,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from .errors import DurationError as DurationError
+
 #: The longest duration a policy may give (like max_age_days' cap of 36500 days).
 MAX_YEARS = 100
 
 _WORDS = re.compile(r"^\s*(\d{1,6})\s*([Dd]ay|[Ww]eek|[Mm]onth|[Yy]ear)s?\s*$")
 _ISO = re.compile(r"^P(?:(\d{1,6})Y)?(?:(\d{1,6})M)?(?:(\d{1,6})W)?(?:(\d{1,6})D)?$")
-
-
-class DurationError(ValueError):
-    """The text is not a duration a policy may give; ``str()`` says what would be."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,13 @@ class Duration:
         return add_calendar(instant, months=self.months, days=self.days)
 
 
-def parse_duration(text: str) -> Duration:
-    """``90 days``, ``2 weeks``, ``1 month``, ``6 months``, ``1 year``, or ISO ``P1Y2M``."""
+def parse_calendar_duration(text: str) -> Duration:
+    """``90 days``, ``2 weeks``, ``1 month``, ``6 months``, ``1 year``, or ISO ``P1Y2M``.
+
+    A policy's ``max_age``: calendar months and days, raising DurationError. Not the
+    options' ``90s``/``30m``/``2h`` (settings.parse_option_duration): see the comment
+    there for why the two languages have two parsers.
+    """
     words = _WORDS.match(text)
     if words:
         number, unit = int(words.group(1)), words.group(2).lower()

@@ -13,8 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .confluence import PAGES_PER_BATCH, ConfluenceClient, ConfluenceError, is_page_id
+from .confluence import PAGES_PER_BATCH, ConfluenceClient
+from .errors import ConfluenceError
 from .facts import FetchFailure, GroupMembers, PageFacts
+from .pageids import is_page_id
 
 T = TypeVar("T")
 

@@ -5,43 +5,31 @@ payloads, display names, group members, the as-of instant; fetched live or repla
 -> verdicts (each page judged, its waiver weighed at the as-of instant). Every phase
 that goes to the network spends from one :class:`Network`: the run's one deadline.
 
-Knows nothing of pytest, so the plugin stays glue and this stays testable.
+Knows nothing of pytest, so the plugin stays glue and this stays testable (the import
+contract in pyproject.toml holds it to that); its options and their defaults come from
+settings.py, below it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
-from pathlib import Path
 from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from .deadline import ConfluenceError, Deadline, MemoryBudget
-from .entrypoint import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_DEADLINE,
-    DEFAULT_POLL,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
-    MAX_CONCURRENCY,
-    MAX_DEADLINE,
-    MAX_POLL,
-    MAX_RETRIES,
-    MAX_TIMEOUT,
-    MAX_WAIT,
-    MIN_POLL,
-    spelled_duration,
-)
+from .deadline import Deadline, MemoryBudget
+from .errors import ConfigurationError, ConfluenceError
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
 from .policy import PageRule, Policy, Waiver, load_policy
-from .site import ConfigurationError, Credentials, normalize_site
+from .settings import GateOptions as GateOptions
+from .settings import parse_as_of, validate_options
+from .site import Credentials, normalize_site
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
     Outcome,
@@ -70,25 +58,6 @@ WaiverState = Literal["applied", "expired", "unused"]
 
 
 @dataclass(frozen=True)
-class GateOptions:
-    """The gate's options as the user gave them (command line, ini), before validation."""
-
-    policy: Path
-    url: str | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
-    timeout: float = DEFAULT_TIMEOUT
-    retries: int = DEFAULT_RETRIES
-    as_of: str | None = None
-    record: Path | None = None
-    replay: Path | None = None
-    report: Path | None = None
-    insecure_http: bool = False
-    deadline: str = DEFAULT_DEADLINE
-    wait: str | None = None
-    poll: str = DEFAULT_POLL
-
-
-@dataclass(frozen=True)
 class GateSettings:
     policy: Policy
     site: str
@@ -107,50 +76,20 @@ class GateSettings:
     def resolve(
         cls, options: GateOptions, environ: Mapping[str, str] | None = None
     ) -> GateSettings:
-        """Validate everything up front; raises PolicyError, SnapshotError or ConfigurationError.
+        """Validate everything up front; raises a GateUsageError (PolicyError, SnapshotError,
+        ConfigurationError).
 
         ``environ`` defaults to the process environment, read where it is needed: no
         frame that can raise keeps it in a local, where ``pytest -l`` would print it.
         """
-        if not 1 <= options.concurrency <= MAX_CONCURRENCY:
-            raise ConfigurationError(
-                f"--confluence-concurrency {options.concurrency} is out of range: give 1 to "
-                f"{MAX_CONCURRENCY} requests in flight at once"
-            )
-        if not 0 < options.timeout <= MAX_TIMEOUT:  # written so that NaN is refused too
-            raise ConfigurationError(
-                f"--confluence-timeout {options.timeout:g} is out of range: give more than 0 "
-                f"and at most {MAX_TIMEOUT:g} seconds for each request"
-            )
-        if not 0 <= options.retries <= MAX_RETRIES:
-            raise ConfigurationError(
-                f"--confluence-retries {options.retries} is out of range: give 0 to "
-                f"{MAX_RETRIES} retries"
-            )
-        if options.record and options.replay:
-            raise ConfigurationError(
-                "--confluence-record and --confluence-replay cannot be combined: a replay "
-                "fetches nothing new to record"
-            )
-        deadline = parse_duration(options.deadline, "--confluence-deadline", most=MAX_DEADLINE)
-        wait = (
-            parse_duration(options.wait, "--confluence-wait", most=MAX_WAIT)
-            if options.wait
-            else None
-        )
-        poll = parse_duration(options.poll, "--confluence-poll", least=MIN_POLL, most=MAX_POLL)
-        if wait is not None and options.replay:
-            raise ConfigurationError(
-                "--confluence-wait cannot be combined with --confluence-replay: a snapshot "
-                "never changes"
-            )
+        deadline, wait, poll = validate_options(options)
         # A replay sends nothing, so it reads no secret at all: a half-set or conflicting
         # pair in the environment of a replay is none of its business.
         credentials = (
             Credentials("anonymous") if options.replay else Credentials.from_environment(environ)
         )
         policy = load_policy(options.policy)
-        as_of = parse_instant(options.as_of) if options.as_of else None
+        as_of = parse_as_of(options.as_of) if options.as_of else None
         if policy.site:  # checked even when overridden: a policy's site must be valid
             try:
                 normalize_site(policy.site, allow_insecure_http=True)
@@ -190,52 +129,10 @@ class GateSettings:
         )
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(text: str, option: str, *, least: float = 0.0, most: float) -> float:
-    """``90``, ``90s``, ``30m`` or ``2h`` -> seconds: more than zero, at least ``least``
-    and at most ``most`` (a typo of many digits must not become a wait of centuries)."""
-    found = _DURATION.match(text)
-    seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2)] if found else 0.0
-    if seconds <= 0:
-        raise ConfigurationError(
-            f"{option} {text!r} is not a duration such as 90s, 30m or 2h (more than zero)"
-        )
-    if not least <= seconds <= most:
-        shorter = seconds < least
-        raise ConfigurationError(
-            f"{option} {text!r} is {'shorter' if shorter else 'longer'} than "
-            f"{spelled_duration(least if shorter else most)}: give "
-            + (
-                f"{spelled_duration(least)} to {spelled_duration(most)}"
-                if least
-                else f"at most {spelled_duration(most)}"
-            )
-        )
-    return seconds
-
-
 def _duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-
-
-def parse_instant(text: str) -> datetime:
-    """ISO 8601 date or date-time; without an offset it is taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
-        # In UTC, as every instant the rules and outputs see: an offset can carry an
-        # instant such as 0001-01-01T00:00+14:00 off the calendar (OverflowError).
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(
-            timezone.utc
-        )
-    except (ValueError, OverflowError):
-        raise ConfigurationError(
-            f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"
-        ) from None
 
 
 WaiverUse = tuple[Waiver, WaiverState]

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-class OutputError(Exception):
-    """An output path that would overwrite an input or another output (exit 4)."""
+from .errors import OutputError
 
 
 def same_file(a: Path, b: Path) -> bool:

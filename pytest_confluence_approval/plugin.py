@@ -18,10 +18,11 @@ from _pytest.terminal import TerminalReporter
 
 from . import junit
 from .entrypoint import MARKER, ON_CONTROLLER, XDIST_DECLINED, absolute_path, names_file
+from .errors import ConfigurationError, GateUsageError
 from .evidence import build_report, evidence_properties, evidence_text
-from .gate import Gate, GateOptions, GateSettings
+from .gate import Gate, GateSettings
 from .jobsummary import markdown_summary
-from .outputs import OutputError, check_outputs, write_step_summary
+from .outputs import check_outputs, write_step_summary
 from .ownership import (
     OWN_VERDICT,
     GateFailure,
@@ -31,10 +32,10 @@ from .ownership import (
     pytest_status,
     reported,
 )
-from .policy import PageQuery, PageRule, PolicyError
+from .policy import PageQuery, PageRule
 from .scope import NotJudged, not_judged
-from .site import ConfigurationError
-from .snapshot import SnapshotError, write_json_atomically
+from .settings import GateOptions
+from .snapshot import write_json_atomically
 from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
 from .untrusted import render_line, render_lines
 from .verdict import Outcome
@@ -73,7 +74,7 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
             junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
             step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
         )
-    except (PolicyError, SnapshotError, ConfigurationError, OutputError) as exc:
+    except GateUsageError as exc:  # a policy, snapshot, option or output path: exit 4
         raise usage_error(exc) from None
     if getattr(option, "xmlpath", None) and (problem := junit.check_pytest_junitxml()):
         raise usage_error(problem)

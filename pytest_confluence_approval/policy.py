@@ -7,7 +7,6 @@ as a :class:`PolicyError` whose message names the file, the line and the key.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -19,8 +18,11 @@ import yaml
 from jsonschema import ValidationError
 
 from .accounts import account_key
-from .expiry import Duration, DurationError, parse_duration
+from .errors import DurationError
+from .errors import PolicyError as PolicyError
+from .expiry import Duration, parse_calendar_duration
 from .inputs import open_regular_file
+from .pageids import MAX_PAGE_ID, is_page_id, within_int64
 from .schemas import validator
 
 #: A policy is a short text file; anything bigger is a mistake, not a policy.
@@ -30,18 +32,6 @@ MAX_POLICY_NODES = 50_000
 
 #: Two spellings of one setting: in one mapping only one of them may be given.
 AGE_KEYS = ("max_age", "max_age_days")
-
-
-class PolicyError(Exception):
-    """The policy file is unusable; the message is written for the person who edits it.
-
-    ``lines``: the message, one problem a line. Each is rendered as a line of its own,
-    so policy text inside one (a key with a line break in it) stays inside it.
-    """
-
-    def __init__(self, *lines: str) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
 
 
 @dataclass(frozen=True)
@@ -195,11 +185,6 @@ def load_policy(path: Path) -> Policy:
     return parse_policy(data, path)
 
 
-#: the schema's page-id pattern, matched whole (see _plain_page)
-_PAGE_ID = re.compile(r"[1-9][0-9]{0,18}")
-_MAX_PAGE_ID = 2**63 - 1
-
-
 def _plain_page(entry: Any) -> bool:
     """True only if this pages: entry surely matches the schema's page definition.
 
@@ -212,9 +197,9 @@ def _plain_page(entry: Any) -> bool:
         return False
     page_id, name = entry.get("id"), entry.get("name", "-")
     if type(page_id) is str:
-        id_ok = _PAGE_ID.fullmatch(page_id) is not None
+        id_ok = is_page_id(page_id)
     else:
-        id_ok = type(page_id) is int and 1 <= page_id <= _MAX_PAGE_ID
+        id_ok = type(page_id) is int and 1 <= page_id <= MAX_PAGE_ID
     return id_ok and type(name) is str and 1 <= len(name) <= 200
 
 
@@ -339,7 +324,7 @@ def _expiry_settings(mapping: Mapping[str, Any], at: YamlPath, where: Any) -> di
         _check_one_spelling(settings[name] or [], (*at, name), where)
     if settings.get("max_age") is not None:
         try:
-            settings["max_age"] = parse_duration(settings["max_age"])
+            settings["max_age"] = parse_calendar_duration(settings["max_age"])
         except DurationError as exc:
             at_key = (*at, "max_age")
             raise PolicyError(f"{where(at_key)}: {_dotted(at_key)}: {exc}") from None
@@ -545,15 +530,12 @@ def _use_raw_page_ids(node: yaml.Node, document: Any) -> None:
                     item[id_key] = value_node.value
 
 
-#: Confluence page ids are int64 values: the schema's 19 digits can still be too many.
-_INT64_MAX = 2**63 - 1
-
-
 def _check_int64(page_id: str, where: str) -> None:
-    if int(page_id) > _INT64_MAX:
+    """Confluence page ids are int64 values: the schema's 19 digits can still be too many."""
+    if not within_int64(page_id):
         raise PolicyError(
             f"{where}: page id {page_id} is larger than any Confluence page id "
-            f"(at most {_INT64_MAX})"
+            f"(at most {MAX_PAGE_ID})"
         )
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .accounts import people, person
+from .instants import utc_iso
 from .policy import PageRule
 
 if TYPE_CHECKING:  # verdict builds the counting from these; the rules only read them
@@ -401,4 +402,5 @@ def _numbers(numbers: Sequence[int]) -> str:
 
 
 def _iso(instant: datetime) -> str:
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An instant in failure text: UTC, to the second (instants.utc_iso)."""
+    return utc_iso(instant, timespec="seconds")

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-#: A Confluence page id: a positive int64 in plain decimal, no sign, no leading zero.
-PAGE_ID_PATTERN = r"^[1-9][0-9]{0,18}$"
-_INT64_MAX = 2**63 - 1
+from .errors import ConfigurationError
 
 AuthKind = Literal["basic", "bearer", "anonymous"]
-
-
-class ConfigurationError(Exception):
-    """Options or environment that make the gate unusable (a usage error)."""
 
 
 @dataclass(frozen=True)
@@ -139,15 +133,3 @@ def unsafe_url_reason(url: str) -> str | None:
     if parsed.auth is not None or "@" in authority:
         return "contains credentials (user info before an '@')"
     return None
-
-
-def is_page_id(value: object) -> bool:
-    """A positive int64 in plain decimal: no sign, no leading zero (``^[1-9][0-9]{0,18}$``)."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= 19
-        and value.isascii()
-        and value.isdigit()
-        and value[0] != "0"
-        and int(value) <= _INT64_MAX
-    )

@@ -9,27 +9,25 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import TOOL_NAME, __version__
+from .errors import SnapshotError as SnapshotError
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .inputs import open_regular_file
+from .instants import parse_instant
+from .instants import utc_iso as utc_iso
+from .pageids import is_page_id, within_int64
 from .schemas import json_path, validator
 from .strict_json import DECODER as _DECODER
 from .strict_json import loads as strict_json_loads
 
-_INT64_MAX = 2**63 - 1
-
 FORMAT = "pytest-confluence-approval snapshot"
 FORMAT_VERSION = 1
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
-
-
-class SnapshotError(Exception):
-    """The snapshot file is unusable; the message names the file."""
 
 
 class RecordedPages(Mapping[str, PageFacts]):
@@ -119,12 +117,6 @@ class Snapshot:
     def settle(self, page_ids: Iterable[str]) -> None:
         """These pages are judged: release their payloads (see RecordedPages)."""
         self.pages.settle(page_ids)
-
-
-def utc_iso(instant: datetime) -> str:
-    return (
-        instant.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
 
 
 def dump_snapshot(
@@ -329,11 +321,10 @@ def load_snapshot(path: Path) -> Snapshot:
             f"{path}: not a snapshot: the file is not valid JSON (nested too deeply)"
         ) from None
     try:
-        recorded_at = datetime.fromisoformat(document["recorded_at"].replace("Z", "+00:00"))
         # In UTC, as every instant the rules and outputs see: an offset may carry
-        # 0001-01-01T00:00+14:00 out of the calendar (OverflowError), refused here.
-        recorded_at = recorded_at.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
+        # 0001-01-01T00:00+14:00 out of the calendar, refused here.
+        recorded_at = parse_instant(document["recorded_at"])
+    except ValueError:
         raise SnapshotError(f"{path}: the snapshot's recorded_at is not a valid instant") from None
     if not _is_plain_base_url(document["site"]):
         raise SnapshotError(
@@ -344,7 +335,7 @@ def load_snapshot(path: Path) -> Snapshot:
         page_texts = {p: compact_json(e).encode("utf-8") for p, e in document["pages"].items()}
     document["pages"] = {}
     query_ids = [p["id"] for q in document.get("queries", {}).values() for p in q.get("pages", [])]
-    too_large = [p for p in [*page_texts, *query_ids] if int(p) > _INT64_MAX]
+    too_large = [p for p in [*page_texts, *query_ids] if not within_int64(p)]
     if too_large:
         raise SnapshotError(
             f"{path}: not a valid snapshot: page id {too_large[0]} is larger than any "
@@ -503,9 +494,6 @@ def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] |
         )
 
 
-#: the schema's page-id pattern, matched whole (the schema's "$" also allows a final \n:
-#: such an id only takes the slow path, where the schema decides)
-_PAGE_ID = re.compile(r"[1-9][0-9]{0,18}")
 _PAGE_ENTRY_KEYS = frozenset({"page", "properties", "versions", "versions_failure"})
 
 
@@ -515,7 +503,9 @@ def _page_entry_ok(page_id: str, entry: Any) -> bool:
     False means "let the schema decide", never "invalid": it may be stricter than the
     schema, never looser (tests/test_snapshot.py holds it to that).
     """
-    if not _PAGE_ID.fullmatch(page_id) or type(entry) is not dict:
+    # An id the schema's pattern allows but is_page_id does not (a final "\n", which the
+    # schema's "$" takes; 19 digits beyond int64) only takes the slow path.
+    if not is_page_id(page_id) or type(entry) is not dict:
         return False
     if "failure" in entry:
         return len(entry) == 1 and _failure_ok(entry["failure"])
@@ -545,7 +535,7 @@ def _query_entry_ok(entry: Any) -> bool:
         type(page) is dict
         and page.keys() == _QUERY_PAGE_KEYS
         and type(page["id"]) is str
-        and _PAGE_ID.fullmatch(page["id"]) is not None
+        and is_page_id(page["id"])
         and type(page["title"]) is str
         for page in entry["pages"]
     )

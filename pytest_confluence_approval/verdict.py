@@ -15,7 +15,7 @@ import enum
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
@@ -23,6 +23,8 @@ from jsonschema import ValidationError
 
 from .accounts import ACCOUNT_ID, account_key, ambiguous_names
 from .facts import GroupMembers, PageFacts
+from .instants import from_epoch_ms as _from_epoch_ms
+from .instants import instant_or_none as _parse_instant
 from .policy import GroupRequirement, PageRule
 
 # The rules' vocabulary is public here, where every other module imports it from.
@@ -622,23 +624,3 @@ def _shared(text: str) -> str:
     the same few approvers' ids would otherwise be held once per page.
     """
     return sys.intern(text) if type(text) is str else text
-
-
-def _from_epoch_ms(value: int | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=value)
-
-
-def _parse_instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        # RFC 3339 allows a lowercase "z" (and "t"); fromisoformat takes neither "z" nor
-        # "Z" on every Python version, so the offset is spelled out.
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        # An instant without an offset cannot be compared safely: treat it as unknown.
-        # Normalising here keeps every instant the rules see in UTC and in range.
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo is not None else None
-    except (ValueError, OverflowError):
-        return None

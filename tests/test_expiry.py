@@ -15,7 +15,7 @@ from pytest_confluence_approval.expiry import (
     Duration,
     DurationError,
     add_calendar,
-    parse_duration,
+    parse_calendar_duration,
 )
 from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts
 from pytest_confluence_approval.policy import GroupRequirement, PageRule
@@ -89,7 +89,7 @@ def judge_completed(
     ],
 )
 def test_durations_in_words_and_iso_8601(text: str, months: int, days: int) -> None:
-    duration = parse_duration(text)
+    duration = parse_calendar_duration(text)
     assert (duration.months, duration.days) == (months, days)
     assert duration.text == text
 
@@ -99,18 +99,18 @@ def test_durations_in_words_and_iso_8601(text: str, months: int, days: int) -> N
 )
 def test_anything_else_is_not_a_duration(text: str) -> None:
     with pytest.raises(DurationError, match="is not a duration"):
-        parse_duration(text)
+        parse_calendar_duration(text)
 
 
 def test_hours_are_refused_with_the_reason() -> None:
     with pytest.raises(DurationError, match="calendar days"):
-        parse_duration("PT36H")
+        parse_calendar_duration("PT36H")
 
 
 @pytest.mark.parametrize("text", ["101 years", "P1300M", "36900 days"])
 def test_more_than_a_century_is_refused(text: str) -> None:
     with pytest.raises(DurationError, match="longer than 100 years"):
-        parse_duration(text)
+        parse_calendar_duration(text)
 
 
 # --- calendar arithmetic ------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_beyond_the_calendar_means_never() -> None:
 
 
 def test_one_month_after_31_january_ends_on_28_february() -> None:
-    policy = rule(max_age=parse_duration("1 month"))
+    policy = rule(max_age=parse_calendar_duration("1 month"))
     completed = at("2026-01-31T10:00:00Z")
 
     assert_approved(judge_completed(completed, at("2026-02-28T10:00:00Z"), policy))
@@ -174,7 +174,7 @@ def test_one_month_after_31_january_ends_on_28_february() -> None:
 
 
 def test_one_month_after_31_january_of_a_leap_year_ends_on_29_february() -> None:
-    policy = rule(max_age=parse_duration("P1M"))
+    policy = rule(max_age=parse_calendar_duration("P1M"))
     completed = at("2028-01-31T10:00:00Z")
 
     assert_approved(judge_completed(completed, at("2028-02-29T10:00:00Z"), policy))
@@ -186,7 +186,7 @@ def test_one_month_after_31_january_of_a_leap_year_ends_on_29_february() -> None
 def test_the_as_of_instant_is_compared_as_an_instant_whatever_its_offset(
     offset_hours: float,
 ) -> None:
-    policy = rule(max_age=parse_duration("1 month"))
+    policy = rule(max_age=parse_calendar_duration("1 month"))
     completed = at("2026-01-31T10:00:00Z")
     zone = timezone(timedelta(hours=offset_hours))
     # The same instants as above, written in another zone (some on another local date).
@@ -204,7 +204,7 @@ def test_a_completion_after_the_as_of_instant_never_passes(completed: str) -> No
     # A property value saying it completed in 9999 gives an expiry "beyond the calendar",
     # i.e. never; one in 2036 would count until 2036 plus max_age. The approval cannot
     # have completed after the instant judged: contradictory data fails closed.
-    policy = rule(max_age=parse_duration("6 months"))
+    policy = rule(max_age=parse_calendar_duration("6 months"))
     verdict = judge_completed(at(completed), at("2026-01-01T00:00:00Z"), policy)
 
     assert not verdict.passed
@@ -215,7 +215,7 @@ def test_a_completion_after_the_as_of_instant_never_passes(completed: str) -> No
 
 
 def test_a_completion_minutes_ahead_of_the_gates_clock_is_clock_skew() -> None:
-    policy = rule(max_age=parse_duration("1 day"))
+    policy = rule(max_age=parse_calendar_duration("1 day"))
     as_of = at("2026-01-01T00:00:00Z")
     assert_approved(judge_completed(as_of + timedelta(minutes=4), as_of, policy))
 
@@ -229,7 +229,7 @@ def test_max_age_days_is_an_alias_with_the_same_failure_text() -> None:
 
 
 def test_an_incomplete_approval_has_no_age() -> None:
-    policy = rule(max_age=parse_duration("1 day"))
+    policy = rule(max_age=parse_calendar_duration("1 day"))
     verdict = judge_completed(
         at("2020-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z"), policy, isComplete="false"
     )
@@ -274,7 +274,7 @@ def test_an_expired_date_makes_waiting_for_an_incomplete_approval_pointless() ->
 
 
 def test_both_limits_report_both_reasons() -> None:
-    policy = rule(expires_on=date(2026, 2, 1), max_age=parse_duration("2 weeks"))
+    policy = rule(expires_on=date(2026, 2, 1), max_age=parse_calendar_duration("2 weeks"))
     verdict = judge_completed(at("2026-01-01T00:00:00Z"), at("2026-03-01T00:00:00Z"), policy)
     assert set(verdict.failed_rules) == {Rule.EXPIRED, Rule.TOO_OLD}
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from pytest_confluence_approval.expiry import parse_duration
+from pytest_confluence_approval.expiry import parse_calendar_duration
 from pytest_confluence_approval.policy import (
     DEFAULT_SETTINGS,
     MAX_POLICY_BYTES,
@@ -906,20 +906,20 @@ def test_max_age_expires_on_and_required_groups_merge_like_every_setting() -> No
         """
     )
     first, second, third = policy.pages
-    assert first.max_age == parse_duration("6 months")
+    assert first.max_age == parse_calendar_duration("6 months")
     assert first.max_age_days is None
     assert first.expires_on == date(2026, 6, 30)
     assert first.required_groups == (GroupRequirement("security-team", 1),)
     # The entry's max_age_days replaces the defaults' max_age: one setting, two spellings.
     assert second.max_age is None
     assert second.max_age_days == 30
-    assert second.age_limit == parse_duration("30 days")
+    assert second.age_limit == parse_calendar_duration("30 days")
     assert second.required_groups == (
         GroupRequirement("security-team", 1),
         GroupRequirement("qa", 2),
     )
     assert (third.max_age, third.expires_on, third.required_groups) == (
-        parse_duration("P1Y2M"),
+        parse_calendar_duration("P1Y2M"),
         None,
         (),
     )
