@@ -55,7 +55,7 @@ class RecordedPages(Mapping[str, PageFacts]):
         if not isinstance(entry, bytes):
             return PageFacts(page_id, failure=entry)
         try:
-            return _page_facts(page_id, strict_json_loads(entry))
+            return PageFacts.from_json(page_id, strict_json_loads(entry))
         except RecursionError:
             # Read once while loading, an entry nested nearly as deep as the stack allows
             # may not be readable again deeper in the stack, where its page is judged.
@@ -137,43 +137,16 @@ def dump_snapshot(
     queries: Mapping[str, QueryResult] | None = None,
     groups: Mapping[str, GroupMembers] | None = None,
 ) -> None:
-    pages: dict[str, Any] = {}
-    for page_id, f in facts.items():
-        if f.failure is not None:
-            pages[page_id] = {"failure": {"message": f.failure.message, "status": f.failure.status}}
-        else:
-            pages[page_id] = {"page": f.page, "properties": f.properties}
-            if f.versions is not None:
-                pages[page_id]["versions"] = f.versions
-            if f.versions_failure is not None:
-                pages[page_id]["versions_failure"] = {
-                    "message": f.versions_failure.message,
-                    "status": f.versions_failure.status,
-                }
     document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "recorded_at": utc_iso(recorded_at),
         "site": site,
         "tool": {"name": TOOL_NAME, "version": __version__},
-        "pages": pages,
+        "pages": {page_id: page.to_json() for page_id, page in facts.items()},
         "users": dict(names),
-        "queries": {
-            cql: (
-                {"failure": {"message": r.failure.message, "status": r.failure.status}}
-                if r.failure
-                else {"pages": [{"id": p, "title": t} for p, t in r.pages]}
-            )
-            for cql, r in (queries or {}).items()
-        },
-        "groups": {
-            name: (
-                {"failure": {"message": g.failure.message, "status": g.failure.status}}
-                if g.failure
-                else {"members": sorted(g.members)}
-            )
-            for name, g in (groups or {}).items()
-        },
+        "queries": {cql: result.to_json() for cql, result in (queries or {}).items()},
+        "groups": {name: group.to_json() for name, group in (groups or {}).items()},
     }
     document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
@@ -351,38 +324,12 @@ def load_snapshot(path: Path) -> Snapshot:
         pages=RecordedPages(page_texts),
         names=document.get("users", {}),
         queries={
-            cql: QueryResult(
-                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
-            )
-            if "failure" in entry
-            else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
-            for cql, entry in document.get("queries", {}).items()
+            cql: QueryResult.from_json(entry) for cql, entry in document.get("queries", {}).items()
         },
         groups={
-            name: GroupMembers(
-                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
-            )
-            if "failure" in entry
-            else GroupMembers(frozenset(entry["members"]))
+            name: GroupMembers.from_json(entry)
             for name, entry in document.get("groups", {}).items()
         },
-    )
-
-
-def _page_facts(page_id: str, entry: Mapping[str, Any]) -> PageFacts:
-    """One recorded page entry (as the schema allows it) as the facts a verdict reads."""
-    if "failure" in entry:
-        failure = entry["failure"]
-        return PageFacts(page_id, failure=FetchFailure(failure["message"], failure["status"]))
-    versions_failure = entry.get("versions_failure")
-    return PageFacts(
-        page_id,
-        page=entry["page"],
-        properties=entry["properties"],
-        versions=entry.get("versions"),
-        versions_failure=FetchFailure(versions_failure["message"], versions_failure["status"])
-        if versions_failure
-        else None,
     )
 
 
