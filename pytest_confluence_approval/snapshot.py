@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from . import TOOL_NAME, __version__
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .inputs import open_regular_file
-from .schemas import json_path, validator
+from .schemas import json_path, surely_valid, validator
 from .strict_json import DECODER as _DECODER
 from .strict_json import loads as strict_json_loads
 
@@ -418,9 +418,9 @@ def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] |
     of ``document`` (see _split_pages).
     """
     # Validating thousands of page entries with jsonschema cost more than judging them.
-    # When every entry has the shape the schema allows (checked directly below), the
-    # schema checks the rest of the document with the pages left out; otherwise it
-    # checks everything, so the error message is the schema's own.
+    # When every entry surely matches (the schema's quick check, schemas.surely_valid),
+    # the validator checks the rest of the document with the pages left out; otherwise
+    # it checks everything, so the error message is the schema's own.
     checked = document
     pages = document.get("pages") if isinstance(document, dict) else None
     if isinstance(pages, dict) and all(_page_entry_ok(k, v) for k, v in pages.items()):
@@ -445,58 +445,21 @@ def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] |
         )
 
 
-#: the schema's page-id pattern, matched whole (the schema's "$" also allows a final \n:
-#: such an id only takes the slow path, where the schema decides)
-_PAGE_ID = re.compile(r"[1-9][0-9]{0,18}")
-_PAGE_ENTRY_KEYS = frozenset({"page", "properties", "versions", "versions_failure"})
+#: where snapshot.schema.json describes a page id, a page entry and a query entry
+_PAGE_ID = "/properties/pages/propertyNames"
+_PAGE_ENTRY = "/properties/pages/additionalProperties"
+_QUERY_ENTRY = "/properties/queries/additionalProperties"
 
 
 def _page_entry_ok(page_id: str, entry: Any) -> bool:
-    """True only if this page entry surely matches schemas/snapshot.schema.json.
+    """True only if this page entry surely matches the schema (see schemas.surely_valid).
 
-    False means "let the schema decide", never "invalid": it may be stricter than the
-    schema, never looser (tests/test_snapshot.py holds it to that).
+    False means "let the schema decide", never "invalid".
     """
-    if not _PAGE_ID.fullmatch(page_id) or type(entry) is not dict:
-        return False
-    if "failure" in entry:
-        return len(entry) == 1 and _failure_ok(entry["failure"])
-    if not (
-        entry.keys() <= _PAGE_ENTRY_KEYS
-        and type(entry.get("page")) is dict
-        and type(entry.get("properties")) is list
-    ):
-        return False
-    if "versions" in entry and type(entry["versions"]) is not list:
-        return False
-    return "versions_failure" not in entry or _failure_ok(entry["versions_failure"])
-
-
-_QUERY_PAGE_KEYS = frozenset({"id", "title"})
+    id_ok, entry_ok = surely_valid("snapshot", _PAGE_ID), surely_valid("snapshot", _PAGE_ENTRY)
+    return id_ok(page_id) and entry_ok(entry)
 
 
 def _query_entry_ok(entry: Any) -> bool:
     """True only if this ``queries`` entry surely matches the schema (as _page_entry_ok)."""
-    if type(entry) is not dict:
-        return False
-    if entry.keys() == {"failure"}:
-        return _failure_ok(entry["failure"])
-    if entry.keys() != {"pages"} or type(entry["pages"]) is not list:
-        return False
-    return all(
-        type(page) is dict
-        and page.keys() == _QUERY_PAGE_KEYS
-        and type(page["id"]) is str
-        and _PAGE_ID.fullmatch(page["id"]) is not None
-        and type(page["title"]) is str
-        for page in entry["pages"]
-    )
-
-
-def _failure_ok(failure: Any) -> bool:
-    return (
-        type(failure) is dict
-        and failure.keys() == {"message", "status"}
-        and type(failure["message"]) is str
-        and (failure["status"] is None or type(failure["status"]) is int)
-    )
+    return surely_valid("snapshot", _QUERY_ENTRY)(entry)
