@@ -283,4 +283,4 @@ def _waiver(waiver: WaiverInfo | None) -> dict[str, str] | None:
 def _failure(facts: PageFacts | None) -> dict[str, Any] | None:
     if facts is None or facts.failure is None:
         return None
-    return {"message": facts.failure.message, "http_status": facts.failure.status}
+    return facts.failure.to_report_json()

@@ -2,10 +2,16 @@
 
 Payloads are kept raw (as Confluence sent them) so a snapshot can store exactly
 what a verdict was based on and a replay can run the same evaluation over it.
+
+Each record carries its own JSON codec, as snapshot files hold it
+(schemas/snapshot.schema.json): ``to_json`` writes an entry, ``from_json`` reads one
+back. ``from_json`` trusts its input's shape: snapshot.py validates a snapshot against
+its schema before it reads any entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,24 @@ class FetchFailure:
 
     message: str
     status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As a snapshot records it: ``{"message": ..., "status": ...}``."""
+        return {"message": self.message, "status": self.status}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FetchFailure:
+        return cls(data["message"], data["status"])
+
+    def to_report_json(self) -> dict[str, Any]:
+        """As the JSON report states it (schemas/report.schema.json): the status is named
+        for what it is, ``{"message": ..., "http_status": ...}``."""
+        return {"message": self.message, "http_status": self.status}
+
+
+def _failure_entry(failure: FetchFailure) -> dict[str, Any]:
+    """A snapshot entry (page, query or group) that records only why it failed."""
+    return {"failure": failure.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +58,30 @@ class PageFacts:
     def failed(cls, page_id: str, message: str, status: int | None = None) -> PageFacts:
         return cls(page_id=page_id, failure=FetchFailure(message, status))
 
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot's entry of the page (its id is the entry's key, not in it)."""
+        if self.failure is not None:
+            return _failure_entry(self.failure)
+        entry: dict[str, Any] = {"page": self.page, "properties": self.properties}
+        if self.versions is not None:
+            entry["versions"] = self.versions
+        if self.versions_failure is not None:
+            entry["versions_failure"] = self.versions_failure.to_json()
+        return entry
+
+    @classmethod
+    def from_json(cls, page_id: str, entry: Mapping[str, Any]) -> PageFacts:
+        if "failure" in entry:
+            return cls(page_id, failure=FetchFailure.from_json(entry["failure"]))
+        versions_failure = entry.get("versions_failure")
+        return cls(
+            page_id,
+            page=entry["page"],
+            properties=entry["properties"],
+            versions=entry.get("versions"),
+            versions_failure=FetchFailure.from_json(versions_failure) if versions_failure else None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
@@ -41,6 +89,18 @@ class QueryResult:
 
     pages: tuple[tuple[str, str], ...] = ()
     failure: FetchFailure | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot's entry of the query (its CQL is the entry's key)."""
+        if self.failure is not None:
+            return _failure_entry(self.failure)
+        return {"pages": [{"id": page_id, "title": title} for page_id, title in self.pages]}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> QueryResult:
+        if "failure" in entry:
+            return cls(failure=FetchFailure.from_json(entry["failure"]))
+        return cls(pages=tuple((page["id"], page["title"]) for page in entry["pages"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +115,15 @@ class GroupMembers:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset(map(account_key, self.members)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot's entry of the group (its name is the entry's key)."""
+        if self.failure is not None:
+            return _failure_entry(self.failure)
+        return {"members": sorted(self.members)}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> GroupMembers:
+        if "failure" in entry:
+            return cls(failure=FetchFailure.from_json(entry["failure"]))
+        return cls(frozenset(entry["members"]))

@@ -1,4 +1,29 @@
-"""The JSON Schemas shipped as package data, so editors and auditors can use them too."""
+"""The JSON Schemas shipped as package data, so editors and auditors can use them too.
+
+Each schema is the one statement of its format, and each is checked one way:
+
+- ``policy``: every policy file is validated with :func:`validator` (jsonschema), so each
+  error message is the schema's own. Its ``pages`` entries are first tried with
+  :func:`surely_valid`: thousands of plain ``- id: "123"`` entries cost more to validate
+  with jsonschema than the rest of a replay's set-up, so when every entry passes, the
+  validator sees only the first (policy.py).
+- ``snapshot``: every snapshot is validated with :func:`validator`, then its SHA-256 is
+  checked. Its page and query entries are first tried with :func:`surely_valid` (tens of
+  thousands of them cost more to validate with jsonschema than to judge); the validator
+  checks the rest of the document, or all of it when an entry does not pass, so the error
+  message is again the schema's (snapshot.py).
+- ``approval``: every approval property is tried with :func:`surely_valid` first, and only
+  a property that does not pass is validated with :func:`validator`, for its messages
+  (verdict.py): validating each page's approval with jsonschema cost more than judging it.
+- ``report``: written by the gate from its own records (evidence.py), never read back, so
+  it is not validated at run time; the tests that read a report the gate wrote validate it
+  against the schema.
+
+:func:`surely_valid` is no copy of a schema: it is compiled from the schema itself, the
+one ``validator`` uses (quickcheck.py). True means the validator would accept the value;
+False means "let the validator decide", never "invalid", so it may be stricter than the
+schema, never looser (tests/test_schemas.py holds it to that).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +33,8 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
+
+from .quickcheck import Check, surely_matches
 
 
 @cache
@@ -31,10 +58,15 @@ StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
 
 
 @cache
-def validator(name: str) -> Draft202012Validator:
+def _bundled(name: str) -> Any:
     # Local $refs are inlined: jsonschema resolves each one on every use, which made
     # validating one approval property cost more than evaluating every rule on it.
-    validator: Draft202012Validator = StrictValidator(_inline_refs(load_schema(name)))
+    return _inline_refs(load_schema(name))
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    validator: Draft202012Validator = StrictValidator(_bundled(name))
     return validator
 
 
@@ -47,11 +79,15 @@ def _inline_refs(schema: Any, root: Any = None) -> Any:
         return schema
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/") and len(schema) == 1:
-        target = root
-        for part in ref[2:].split("/"):
-            target = target[part]
-        return _inline_refs(target, root)
+        return _inline_refs(_resolve(root, ref[1:]), root)
     return {key: _inline_refs(value, root) for key, value in schema.items()}
+
+
+def _resolve(schema: Any, pointer: str) -> Any:
+    """The part of ``schema`` at a JSON Pointer such as ``/properties/pages``."""
+    for part in pointer.split("/")[1:]:
+        schema = schema[part.replace("~1", "/").replace("~0", "~")]
+    return schema
 
 
 def json_path(path: Any) -> str:
@@ -60,3 +96,14 @@ def json_path(path: Any) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
+
+
+@cache
+def surely_valid(name: str, pointer: str = "") -> Check:
+    """The quick check of schema ``name`` (at the JSON Pointer ``pointer``, if given).
+
+    Compiled once from the schema ``validator(name)`` uses, with the same semantics:
+    ``pattern`` searches as jsonschema's does, ``integer`` excludes 2.0 and booleans as
+    StrictValidator does.
+    """
+    return surely_matches(_resolve(_bundled(name), pointer))

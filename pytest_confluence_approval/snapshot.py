@@ -21,7 +21,7 @@ from .inputs import open_regular_file
 from .instants import parse_instant
 from .instants import utc_iso as utc_iso
 from .pageids import is_page_id, within_int64
-from .schemas import json_path, validator
+from .schemas import json_path, surely_valid, validator
 from .strict_json import DECODER as _DECODER
 from .strict_json import loads as strict_json_loads
 
@@ -53,7 +53,7 @@ class RecordedPages(Mapping[str, PageFacts]):
         if not isinstance(entry, bytes):
             return PageFacts(page_id, failure=entry)
         try:
-            return _page_facts(page_id, strict_json_loads(entry))
+            return PageFacts.from_json(page_id, strict_json_loads(entry))
         except RecursionError:
             # Read once while loading, an entry nested nearly as deep as the stack allows
             # may not be readable again deeper in the stack, where its page is judged.
@@ -129,43 +129,16 @@ def dump_snapshot(
     queries: Mapping[str, QueryResult] | None = None,
     groups: Mapping[str, GroupMembers] | None = None,
 ) -> None:
-    pages: dict[str, Any] = {}
-    for page_id, f in facts.items():
-        if f.failure is not None:
-            pages[page_id] = {"failure": {"message": f.failure.message, "status": f.failure.status}}
-        else:
-            pages[page_id] = {"page": f.page, "properties": f.properties}
-            if f.versions is not None:
-                pages[page_id]["versions"] = f.versions
-            if f.versions_failure is not None:
-                pages[page_id]["versions_failure"] = {
-                    "message": f.versions_failure.message,
-                    "status": f.versions_failure.status,
-                }
     document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "recorded_at": utc_iso(recorded_at),
         "site": site,
         "tool": {"name": TOOL_NAME, "version": __version__},
-        "pages": pages,
+        "pages": {page_id: page.to_json() for page_id, page in facts.items()},
         "users": dict(names),
-        "queries": {
-            cql: (
-                {"failure": {"message": r.failure.message, "status": r.failure.status}}
-                if r.failure
-                else {"pages": [{"id": p, "title": t} for p, t in r.pages]}
-            )
-            for cql, r in (queries or {}).items()
-        },
-        "groups": {
-            name: (
-                {"failure": {"message": g.failure.message, "status": g.failure.status}}
-                if g.failure
-                else {"members": sorted(g.members)}
-            )
-            for name, g in (groups or {}).items()
-        },
+        "queries": {cql: result.to_json() for cql, result in (queries or {}).items()},
+        "groups": {name: group.to_json() for name, group in (groups or {}).items()},
     }
     document["sha256"] = content_digest(document)
     write_json_atomically(path, document)
@@ -347,38 +320,12 @@ def load_snapshot(path: Path) -> Snapshot:
         pages=RecordedPages(page_texts),
         names=document.get("users", {}),
         queries={
-            cql: QueryResult(
-                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
-            )
-            if "failure" in entry
-            else QueryResult(pages=tuple((p["id"], p["title"]) for p in entry["pages"]))
-            for cql, entry in document.get("queries", {}).items()
+            cql: QueryResult.from_json(entry) for cql, entry in document.get("queries", {}).items()
         },
         groups={
-            name: GroupMembers(
-                failure=FetchFailure(entry["failure"]["message"], entry["failure"]["status"])
-            )
-            if "failure" in entry
-            else GroupMembers(frozenset(entry["members"]))
+            name: GroupMembers.from_json(entry)
             for name, entry in document.get("groups", {}).items()
         },
-    )
-
-
-def _page_facts(page_id: str, entry: Mapping[str, Any]) -> PageFacts:
-    """One recorded page entry (as the schema allows it) as the facts a verdict reads."""
-    if "failure" in entry:
-        failure = entry["failure"]
-        return PageFacts(page_id, failure=FetchFailure(failure["message"], failure["status"]))
-    versions_failure = entry.get("versions_failure")
-    return PageFacts(
-        page_id,
-        page=entry["page"],
-        properties=entry["properties"],
-        versions=entry.get("versions"),
-        versions_failure=FetchFailure(versions_failure["message"], versions_failure["status"])
-        if versions_failure
-        else None,
     )
 
 
@@ -467,9 +414,9 @@ def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] |
     of ``document`` (see _split_pages).
     """
     # Validating thousands of page entries with jsonschema cost more than judging them.
-    # When every entry has the shape the schema allows (checked directly below), the
-    # schema checks the rest of the document with the pages left out; otherwise it
-    # checks everything, so the error message is the schema's own.
+    # When every entry surely matches (the schema's quick check, schemas.surely_valid),
+    # the validator checks the rest of the document with the pages left out; otherwise
+    # it checks everything, so the error message is the schema's own.
     checked = document
     pages = document.get("pages") if isinstance(document, dict) else None
     if isinstance(pages, dict) and all(_page_entry_ok(k, v) for k, v in pages.items()):
@@ -494,57 +441,26 @@ def _check_snapshot(path: Path, document: Any, page_texts: Mapping[str, bytes] |
         )
 
 
-_PAGE_ENTRY_KEYS = frozenset({"page", "properties", "versions", "versions_failure"})
+#: where snapshot.schema.json describes a page id, a page entry and a query entry
+_PAGE_ID = "/properties/pages/propertyNames"
+_PAGE_ENTRY = "/properties/pages/additionalProperties"
+_QUERY_ENTRY = "/properties/queries/additionalProperties"
 
 
 def _page_entry_ok(page_id: str, entry: Any) -> bool:
-    """True only if this page entry surely matches schemas/snapshot.schema.json.
+    """True only if this page entry surely matches the schema (see schemas.surely_valid).
 
-    False means "let the schema decide", never "invalid": it may be stricter than the
-    schema, never looser (tests/test_snapshot.py holds it to that).
+    False means "let the schema decide", never "invalid".
     """
     # An id the schema's pattern allows but is_page_id does not (a final "\n", which the
     # schema's "$" takes; 19 digits beyond int64) only takes the slow path.
-    if not is_page_id(page_id) or type(entry) is not dict:
-        return False
-    if "failure" in entry:
-        return len(entry) == 1 and _failure_ok(entry["failure"])
-    if not (
-        entry.keys() <= _PAGE_ENTRY_KEYS
-        and type(entry.get("page")) is dict
-        and type(entry.get("properties")) is list
-    ):
-        return False
-    if "versions" in entry and type(entry["versions"]) is not list:
-        return False
-    return "versions_failure" not in entry or _failure_ok(entry["versions_failure"])
-
-
-_QUERY_PAGE_KEYS = frozenset({"id", "title"})
+    id_ok, entry_ok = surely_valid("snapshot", _PAGE_ID), surely_valid("snapshot", _PAGE_ENTRY)
+    return is_page_id(page_id) and id_ok(page_id) and entry_ok(entry)
 
 
 def _query_entry_ok(entry: Any) -> bool:
     """True only if this ``queries`` entry surely matches the schema (as _page_entry_ok)."""
-    if type(entry) is not dict:
+    if not surely_valid("snapshot", _QUERY_ENTRY)(entry):
         return False
-    if entry.keys() == {"failure"}:
-        return _failure_ok(entry["failure"])
-    if entry.keys() != {"pages"} or type(entry["pages"]) is not list:
-        return False
-    return all(
-        type(page) is dict
-        and page.keys() == _QUERY_PAGE_KEYS
-        and type(page["id"]) is str
-        and is_page_id(page["id"])
-        and type(page["title"]) is str
-        for page in entry["pages"]
-    )
-
-
-def _failure_ok(failure: Any) -> bool:
-    return (
-        type(failure) is dict
-        and failure.keys() == {"message", "status"}
-        and type(failure["message"]) is str
-        and (failure["status"] is None or type(failure["status"]) is int)
-    )
+    # As for page entries: an id the schema's pattern allows but is_page_id does not.
+    return all(is_page_id(page["id"]) for page in entry.get("pages", ()))

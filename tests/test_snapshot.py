@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_confluence_approval.facts import FetchFailure, PageFacts
+from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from pytest_confluence_approval.gate import Gate as Gate_
 from pytest_confluence_approval.gate import GateOptions, GateSettings
 from pytest_confluence_approval.policy import PageRule
+from pytest_confluence_approval.schemas import load_schema, validator
 from pytest_confluence_approval.snapshot import (
     SnapshotError,
     _page_entry_ok,
@@ -328,6 +329,68 @@ def _snapshot_content(pages: dict[str, object]) -> dict[str, object]:
         "users": {},
         "queries": {},
     }
+
+
+# --- the records' codecs (facts.py): what a snapshot writes, it reads back the same ---
+
+_failures = st.builds(
+    FetchFailure, st.text(max_size=8), st.none() | st.integers(min_value=100, max_value=599)
+)
+_payloads = st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4), max_size=2)
+_page_facts = st.one_of(
+    _failures.map(lambda failure: PageFacts("101", failure=failure)),
+    st.builds(
+        lambda page, properties, versions, versions_failure: PageFacts(
+            "101",
+            page=page,
+            properties=properties,
+            versions=versions,
+            versions_failure=versions_failure,
+        ),
+        _payloads,
+        st.lists(_payloads, max_size=2),
+        st.none() | st.lists(_payloads, max_size=2),
+        st.none() | _failures,
+    ),
+)
+_query_results = st.one_of(
+    _failures.map(lambda failure: QueryResult(failure=failure)),
+    st.lists(
+        st.tuples(st.from_regex(r"[1-9][0-9]{0,18}", fullmatch=True), st.text(max_size=6)),
+        max_size=3,
+    ).map(lambda pages: QueryResult(pages=tuple(pages))),
+)
+_group_members = st.one_of(
+    _failures.map(lambda failure: GroupMembers(failure=failure)),
+    st.frozensets(st.text(min_size=1, max_size=8), max_size=3).map(GroupMembers),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=_page_facts, query=_query_results, group=_group_members)
+def test_each_record_is_written_as_the_schema_says_and_read_back_as_it_was(
+    page: PageFacts, query: QueryResult, group: GroupMembers
+) -> None:
+    document = {
+        **_snapshot_content({page.page_id: page.to_json()}),
+        "queries": {"space = ENG": query.to_json()},
+        "groups": {"qa": group.to_json()},
+        "sha256": "0" * 64,
+    }
+
+    assert list(validator("snapshot").iter_errors(document)) == []
+    assert PageFacts.from_json(page.page_id, page.to_json()) == page
+    assert QueryResult.from_json(query.to_json()) == query
+    assert GroupMembers.from_json(group.to_json()) == group
+
+
+@given(failure=_failures)
+def test_a_fetch_failure_is_reported_as_the_report_schema_says(failure: FetchFailure) -> None:
+    from jsonschema import Draft202012Validator
+
+    facts = load_schema("report")["$defs"]["page"]["properties"]["facts"]["properties"]
+    Draft202012Validator(facts["fetch_failure"]).validate(failure.to_report_json())
+    assert failure.to_report_json() == {"message": failure.message, "http_status": failure.status}
 
 
 def test_a_snapshot_nested_near_the_recursion_limit_loads_or_is_refused(tmp_path: Path) -> None:
