@@ -21,7 +21,7 @@ from pytest_confluence_approval.verdict import (
     Verdict,
     unverifiable,
 )
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import approval_value
 from tests.markdown import RENDERERS
 
@@ -155,7 +155,7 @@ def test_no_title_name_or_reason_becomes_a_link(renderer: str, text: str) -> Non
 
 
 def test_the_summary_of_a_hostile_site_links_only_to_its_pages(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = gate.site
     site.add_page("101", title="Call ops@acme.test or www.acme.test", version=3)
