@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -22,6 +22,7 @@ from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from . import __version__
 from .deadline import ConfluenceError, Deadline, MemoryBudget
 from .entrypoint import (
     DEFAULT_CONCURRENCY,
@@ -41,6 +42,8 @@ from .entrypoint import (
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
 from .policy import PageRule, Policy, Waiver, load_policy
+from .result import GateResult, QueryOutcome, RunFacts, WaiverState, WaiverUse, gate_result
+from .scope import not_judged
 from .site import ConfigurationError, Credentials, normalize_site
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
 from .verdict import (
@@ -66,7 +69,6 @@ MAX_PAGES_PER_QUERY = 50_000
 MAX_PAGES_PER_RUN = 50_000
 
 Mode = Literal["live", "replay"]
-WaiverState = Literal["applied", "expired", "unused"]
 
 
 @dataclass(frozen=True)
@@ -236,9 +238,6 @@ def parse_instant(text: str) -> datetime:
         raise ConfigurationError(
             f"--confluence-as-of {text!r} is not an ISO 8601 instant such as 2025-08-01T10:00:00Z"
         ) from None
-
-
-WaiverUse = tuple[Waiver, WaiverState]
 
 
 class Network:
@@ -693,9 +692,9 @@ def waiver_use(waiver: Waiver, verdict: Verdict, as_of: datetime) -> WaiverUse:
     expired token, a site down) is never waived, or a broken gate would pass.
     """
     if verdict.outcome is not Outcome.NOT_APPROVED:
-        return waiver, "unused"
+        return WaiverUse(waiver, WaiverState.UNUSED)
     expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
-    return waiver, "applied" if as_of < expires_at else "expired"
+    return WaiverUse(waiver, WaiverState.APPLIED if as_of < expires_at else WaiverState.EXPIRED)
 
 
 def judge_pages(
@@ -774,12 +773,39 @@ class Gate:
         """The waiver of a page judged in this session, and whether it covers the verdict."""
         return self._judgement.waivers.get(page_id) if page_id in self._judged else None
 
-    def waived(self) -> set[str]:
-        """The pages judged so far whose failure a waiver turned into an xfail."""
-        return {p for p in self._judged if (w := self.waiver(p)) and w[1] == "applied"}
+    def result(self, *, deselected: Collection[str], policy_path: str) -> GateResult:
+        """The run's one record, once every page due has been judged (or the run stopped).
 
-    def counts(self) -> dict[Outcome, int]:
-        counts = dict.fromkeys(Outcome, 0)
-        for v in self._judged.values():
-            counts[v.outcome] += 1
-        return counts
+        ``deselected``: the pages -k, -m or --deselect dropped; ``policy_path``: the policy
+        file as the outputs name it.
+        """
+        s, page_set, facts = self.settings, self.resolve(), self.facts
+        return gate_result(
+            self._judged.values(),
+            facts=RunFacts(
+                mode=s.mode,
+                site=s.site,
+                policy_path=policy_path,
+                policy_sha256=s.policy.sha256,
+                auth="none" if s.mode == "replay" else s.credentials.kind,
+                gate_version=__version__,
+                as_of=facts.as_of if facts else None,
+                recorded_at=facts.recorded_at if facts else None,
+                pace=self.network.pace_reached(),
+            ),
+            waivers={p: w for p in self._judged if (w := self.waiver(p)) is not None},
+            not_judged=not_judged(
+                in_scope=page_set.rules,
+                judged=self._judged,
+                deselected=deselected,
+                queries=s.policy.queries,
+                results=page_set.query_results,
+            ),
+            rules=page_set.rules,
+            queries=[
+                QueryOutcome(q, page_set.query_results[q.cql], page_set.query_pages[q.cql])
+                for q in s.policy.queries
+            ],
+            names=facts.names if facts else {},
+            fetched=facts.pages if facts else {},
+        )

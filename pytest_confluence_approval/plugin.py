@@ -18,7 +18,7 @@ from _pytest.terminal import TerminalReporter
 
 from . import junit
 from .entrypoint import MARKER, ON_CONTROLLER, XDIST_DECLINED, absolute_path, names_file
-from .evidence import build_report, evidence_properties, evidence_text
+from .evidence import build_report, evidence_properties, evidence_text, suite_properties
 from .gate import Gate, GateOptions, GateSettings
 from .jobsummary import markdown_summary
 from .outputs import OutputError, check_outputs, write_step_summary
@@ -32,10 +32,11 @@ from .ownership import (
     reported,
 )
 from .policy import PageQuery, PageRule, PolicyError
-from .scope import NotJudged, not_judged
+from .result import GateResult, WaiverState
+from .scope import NOT_JUDGED_LIMIT
 from .site import ConfigurationError
 from .snapshot import SnapshotError, write_json_atomically
-from .terminal import NOT_JUDGED_LIMIT, SECTION, summary_lines
+from .terminal import SECTION, summary_lines
 from .untrusted import render_line, render_lines
 from .verdict import Outcome
 
@@ -233,12 +234,13 @@ class ApprovalItem(GateItem):
         if self.config.getini("junit_family") in ("xunit1", "legacy"):
             assert gate.facts is not None
             self.user_properties.extend(evidence_properties(verdict, gate.facts.names, waiver))
-        if waiver is not None and waiver[1] == "expired":
+        if waiver is not None and waiver.state is WaiverState.EXPIRED:
             warnings.warn(
                 ExpiredWaiverWarning(
                     render_line(
                         f"the waiver for {self.rule.label} expired on "
-                        f"{waiver[0].expires.isoformat()} and was ignored ({waiver[0].reason})"
+                        f"{waiver.waiver.expires.isoformat()} and was ignored "
+                        f"({waiver.waiver.reason})"
                     )
                 ),
                 stacklevel=1,
@@ -255,8 +257,8 @@ class ApprovalItem(GateItem):
         if verdict.passed:
             return None
         waiver = gate.waiver(self.rule.page_id)
-        if waiver is not None and waiver[1] == "applied":
-            w = waiver[0]
+        if waiver is not None and waiver.applied:
+            w = waiver.waiver
             return pytest.xfail.Exception(
                 render_line(
                     f"waived until {w.expires.isoformat()} ({w.reason}); not approved: "
@@ -296,6 +298,8 @@ class GateReporter:
         self.rewritten: list[str] = []
         #: outputs that could not be written, in words; the run then exits 4
         self.output_errors: list[str] = []
+        #: the run's one result, once the session has finished
+        self.result: GateResult | None = None
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.gate.settings
@@ -506,70 +510,26 @@ class GateReporter:
             evidence_text(verdict, facts.names, facts.as_of, self.gate.waiver(page_id)),
         )
 
-    def not_judged(self) -> NotJudged:
-        gate = self.gate
-        page_set = gate.resolve()
-        return not_judged(
-            in_scope=page_set.rules,
-            judged=gate.verdicts,
-            deselected=self.deselected,
-            queries=gate.settings.policy.queries,
-            results=page_set.query_results,
-        )
-
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        gate, page_set, facts = self.gate, self.gate.page_set, self.gate.facts
-        if page_set is None:
+        gate = self.gate
+        if gate.page_set is None:
             return  # the session ended before collection
-        s = gate.settings
         self._overturn(session)
-        skipped = self.not_judged()
-        counts = gate.counts()
-        for name, value in [
-            ("confluence.approved", counts[Outcome.APPROVED]),
-            ("confluence.not_approved", counts[Outcome.NOT_APPROVED]),
-            ("confluence.not_verifiable", counts[Outcome.UNVERIFIABLE]),
-        ]:
-            junit.add_suite_property(self.config, name, str(value))
-        junit.add_suite_property(
-            self.config, "confluence.not_judged", skipped.sentence() or "none", NOT_JUDGED_LIMIT
+        self.result = result = gate.result(
+            deselected=self.deselected,
+            policy_path=_display_path(gate.settings.policy.path, session.config.rootpath),
         )
-        if s.options.report:
-            report = build_report(
-                gate.verdicts.values(),
-                waivers={p: w for p in gate.verdicts if (w := gate.waiver(p))},
-                queries=[
-                    (q, page_set.query_results[q.cql], list(page_set.query_pages[q.cql]))
-                    for q in s.policy.queries
-                ],
-                site=s.site,
-                mode=s.mode,
-                auth="none" if s.mode == "replay" else s.credentials.kind,
-                policy_path=_display_path(s.policy.path, session.config.rootpath),
-                policy_sha256=s.policy.sha256,
-                as_of=facts.as_of if facts else None,
-                recorded_at=facts.recorded_at if facts else None,
-                names=facts.names if facts else {},
-                facts=facts.pages if facts else {},
-                skipped=skipped,
-            )
+        for name, value, limit in suite_properties(result):
+            junit.add_suite_property(self.config, name, value, limit)
+        if report := gate.settings.options.report:
             try:
-                write_json_atomically(s.options.report, report)
+                write_json_atomically(report, build_report(result))
             except OSError as exc:
-                self._output_failed(f"--confluence-report {s.options.report}", exc)
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if step_summary:
-            text = markdown_summary(
-                gate.verdicts.values(),
-                facts.names if facts else {},
-                gate.waived(),
-                site=s.site,
-                rules=page_set.rules,
-                skipped=skipped,
-            )
+                self._output_failed(f"--confluence-report {report}", exc)
+        if step_summary := os.environ.get("GITHUB_STEP_SUMMARY"):
             try:
-                write_step_summary(Path(step_summary), text)
+                write_step_summary(Path(step_summary), markdown_summary(result))
             except OSError as exc:
                 self._output_failed(f"GITHUB_STEP_SUMMARY {step_summary}", exc)
         if self.output_errors:
@@ -612,7 +572,7 @@ class GateReporter:
             queries = {i.query.cql for i in self.selected.values() if isinstance(i, QueryItem)}
         else:
             pages, queries = set(page_set.rules), {q.cql for q in policy.queries}
-        waived, verdicts = gate.waived(), gate.verdicts
+        verdicts = gate.verdicts
         not_judged, empty_queries = "not judged", "could not run or matched no pages"
         failing: dict[str, list[str]] = {
             kind: [] for kind in (Outcome.NOT_APPROVED.value, Outcome.UNVERIFIABLE.value)
@@ -620,7 +580,8 @@ class GateReporter:
         failing |= {not_judged: [], empty_queries: []}
         for page_id in page_set.rules:
             if (verdict := verdicts.get(page_id)) is not None:
-                if not verdict.passed and page_id not in waived:
+                waiver = gate.waiver(page_id)
+                if not verdict.passed and not (waiver is not None and waiver.applied):
                     failing[verdict.outcome.value].append(page_id)
             elif page_id in pages and page_id not in self.deselected:
                 failing[not_judged].append(page_id)
@@ -638,19 +599,10 @@ class GateReporter:
         )
 
     def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
-        gate = self.gate
-        if gate.page_set is None:
-            return
+        if self.result is None:
+            return  # the session ended before collection
         terminalreporter.section(SECTION)
-        waived = gate.waived()
-        lines = summary_lines(
-            gate.verdicts.values(),
-            is_waived=waived.__contains__,
-            skipped=self.not_judged(),
-        )
-        if pace := gate.network.pace_reached():
-            lines.append(pace)  # our own counts, nothing from the site: no rendering needed
-        for line in lines:
+        for line in summary_lines(self.result):
             terminalreporter.line(line)
         errors = [self.overturned] if self.overturned else []
         if self.rewritten:

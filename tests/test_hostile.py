@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_confluence_approval.accounts import person
-from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
 from pytest_confluence_approval.verdict import (
@@ -34,6 +33,7 @@ from pytest_confluence_approval.verdict import (
 from tests.conftest import GateRunner, PytestRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render, render_gfm
+from tests.test_jobsummary import job_summary
 
 WORKFLOW = "Plan\n::error::forged by a title\n::add-mask::x\n::stop-commands::stop"
 #: GitHub's runner also takes the legacy "##[command]data" anywhere in a line (IndexOf, not
@@ -265,7 +265,7 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
         approval=ApprovalProperty("k", (), ("acc-1",), (), False, None, 1, 1),
     )
     plain = unverifiable(_rule("102", None), "could not verify: x", site)
-    text = markdown_summary([hostile, plain], {"acc-1": approver}, site=site, rules={})
+    text = job_summary([hostile, plain], {"acc-1": approver}, site=site)
 
     # As markdown-it-py and as GitHub's own renderer (cmark-gfm, autolinks on) show it;
     # the word joiners the summary puts before each "@" are invisible (and never from
@@ -379,7 +379,7 @@ def test_many_hostile_rows_never_push_the_job_summary_past_githubs_limit() -> No
             )
             for n in range(pages)
         ]
-        return markdown_summary(verdicts, {}, site=site, rules={})
+        return job_summary(verdicts, {}, site=site)
 
     for pages in (40, 400, 5000):
         text = summary(pages)
