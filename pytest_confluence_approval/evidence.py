@@ -52,36 +52,7 @@ def evidence_fields(
         ("confluence.version_published", utc_iso(version.created_at) if version else "-"),
     ]
     if approval is not None:
-        fields += [
-            ("confluence.approval_property", approval.key),
-            ("confluence.approved_by", _people(approval.approved, names)),
-            ("confluence.pending", _people(approval.pending, names)),
-            ("confluence.rejected_by", _people(approval.rejected, names)),
-            ("confluence.approval_complete", "yes" if approval.is_complete else "no"),
-            (
-                "confluence.approval_completed",
-                utc_iso(approval.completed_at)
-                if approval.is_complete and approval.completed_at
-                else "-",
-            ),
-        ]
-        written = approval.written
-        fields += [
-            (
-                "confluence.approval_property_version",
-                str(written.number) if written and written.number is not None else "-",
-            ),
-            (
-                "confluence.approval_written",
-                utc_iso(written.created_at) if written and written.created_at else "-",
-            ),
-            (
-                "confluence.approval_written_by",
-                person(written.author_id, names, with_id=True)
-                if written and written.author_id
-                else "-",
-            ),
-        ]
+        fields += _approval_fields(approval, names)
     if verdict.expires_at is not None:
         fields.append(("confluence.approval_expires", utc_iso(verdict.expires_at)))
     if rule.expires_on is not None:
@@ -97,6 +68,38 @@ def evidence_fields(
             ("confluence.waiver", f"{state}, expires {w.expires.isoformat()}: {w.reason}")
         )
     return fields
+
+
+def _approval_fields(approval: ApprovalProperty, names: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The approval property's state, and who last wrote it, when."""
+    written = approval.written
+    return [
+        ("confluence.approval_property", approval.key),
+        ("confluence.approved_by", _people(approval.approved, names)),
+        ("confluence.pending", _people(approval.pending, names)),
+        ("confluence.rejected_by", _people(approval.rejected, names)),
+        ("confluence.approval_complete", "yes" if approval.is_complete else "no"),
+        (
+            "confluence.approval_completed",
+            utc_iso(approval.completed_at)
+            if approval.is_complete and approval.completed_at
+            else "-",
+        ),
+        (
+            "confluence.approval_property_version",
+            str(written.number) if written and written.number is not None else "-",
+        ),
+        (
+            "confluence.approval_written",
+            utc_iso(written.created_at) if written and written.created_at else "-",
+        ),
+        (
+            "confluence.approval_written_by",
+            person(written.author_id, names, with_id=True)
+            if written and written.author_id
+            else "-",
+        ),
+    ]
 
 
 def _group_text(tally: GroupTally, names: Mapping[str, str]) -> str:

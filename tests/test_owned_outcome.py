@@ -322,7 +322,7 @@ PATTERNS = {
 
 
 #: Under xdist the controller runs the gate's items before its runtestloop goes on
-#: (plugin.py), so a repository's runtestloop that runs nothing comes too late to stop them.
+#: (xdist_support.py), so a repository's runtestloop that runs nothing comes too late to stop them.
 UNDER_THE_XDIST_CONTROLLER = {"runtestloop-runs-nothing": JUDGED}
 
 
@@ -472,5 +472,28 @@ def test_blocking_the_gates_plugin_is_a_usage_error(two_pages: GateRunner) -> No
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*-p no:confluence-approval-reporter blocks the gate's own plugin*"]
+    )
+    assert two_pages.site.requests == []
+
+
+@pytest.mark.parametrize("part", ["collection", "outcome", "outputs", "console", "xdist"])
+def test_blocking_a_part_of_the_gates_plugin_is_a_usage_error(
+    two_pages: GateRunner, part: str
+) -> None:
+    # The gate is one plugin per concern: without its outcome hooks a repository could
+    # pass a page, without its outputs the evidence would be missing. Whole or not at all.
+    result = two_pages.pytester.runpytest(
+        "--confluence-policy",
+        "policy.yaml",
+        "--confluence-url",
+        two_pages.site.url,
+        "-p",
+        f"no:confluence-approval-{part}",
+        *QUIET,
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*-p no:confluence-approval-{part} blocks part of the gate's own plugin*"]
     )
     assert two_pages.site.requests == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_confluence_approval.plugin import page_id_of
+from pytest_confluence_approval.nodeids import page_id_of
 from tests.conftest import QUIET, GateRunner, approved_page
 from tests.fake_confluence import (
     FakeConfluence,

@@ -195,7 +195,8 @@ def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
     # Relies on xdist internals, so it must fail loudly when they change: xdist's
     # controller sets session.testscollected to the workers' count alone (dsession.py),
     # which the terminal's percentage divides by and which decides exit 5 "no tests
-    # collected"; the gate adds its own items back (plugin.py, pytest_runtest_logstart).
+    # collected"; the gate adds its own items back (xdist_support.py,
+    # pytest_runtest_logstart).
     run, _ = _replay(gate, replayed, "-n", "2", "-v", "test_repo.py", "policy.yaml")
 
     percentages = [int(p) for p in re.findall(r"\[\s*(\d+)%\]", run.result.stdout.str())]
@@ -398,3 +399,79 @@ def test_a_worker_that_collects_the_gates_pages_stops_the_run(
     assert "collected the gate's pages" in run.output
     assert "PASSED policy.yaml::page[104" not in run.output
     assert not [c for c in _testcases(run) if "104" in c and _testcases(run)[c][0] == "passed"]
+
+
+#: Writes which of the gate's plugins this session registered.
+REGISTERED_PARTS = """
+def pytest_sessionstart(session):
+    manager = session.config.pluginmanager
+    parts = ("collection", "outcome", "outputs", "console", "xdist")
+    with open("parts.txt", "w") as out:
+        out.write(" ".join(p for p in parts if manager.has_plugin(f"confluence-approval-{p}")))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "parts"),
+    [
+        pytest.param((), "collection outcome outputs console xdist", id="xdist-loaded"),
+        pytest.param(("-p", "no:xdist"), "collection outcome outputs console", id="no-xdist"),
+    ],
+)
+def test_the_xdist_part_is_registered_only_where_xdist_is_loaded(
+    gate: GateRunner, replayed: Path, args: tuple[str, ...], parts: str
+) -> None:
+    gate.pytester.makeconftest(REGISTERED_PARTS)
+
+    run, _ = _replay(gate, replayed, *args)
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
+    assert (gate.pytester.path / "parts.txt").read_text() == parts
+
+
+#: What a change in pytest-xdist would take away, as a conftest (loaded before the gate
+#: checks) or a patch of xdist's controller class.
+XDIST_CHANGES = {
+    "option dist": "def pytest_configure(config):\n    del config.option.dist\n",
+    "DSession.pytest_collection": None,
+}
+
+
+@pytest.mark.parametrize("missing", list(XDIST_CHANGES))
+def test_an_xdist_without_what_the_gate_relies_on_is_a_usage_error(
+    gate: GateRunner, replayed: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    # Like the JUnit adapter's check: at start-up, naming what changed, before any
+    # worker starts or any page is fetched; never pages judged twice or not at all.
+    from xdist.dsession import DSession
+
+    if (conftest := XDIST_CHANGES[missing]) is not None:
+        gate.pytester.makeconftest(conftest)
+    else:
+        monkeypatch.delattr(DSession, "pytest_collection")
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert f"this pytest-xdist or pytest has no {missing}; the gate cannot run" in run.output
+    assert "created:" not in run.output  # no worker started
+
+
+def test_an_xdist_controller_that_collects_tests_itself_is_a_usage_error(
+    gate: GateRunner, replayed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gate collects its items on the controller because xdist's controller collects
+    # nothing (its pytest_collection returns True); one that did would run every page
+    # twice: once on the controller as pytest's own, once as the gate's.
+    from xdist.dsession import DSession
+
+    def collects_itself(self: object) -> None:
+        return None
+
+    monkeypatch.setattr(DSession, "pytest_collection", collects_itself)
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "pytest-xdist's controller collected tests itself" in run.output
+    assert "PASSED" not in run.output and "FAILED" not in run.output
