@@ -16,9 +16,6 @@ import pytest
 from .settings import INI_OPTIONS, OPTIONS
 
 MARKER = "confluence_approval"
-#: The key of xdist's workerinput by which the controller tells each worker it runs the
-#: gate's items itself.
-ON_CONTROLLER = "confluence_approval_on_controller"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,35 +27,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(ini.name, ini.help, type=ini.type, default=ini.default)
 
 
-#: the pytest-xdist workers the command line asked for, where the gate runs alone and so
-#: runs in one process instead (see _decline_xdist)
-XDIST_DECLINED = pytest.StashKey[str]()
-
-
-def _decline_xdist(config: pytest.Config) -> None:
-    """The gate alone under pytest-xdist: one process, as no worker would have a test.
-
-    With no paths on the command line the gate runs alone (the testpaths are not
-    collected), and under xdist the controller runs the gate's items itself: each worker
-    would start, collect nothing and stop, about a second of CPU that a 2-core runner
-    takes from the fetch (``addopts = -n auto`` plus a separate gate step is the usual
-    way to get there). Asking xdist for no workers, as ``-n 0`` does, gives the same
-    items, outputs and exit code without them; the report header says so. Called from
-    pytest_configure: xdist reads these options in its own, which runs last.
-    """
-    requested = getattr(config.option, "numprocesses", None)  # None: xdist not loaded
-    if (
-        not requested
-        or config.args_source == pytest.Config.ArgsSource.ARGS
-        or hasattr(config, "workerinput")
-    ):
-        return
-    config.stash[XDIST_DECLINED] = str(requested)
-    config.option.numprocesses = 0
-    config.option.dist = "no"
-    config.option.tx = []
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}: a Confluence page's approval, checked by pytest-confluence-approval"
@@ -66,22 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
     policy = policy_path(config)
     if policy is None:
         return
-    _decline_xdist(config)
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        # A pytest-xdist worker: the controller runs the gate's items itself (see
-        # plugin.py), so a worker neither loads the gate nor collects the policy file;
-        # but only on the controller's word, or no process would judge the pages.
-        if not workerinput.get(ON_CONTROLLER):
-            raise pytest.UsageError(
-                "confluence approval gate: this pytest-xdist worker was not told that its "
-                "controller runs the gate's pages, so none would judge them; run the gate "
-                "without -n, or with the same pytest-confluence-approval on every node"
-            )
-        config.args = [arg for arg in config.args if not names_file(arg, policy)]
-        if config.args_source != pytest.Config.ArgsSource.ARGS:
-            config.args = []  # the gate alone: the testpaths are not collected
-        return
+    from . import xdist_support  # light: a pytest-xdist worker loads nothing more
+
+    if xdist_support.configure(config, policy):
+        return  # a pytest-xdist worker: its controller runs the gate's items itself
     from .plugin import enable_gate  # the heavy part: only now that the gate is on
 
     enable_gate(config, policy)

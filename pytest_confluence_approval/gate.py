@@ -13,7 +13,7 @@ settings.py, below it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -22,11 +22,14 @@ from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from . import __version__
 from .deadline import Deadline, MemoryBudget
 from .errors import ConfigurationError, ConfluenceError
 from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
 from .policy import PageRule, Policy, Waiver, load_policy
+from .result import GateResult, QueryOutcome, RunFacts, WaiverState, WaiverUse, gate_result
+from .scope import not_judged
 from .settings import GateOptions as GateOptions
 from .settings import parse_as_of, validate_options
 from .site import Credentials, normalize_site
@@ -54,7 +57,6 @@ MAX_PAGES_PER_QUERY = 50_000
 MAX_PAGES_PER_RUN = 50_000
 
 Mode = Literal["live", "replay"]
-WaiverState = Literal["applied", "expired", "unused"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-
-
-WaiverUse = tuple[Waiver, WaiverState]
 
 
 class Network:
@@ -590,9 +589,9 @@ def waiver_use(waiver: Waiver, verdict: Verdict, as_of: datetime) -> WaiverUse:
     expired token, a site down) is never waived, or a broken gate would pass.
     """
     if verdict.outcome is not Outcome.NOT_APPROVED:
-        return waiver, "unused"
+        return WaiverUse(waiver, WaiverState.UNUSED)
     expires_at = datetime.combine(waiver.expires, time.min, tzinfo=timezone.utc)
-    return waiver, "applied" if as_of < expires_at else "expired"
+    return WaiverUse(waiver, WaiverState.APPLIED if as_of < expires_at else WaiverState.EXPIRED)
 
 
 def judge_pages(
@@ -671,12 +670,39 @@ class Gate:
         """The waiver of a page judged in this session, and whether it covers the verdict."""
         return self._judgement.waivers.get(page_id) if page_id in self._judged else None
 
-    def waived(self) -> set[str]:
-        """The pages judged so far whose failure a waiver turned into an xfail."""
-        return {p for p in self._judged if (w := self.waiver(p)) and w[1] == "applied"}
+    def result(self, *, deselected: Collection[str], policy_path: str) -> GateResult:
+        """The run's one record, once every page due has been judged (or the run stopped).
 
-    def counts(self) -> dict[Outcome, int]:
-        counts = dict.fromkeys(Outcome, 0)
-        for v in self._judged.values():
-            counts[v.outcome] += 1
-        return counts
+        ``deselected``: the pages -k, -m or --deselect dropped; ``policy_path``: the policy
+        file as the outputs name it.
+        """
+        s, page_set, facts = self.settings, self.resolve(), self.facts
+        return gate_result(
+            self._judged.values(),
+            facts=RunFacts(
+                mode=s.mode,
+                site=s.site,
+                policy_path=policy_path,
+                policy_sha256=s.policy.sha256,
+                auth="none" if s.mode == "replay" else s.credentials.kind,
+                gate_version=__version__,
+                as_of=facts.as_of if facts else None,
+                recorded_at=facts.recorded_at if facts else None,
+                pace=self.network.pace_reached(),
+            ),
+            waivers={p: w for p in self._judged if (w := self.waiver(p)) is not None},
+            not_judged=not_judged(
+                in_scope=page_set.rules,
+                judged=self._judged,
+                deselected=deselected,
+                queries=s.policy.queries,
+                results=page_set.query_results,
+            ),
+            rules=page_set.rules,
+            queries=[
+                QueryOutcome(q, page_set.query_results[q.cql], page_set.query_pages[q.cql])
+                for q in s.policy.queries
+            ],
+            names=facts.names if facts else {},
+            fetched=facts.pages if facts else {},
+        )

@@ -33,14 +33,14 @@ from typing import Any
 
 from . import TOOL_NAME
 from .accounts import person
-from .evidence import page_sort_key
 from .jobsummary import page_url
 from .policy import ACCOUNT_SETTINGS, PageRule
+from .result import count_pages, page_order
 from .runfacts import FailedQuery, JudgedPage, PageWaiver, RunFacts, Standing, https_url, standing
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso, write_text_atomically
-from .terminal import summary_lines
-from .untrusted import neutral
+from .terminal import counts_sentence
+from .untrusted import neutral, render_line
 from .verdict import Outcome, PageVersion, Verdict, rejection_threshold
 
 TEMPLATE = "report.html.j2"
@@ -129,7 +129,7 @@ _HEADLINE = {
 
 def _view(report: HtmlReportInput) -> dict[str, Any]:
     run, names = report.run, report.names
-    pages = sorted(report.pages, key=lambda p: (*page_sort_key(p.verdict), p.node_id))
+    pages = sorted(report.pages, key=lambda p: (*page_order(p.verdict.rule.page_id), p.node_id))
     stands = standing(pages, report.failed_queries, report.not_judged)
     kind, headline, explanation = _HEADLINE[stands]
     if run.audit:
@@ -139,9 +139,7 @@ def _view(report: HtmlReportInput) -> dict[str, Any]:
             f"Enforced, it would have been {stands.value}."
         )
     # The terminal's own counts line: the two never disagree.
-    verdicts = [p.verdict for p in pages]
-    waived = {p.verdict.rule.page_id for p in pages if p.waived}
-    counts = summary_lines(verdicts, is_waived=waived.__contains__, skipped=EVERYTHING_JUDGED)[0]
+    counts = render_line(counts_sentence(count_pages(pages), EVERYTHING_JUDGED))
     shown = [_page(n, page, run.site, names) for n, page in enumerate(pages, 1)]
     return {
         "title": "Confluence approval report",

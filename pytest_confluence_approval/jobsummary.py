@@ -21,14 +21,14 @@ for two people.
 from __future__ import annotations
 
 import string
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from urllib.parse import quote
 
 from .accounts import people
 from .policy import PageRule
-from .scope import EVERYTHING_JUDGED, NotJudged
+from .result import GateResult, JudgedPage, UnjudgedPage
 from .untrusted import neutral
-from .verdict import Outcome, Verdict
+from .verdict import Outcome
 
 HEADING = "### Confluence approval gate"
 
@@ -58,52 +58,33 @@ def page_url(site: str, page_id: str) -> str:
     return quote(f"{site}/pages/viewpage.action?pageId={page_id}", safe=":/?=&%~@!$'*+,;.-_")
 
 
-def markdown_summary(
-    verdicts: Iterable[Verdict],
-    names: Mapping[str, str],
-    waived: Collection[str] = (),
-    *,
-    site: str,
-    rules: Mapping[str, PageRule],
-    skipped: NotJudged = EVERYTHING_JUDGED,
-) -> str:
+def markdown_summary(result: GateResult) -> str:
     """Heading, counts, what was not judged, and one row per policy page or failed query."""
-    by_page = {v.rule.page_id: v for v in verdicts}
-    counts = dict.fromkeys(Outcome, 0)
-    for verdict in by_page.values():
-        counts[verdict.outcome] += 1
+    counts, not_judged = result.counts, result.not_judged
     lines = [
         HEADING,
         "",
         # Our own words and numbers: left as they are, so they read (and grep) as in the terminal.
-        f"{counts[Outcome.APPROVED]} approved, {counts[Outcome.NOT_APPROVED]} not approved, "
-        f"{counts[Outcome.UNVERIFIABLE]} not verifiable",
+        f"{counts.approved} approved, {counts.not_approved} not approved, "
+        f"{counts.not_verifiable} not verifiable",
         "",
     ]
-    if skipped:
+    if not_judged:
         # Our words and page ids (digits), however many: only bounded by the summary's size.
-        lines += [f"**{cell(skipped.sentence(), MAX_SUMMARY_BYTES // 4)}**", ""]
+        lines += [f"**{cell(not_judged.sentence(), MAX_SUMMARY_BYTES // 4)}**", ""]
     for limit in CELL_LIMITS:
-        text = "\n".join([*lines, *_table(by_page, names, waived, site, rules, skipped, limit)])
+        text = "\n".join([*lines, *_table(result, limit)])
         if len(text.encode("utf-8")) <= MAX_SUMMARY_BYTES:
             return text + "\n\n"
     # Even short cells do not fit: the counts and what was not judged above still do.
     lines.append(
-        f"The table of {len(by_page) + len(skipped.deselected) + len(skipped.not_run)} pages "
+        f"The table of {len(result.pages)} pages "
         "is too large for a job summary; see the JUnit file and the JSON report."
     )
     return "\n".join(lines) + "\n\n"
 
 
-def _table(
-    by_page: Mapping[str, Verdict],
-    names: Mapping[str, str],
-    waived: Collection[str],
-    site: str,
-    rules: Mapping[str, PageRule],
-    skipped: NotJudged,
-    limit: int,
-) -> list[str]:
+def _table(result: GateResult, limit: int) -> list[str]:
     """The table, one row per policy page or failed query, each cell at most ``limit``."""
 
     def text(value: str) -> str:
@@ -113,29 +94,42 @@ def _table(
         "| Page | Title | Verdict | Approvers | Reason |",
         "| --- | --- | --- | --- | --- |",
     ]
-    deselected = frozenset(skipped.deselected)  # asked of every row: a set, not the tuple
-    shown = [*by_page, *skipped.deselected, *skipped.not_run]
-    for page_id in sorted(dict.fromkeys(shown), key=lambda p: (len(p), p)):
-        judged = by_page.get(page_id)
-        rule = judged.rule if judged is not None else rules.get(page_id)
-        page = page_id + (f" {rule.name}" if rule is not None and rule.name else "")
-        title = judged.title if judged is not None and judged.title else page_id
-        link = f"[{text(title)}]({page_url(site, page_id)})"
-        if judged is None:
-            why = "deselected" if page_id in deselected else "not run"
-            row = [text(page), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
-        else:
-            approval, outcome = judged.approval, judged.outcome
-            approvers = _approvers(approval.approved, names) if approval else ""
-            status = "⏸️ waived" if page_id in waived else f"{_ICON[outcome]} {outcome.value}"
-            row = [text(page), link, status, text(approvers), text("; ".join(judged.reasons))]
-        lines.append("| " + " | ".join(row) + " |")
-    for label, why in [
-        *((q, "could not be run") for q in skipped.queries_failed),
-        *((q, "matched no pages") for q in skipped.queries_empty),
+    for page in result.pages:
+        lines.append("| " + " | ".join(_row(page, result, text)) + " |")
+    for query_label, why in [
+        *((q, "could not be run") for q in result.not_judged.queries_failed),
+        *((q, "matched no pages") for q in result.not_judged.queries_empty),
     ]:
-        lines.append(f"| {text(label)} | \\- | ❌ {why} | \\- | \\- |")
+        lines.append(f"| {text(query_label)} | \\- | ❌ {why} | \\- | \\- |")
     return lines
+
+
+def _row(
+    page: JudgedPage | UnjudgedPage, result: GateResult, text: Callable[[str], str]
+) -> list[str]:
+    """A page's cells: the policy's words for it, its title linked, verdict, approvers, reasons."""
+    page_id, site = page.page_id, result.facts.site
+    if isinstance(page, UnjudgedPage):
+        link = f"[{text(page_id)}]({page_url(site, page_id)})"
+        why = "deselected" if page.deselected else "not run"
+        return [text(_entry(page_id, page.rule)), link, f"⏭️ not judged ({why})", "\\-", "\\-"]
+    verdict = page.verdict
+    link = f"[{text(verdict.title or page_id)}]({page_url(site, page_id)})"
+    approval, outcome = verdict.approval, verdict.outcome
+    approvers = _approvers(approval.approved, result.names) if approval else ""
+    status = "⏸️ waived" if page.waived else f"{_ICON[outcome]} {outcome.value}"
+    return [
+        text(_entry(page_id, verdict.rule)),
+        link,
+        status,
+        text(approvers),
+        text("; ".join(verdict.reasons)),
+    ]
+
+
+def _entry(page_id: str, rule: PageRule | None) -> str:
+    """The page as the policy names it: ``101 Release checklist``."""
+    return page_id + (f" {rule.name}" if rule is not None and rule.name else "")
 
 
 def _approvers(accounts: Collection[str], names: Mapping[str, str]) -> str:

@@ -18,17 +18,23 @@ These run as wrappers registered when the gate is enabled, after the repository'
 conftest and pytest's own plugins, so they wrap theirs. Whatever still gets around them
 (a wrapper registered later, a report rewritten while it is logged, items dropped from
 the run) cannot pass the run either: at its end the gate compares its own record with
-the exit status (plugin.py, ``GateReporter.pytest_sessionfinish``).
+the exit status (:class:`OwnedOutcome`, ``pytest_sessionfinish``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _pytest import runner, skipping, terminal
 
 from .untrusted import render_line
+from .verdict import Outcome
+
+if TYPE_CHECKING:
+    from .collection import GateCollection
+    from .gate import Gate
 
 #: How a gate item passes, skips or xfails, said in every text that corrects a report.
 OWN_VERDICT = (
@@ -142,3 +148,108 @@ def pytest_status(report: pytest.TestReport) -> tuple[str, str, str]:
         or runner.pytest_report_teststatus(report)
         or terminal.pytest_report_teststatus(report)
     )
+
+
+#: pytest's exit statuses of a run it would pass: the gate's record may still fail it.
+_PASSING = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+class OwnedOutcome:
+    """The session's hooks that keep the gate's items reporting the gate's verdict, and
+    fail a run that pytest would pass while the gate's own record fails it."""
+
+    def __init__(self, config: pytest.Config, gate: Gate, collection: GateCollection) -> None:
+        self.config = config
+        self.gate = gate
+        self.collection = collection
+        #: what the gate fails although pytest would have passed the run, in words
+        self.overturned = ""
+        #: gate items whose reports were changed after the gate made them, in words
+        self.rewritten: list[str] = []
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Outside the repository's makereport wrappers: the gate's items report its verdict."""
+        report = yield
+        if isinstance(item, GateItem):
+            own_report(item, report)
+        return report
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport
+    ) -> Generator[None, tuple[str, str, str], tuple[str, str, str]]:
+        status = yield
+        if isinstance(report, pytest.TestReport) and report.nodeid in self.collection.selected:
+            return pytest_status(report)  # not a repository's word for a gate item
+        return status
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Note a gate item's report that no longer says what the gate concluded (rewritten
+        while it was logged, or by a makereport wrapper outside the gate's)."""
+        item = self.collection.selected.get(report.nodeid)
+        if item is not None and not agrees(item, report):
+            self.rewritten.append(f"{item.label}: {reported(report)}")
+
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int | pytest.ExitCode
+    ) -> None:
+        """Fail a run that pytest would pass while the gate's own record fails it.
+
+        Decided on pytest's own exit status (``exitstatus``, whatever another plugin's
+        pytest_sessionfinish sets), and never lowering a status set since (the outputs'
+        exit 4 stands), so the order of the session's finish hooks does not matter.
+        """
+        if self.gate.page_set is None or exitstatus not in _PASSING:
+            return  # the session ended before collection, or the run fails (or stopped) anyway
+        if failing := self._failing():
+            self.overturned = (
+                f"pytest would have ended this run with exit code {int(exitstatus)}, but the "
+                f"gate fails it: {failing}; their checks were skipped, xfailed, dropped or "
+                "rewritten (by a marker, hook, fixture or plugin of this repository, or an "
+                f"option such as --setup-only); {OWN_VERDICT}"
+            )
+        if (self.overturned or self.rewritten) and session.exitstatus in _PASSING:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _failing(self) -> str:
+        """What fails the gate in this run by its own record, in words ("" if nothing): the
+        pages judged and neither approved nor waived, and, of the entries due (see
+        GateCollection.due), the pages not judged and the queries that could not run or
+        matched nothing. --collect-only judges nothing, and fails nothing (it lists).
+        """
+        if self.config.option.collectonly:
+            return ""
+        gate, page_set = self.gate, self.gate.resolve()
+        pages, queries = self.collection.due()
+        not_judged, empty_queries = "not judged", "could not run or matched no pages"
+        failing: dict[str, list[str]] = {
+            kind: [] for kind in (Outcome.NOT_APPROVED.value, Outcome.UNVERIFIABLE.value)
+        }
+        failing |= {not_judged: [], empty_queries: []}
+        for page_id in page_set.rules:
+            if (verdict := gate.verdicts.get(page_id)) is not None:
+                waiver = gate.waiver(page_id)
+                if not verdict.passed and not (waiver is not None and waiver.applied):
+                    failing[verdict.outcome.value].append(page_id)
+            elif page_id in pages:
+                failing[not_judged].append(page_id)
+        for query in gate.settings.policy.queries:
+            result = page_set.query_results[query.cql]
+            if (result.failure is not None or not result.pages) and query.cql in queries:
+                failing[empty_queries].append(query.label)
+        return "; ".join(f"{kind}: {', '.join(found)}" for kind, found in failing.items() if found)
+
+    def errors(self) -> list[str]:
+        """What the terminal summary reports as the gate's errors, in words."""
+        errors = [self.overturned] if self.overturned else []
+        if self.rewritten:
+            errors.append(
+                "this repository's pytest setup changed reports of the gate's items after the "
+                f"gate made them ({'; '.join(self.rewritten)}): pytest's counts and the JUnit "
+                "file may not show the gate's verdicts, this summary does, and the run fails"
+            )
+        return errors

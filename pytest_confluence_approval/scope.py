@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from .facts import QueryResult
 from .policy import PageQuery
 
+#: The most characters a line naming every page not judged shows (the terminal's counts
+#: line, the JUnit property): far longer than a line of Confluence text, as a -k run may
+#: leave hundreds of pages unjudged, and each is our words and page ids only.
+NOT_JUDGED_LIMIT = 1_000_000
+
 
 @dataclass(frozen=True)
 class NotJudged:

@@ -53,7 +53,9 @@ def confluence() -> Iterator[FakeConfluence]:
 
 
 @dataclass
-class GateRun:
+class PytestRun:
+    """One pytest run of the gate as its user sees it: what it printed, its JUnit file."""
+
     result: pytest.RunResult
     junit: ET.Element | None
 
@@ -84,7 +86,7 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-class Gate:
+class GateRunner:
     """Runs pytest as a user would, with a policy file, against the fake site."""
 
     def __init__(self, pytester: pytest.Pytester, site: FakeConfluence) -> None:
@@ -99,7 +101,7 @@ class Gate:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def run(self, *args: str | Path, url: bool = True, policy: Path | None = None) -> GateRun:
+    def run(self, *args: str | Path, url: bool = True, policy: Path | None = None) -> PytestRun:
         policy = policy or self.pytester.path / "policy.yaml"
         junit = self.pytester.path / "gate.xml"
         junit.unlink(missing_ok=True)
@@ -114,12 +116,12 @@ class Gate:
             argv += ["--confluence-url", self.site.url]
         result = self.pytester.runpytest(*argv, *args)
         tree = ET.parse(junit).getroot() if junit.exists() else None
-        return GateRun(result, tree)
+        return PytestRun(result, tree)
 
 
 @pytest.fixture
-def gate(pytester: pytest.Pytester, confluence: FakeConfluence) -> Gate:
-    return Gate(pytester, confluence)
+def gate(pytester: pytest.Pytester, confluence: FakeConfluence) -> GateRunner:
+    return GateRunner(pytester, confluence)
 
 
 def approved_page(site: FakeConfluence, page_id: str, **approval: Any) -> None:

@@ -149,8 +149,7 @@ def example_pages() -> tuple[list[JudgedPage], dict[str, str]]:
         waiver = waivers.get(page_id)
         use: PageWaiver | None = None
         if waiver is not None:
-            _, state = waiver_use(waiver, verdict, as_of)
-            use = PageWaiver(waiver, state)
+            use = PageWaiver(waiver, waiver_use(waiver, verdict, as_of).state.value)
         pages.append(
             JudgedPage(
                 node_id=item_id(rule, "examples/advanced-policy.yaml"),

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import RecordedRequest, approval_value, status
 
 APPROVED_AT = "2025-07-15T10:33:14.000Z"  # approval_value's default completedAt
@@ -17,7 +17,7 @@ APPROVED_AT = "2025-07-15T10:33:14.000Z"  # approval_value's default completedAt
 # -- four eyes ------------------------------------------------------------------------------
 
 
-def test_an_approval_by_the_author_of_the_current_version_does_not_count(gate: Gate) -> None:
+def test_an_approval_by_the_author_of_the_current_version_does_not_count(gate: GateRunner) -> None:
     gate.site.add_page("101", version_author_id="acc-author")
     gate.site.set_approval("101", approval_value(approved=["acc-author"]))
     gate.site.add_page("102", version_author_id="acc-author")
@@ -38,7 +38,7 @@ def test_an_approval_by_the_author_of_the_current_version_does_not_count(gate: G
     assert "published the current version (forbid_self_approval)" in text
 
 
-def test_a_self_approving_required_approver_is_named(gate: Gate) -> None:
+def test_a_self_approving_required_approver_is_named(gate: GateRunner) -> None:
     gate.site.add_page("101", version_author_id="acc-lead")
     gate.site.set_approval("101", approval_value(approved=["acc-lead", "acc-b"]))
     gate.write_policy(
@@ -53,7 +53,7 @@ def test_a_self_approving_required_approver_is_named(gate: Gate) -> None:
 # -- minor edits ----------------------------------------------------------------------------
 
 
-def edited_after_approval(gate: Gate, page_id: str, *, minor: list[bool]) -> None:
+def edited_after_approval(gate: GateRunner, page_id: str, *, minor: list[bool]) -> None:
     """Version 1 before the approval, then one version per flag after it."""
     gate.site.add_page(page_id, version=1, version_created_at="2025-07-01T10:00:00.000Z")
     for n, is_minor in enumerate(minor, start=2):
@@ -61,7 +61,7 @@ def edited_after_approval(gate: Gate, page_id: str, *, minor: list[bool]) -> Non
     gate.site.set_approval(page_id, approval_value())
 
 
-def test_minor_edits_after_approval_can_be_ignored(gate: Gate) -> None:
+def test_minor_edits_after_approval_can_be_ignored(gate: GateRunner) -> None:
     edited_after_approval(gate, "101", minor=[True, True])
     edited_after_approval(gate, "102", minor=[True, False, True])
     gate.site.add_page("103")  # approved after its only version: needs no history
@@ -81,7 +81,7 @@ def test_minor_edits_after_approval_can_be_ignored(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages/103/versions") == 0
 
 
-def test_minor_edits_count_as_edits_unless_the_policy_says_otherwise(gate: Gate) -> None:
+def test_minor_edits_count_as_edits_unless_the_policy_says_otherwise(gate: GateRunner) -> None:
     edited_after_approval(gate, "101", minor=[True])
     gate.write_policy([{"id": "101"}])
 
@@ -91,7 +91,7 @@ def test_minor_edits_count_as_edits_unless_the_policy_says_otherwise(gate: Gate)
     assert gate.site.count("/wiki/api/v2/pages/101/versions") == 0
 
 
-def test_minor_edit_history_is_recorded_and_replayed(gate: Gate) -> None:
+def test_minor_edit_history_is_recorded_and_replayed(gate: GateRunner) -> None:
     edited_after_approval(gate, "101", minor=[True])
     gate.write_policy([{"id": "101", "ignore_minor_edits": True}])
     snapshot = gate.pytester.path / "snap.json"
@@ -103,7 +103,7 @@ def test_minor_edit_history_is_recorded_and_replayed(gate: Gate) -> None:
     assert len(gate.site.requests) == asked
 
 
-def test_an_unreadable_history_keeps_the_page_stale(gate: Gate) -> None:
+def test_an_unreadable_history_keeps_the_page_stale(gate: GateRunner) -> None:
     edited_after_approval(gate, "101", minor=[True])
     gate.site.fault("/wiki/api/v2/pages/101/versions", status(500))
     gate.write_policy([{"id": "101", "ignore_minor_edits": True}])
@@ -115,7 +115,7 @@ def test_an_unreadable_history_keeps_the_page_stale(gate: Gate) -> None:
 
 
 @pytest.mark.parametrize("flag", ["forbid_self_approval", "ignore_minor_edits"])
-def test_new_settings_must_be_booleans(gate: Gate, flag: str) -> None:
+def test_new_settings_must_be_booleans(gate: GateRunner, flag: str) -> None:
     gate.write_policy([{"id": "101", flag: "yes please"}])
 
     run = gate.run()
@@ -127,7 +127,7 @@ def test_new_settings_must_be_booleans(gate: Gate, flag: str) -> None:
 # -- waivers --------------------------------------------------------------------------------
 
 
-def waiver_site(gate: Gate) -> None:
+def waiver_site(gate: GateRunner) -> None:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value())  # approved
     gate.site.add_page("102", title="Risk assessment")
@@ -143,7 +143,7 @@ WAIVERS = [
 ]
 
 
-def test_an_unexpired_waiver_turns_a_failure_into_an_xfail(gate: Gate) -> None:
+def test_an_unexpired_waiver_turns_a_failure_into_an_xfail(gate: GateRunner) -> None:
     waiver_site(gate)
     gate.write_policy([{"id": "101"}, {"id": "102"}, {"id": "103"}], waivers=WAIVERS)
     report = gate.pytester.path / "report.json"
@@ -177,7 +177,7 @@ def test_an_unexpired_waiver_turns_a_failure_into_an_xfail(gate: Gate) -> None:
     assert pages["103"]["waiver"]["state"] == "expired"
 
 
-def test_a_waiver_expires_at_the_start_of_its_day(gate: Gate) -> None:
+def test_a_waiver_expires_at_the_start_of_its_day(gate: GateRunner) -> None:
     waiver_site(gate)
     gate.write_policy([{"id": "102"}], waivers=[WAIVERS[1]])
 
@@ -189,7 +189,7 @@ def test_a_waiver_expires_at_the_start_of_its_day(gate: Gate) -> None:
     on_the_day.result.assert_outcomes(failed=1, warnings=1)
 
 
-def test_a_waiver_never_covers_a_page_that_could_not_be_verified(gate: Gate) -> None:
+def test_a_waiver_never_covers_a_page_that_could_not_be_verified(gate: GateRunner) -> None:
     gate.write_policy(
         [{"id": "404"}], waivers=[{"page": "404", "reason": "x", "expires": "2999-01-01"}]
     )
@@ -214,7 +214,9 @@ def test_a_waiver_never_covers_a_page_that_could_not_be_verified(gate: Gate) -> 
     ],
     ids=["unknown-page", "no-expiry", "no-reason", "not-a-date", "impossible-date"],
 )
-def test_bad_waivers_are_usage_errors(gate: Gate, waiver: dict[str, object], expected: str) -> None:
+def test_bad_waivers_are_usage_errors(
+    gate: GateRunner, waiver: dict[str, object], expected: str
+) -> None:
     gate.write_policy([{"id": "101"}], waivers=[waiver])
 
     run = gate.run()
@@ -224,7 +226,7 @@ def test_bad_waivers_are_usage_errors(gate: Gate, waiver: dict[str, object], exp
     assert gate.site.requests == []
 
 
-def test_a_yaml_date_is_accepted_as_expiry(gate: Gate) -> None:
+def test_a_yaml_date_is_accepted_as_expiry(gate: GateRunner) -> None:
     waiver_site(gate)
     (gate.pytester.path / "policy.yaml").write_text(
         "version: 1\npages:\n  - id: 102\nwaivers:\n"
@@ -239,7 +241,7 @@ def test_a_yaml_date_is_accepted_as_expiry(gate: Gate) -> None:
 RELEASE_CQL = 'type = page AND label = "release-2025-08"'
 
 
-def labelled_pages(gate: Gate, count: int) -> list[str]:
+def labelled_pages(gate: GateRunner, count: int) -> list[str]:
     ids = [str(5000 + n) for n in range(count)]
     for page_id in ids:
         gate.site.add_page(page_id, title=f"Release page {page_id}")
@@ -248,7 +250,7 @@ def labelled_pages(gate: Gate, count: int) -> list[str]:
     return ids
 
 
-def test_a_query_becomes_one_item_per_page_across_pagination(gate: Gate) -> None:
+def test_a_query_becomes_one_item_per_page_across_pagination(gate: GateRunner) -> None:
     ids = labelled_pages(gate, 120)  # more than one page of search results (limit 100)
     gate.write_policy([{"cql": RELEASE_CQL, "name": "Release 2025-08"}])
 
@@ -262,7 +264,7 @@ def test_a_query_becomes_one_item_per_page_across_pagination(gate: Gate) -> None
     assert run.testcases()[ids[0]].get("name") == f"page[{ids[0]} Release 2025-08]"
 
 
-def test_an_explicit_entry_wins_over_a_query(gate: Gate) -> None:
+def test_an_explicit_entry_wins_over_a_query(gate: GateRunner) -> None:
     ids = labelled_pages(gate, 3)  # each has one approval
     gate.write_policy(
         [{"id": ids[0], "name": "Checklist"}, {"cql": RELEASE_CQL, "min_approvers": 2}]
@@ -275,7 +277,7 @@ def test_an_explicit_entry_wins_over_a_query(gate: Gate) -> None:
     assert "only 1 of 2 required approvals" in run.failure_text(ids[1])
 
 
-def test_a_query_that_finds_nothing_fails(gate: Gate) -> None:
+def test_a_query_that_finds_nothing_fails(gate: GateRunner) -> None:
     approved = labelled_pages(gate, 1)
     gate.write_policy([{"id": approved[0]}, {"cql": "label = nothing-here", "name": "Hotfix"}])
 
@@ -286,7 +288,7 @@ def test_a_query_that_finds_nothing_fails(gate: Gate) -> None:
     run.result.stdout.fnmatch_lines(['*query "Hotfix" matched no pages*'])
 
 
-def test_a_query_that_cannot_run_fails_and_says_why(gate: Gate) -> None:
+def test_a_query_that_cannot_run_fails_and_says_why(gate: GateRunner) -> None:
     gate.site.fault("/wiki/rest/api/content/search", status(400, body=b'{"message": "bad cql"}'))
     gate.write_policy([{"cql": "label = ("}])
 
@@ -296,7 +298,7 @@ def test_a_query_that_cannot_run_fails_and_says_why(gate: Gate) -> None:
     run.result.stdout.fnmatch_lines(["*could not be run:*", "*could not verify*HTTP 400*"])
 
 
-def test_queries_are_recorded_so_replay_needs_no_network(gate: Gate) -> None:
+def test_queries_are_recorded_so_replay_needs_no_network(gate: GateRunner) -> None:
     ids = labelled_pages(gate, 3)
     gate.write_policy(
         [{"cql": RELEASE_CQL}], waivers=[{"page": ids[0], "reason": "r", "expires": "2999-01-01"}]
@@ -312,7 +314,7 @@ def test_queries_are_recorded_so_replay_needs_no_network(gate: Gate) -> None:
     assert json.loads(snapshot.read_text())["queries"][RELEASE_CQL]["pages"][0]["id"] == ids[0]
 
 
-def test_a_waiver_for_a_page_no_query_finds_is_a_usage_error(gate: Gate) -> None:
+def test_a_waiver_for_a_page_no_query_finds_is_a_usage_error(gate: GateRunner) -> None:
     labelled_pages(gate, 2)
     gate.write_policy(
         [{"cql": RELEASE_CQL}], waivers=[{"page": "42", "reason": "r", "expires": "2999-01-01"}]
@@ -324,7 +326,7 @@ def test_a_waiver_for_a_page_no_query_finds_is_a_usage_error(gate: Gate) -> None
     assert "page 42 is neither in the policy's pages nor found by its queries" in run.output
 
 
-def test_under_xdist_the_query_pages_are_found_once_and_judged_once(gate: Gate) -> None:
+def test_under_xdist_the_query_pages_are_found_once_and_judged_once(gate: GateRunner) -> None:
     pytest.importorskip("xdist")
     labelled_pages(gate, 6)
     gate.write_policy([{"cql": RELEASE_CQL}])
@@ -339,7 +341,7 @@ def test_under_xdist_the_query_pages_are_found_once_and_judged_once(gate: Gate) 
 # -- waiting for approvers ------------------------------------------------------------------
 
 
-def test_the_gate_waits_for_an_approval_that_completes_meanwhile(gate: Gate) -> None:
+def test_the_gate_waits_for_an_approval_that_completes_meanwhile(gate: GateRunner) -> None:
     gate.site.add_page("101", title="Ready")
     gate.site.set_approval("101", approval_value())
     gate.site.add_page("102", title="Almost")
@@ -370,7 +372,7 @@ def test_the_gate_waits_for_an_approval_that_completes_meanwhile(gate: Gate) -> 
     assert gate.site.count("/wiki/api/v2/pages/102/properties") >= 2
 
 
-def test_the_gate_gives_up_when_the_wait_runs_out(gate: Gate) -> None:
+def test_the_gate_gives_up_when_the_wait_runs_out(gate: GateRunner) -> None:
     gate.site.add_page("102")
     gate.site.set_approval("102", approval_value(pending=["acc-b"], complete=False))
     gate.write_policy([{"id": "102"}])
@@ -385,7 +387,7 @@ def test_the_gate_gives_up_when_the_wait_runs_out(gate: Gate) -> None:
     run.result.stdout.fnmatch_lines(["*stopped waiting after 1.0 s*page 102*"])
 
 
-def test_pages_no_waiting_can_fix_fail_at_once(gate: Gate) -> None:
+def test_pages_no_waiting_can_fix_fail_at_once(gate: GateRunner) -> None:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(rejected=["acc-c"], complete=False))
     gate.site.add_page("102", version=7, version_created_at="2025-08-01T10:00:00.000Z")
@@ -408,7 +410,7 @@ def test_pages_no_waiting_can_fix_fail_at_once(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages") == 1
 
 
-def test_waiting_cannot_be_combined_with_replay(gate: Gate) -> None:
+def test_waiting_cannot_be_combined_with_replay(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}])
     examples_snapshot = gate.pytester.path / "snap.json"
     examples_snapshot.write_text("{}")
@@ -419,7 +421,7 @@ def test_waiting_cannot_be_combined_with_replay(gate: Gate) -> None:
     assert "--confluence-wait cannot be combined with --confluence-replay" in run.output
 
 
-def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
+def test_waiting_under_xdist_happens_once_on_the_controller(gate: GateRunner) -> None:
     pytest.importorskip("xdist")
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
@@ -441,7 +443,7 @@ def test_waiting_under_xdist_happens_once_on_the_controller(gate: Gate) -> None:
     assert len(looks) == 2  # ...and no worker asked again
 
 
-def test_a_page_title_cannot_steer_k_to_deselect_its_page(gate: Gate) -> None:
+def test_a_page_title_cannot_steer_k_to_deselect_its_page(gate: GateRunner) -> None:
     # Node ids of a cql: entry's pages carried the Confluence title, and -k matches names:
     # a page editor who titles an unapproved page "slow" drops it under the CI's usual
     # `-k "not slow"`, and the run exits 0 with the page merely "not judged".

@@ -32,7 +32,7 @@ from pytest_confluence_approval.confluence import (
 from pytest_confluence_approval.deadline import Deadline
 from pytest_confluence_approval.facts import QueryResult
 from pytest_confluence_approval.snapshot import dump_snapshot
-from tests.conftest import QUIET, Gate, approved_page
+from tests.conftest import QUIET, GateRunner, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
     RecordedRequest,
@@ -66,7 +66,7 @@ from tests.fake_confluence import (
     ],
 )
 def test_option_values_beyond_their_bounds_are_usage_errors_naming_the_bound(
-    gate: Gate, option: str, value: str, bound: str
+    gate: GateRunner, option: str, value: str, bound: str
 ) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
@@ -92,7 +92,9 @@ def test_option_values_beyond_their_bounds_are_usage_errors_naming_the_bound(
         ("--confluence-poll", "1h"),
     ],
 )
-def test_option_values_at_their_bounds_are_accepted(gate: Gate, option: str, value: str) -> None:
+def test_option_values_at_their_bounds_are_accepted(
+    gate: GateRunner, option: str, value: str
+) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
 
@@ -154,7 +156,7 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on t
 
 
 @needs_fifo
-def test_a_fifo_as_the_policy_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+def test_a_fifo_as_the_policy_is_a_usage_error_not_a_hang(gate: GateRunner) -> None:
     fifo = gate.pytester.path / "policy.yaml"
     os.mkfifo(fifo)
 
@@ -169,7 +171,7 @@ def test_a_fifo_as_the_policy_is_a_usage_error_not_a_hang(gate: Gate) -> None:
 
 
 @needs_fifo
-def test_a_fifo_as_the_policy_in_the_ini_file_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+def test_a_fifo_as_the_policy_in_the_ini_file_is_a_usage_error_not_a_hang(gate: GateRunner) -> None:
     fifo = gate.pytester.path / "gate-policy.yaml"
     os.mkfifo(fifo)
     gate.pytester.makeini("[pytest]\nconfluence_policy = gate-policy.yaml\n")
@@ -182,7 +184,7 @@ def test_a_fifo_as_the_policy_in_the_ini_file_is_a_usage_error_not_a_hang(gate: 
 
 
 @needs_fifo
-def test_a_fifo_as_the_snapshot_is_a_usage_error_not_a_hang(gate: Gate) -> None:
+def test_a_fifo_as_the_snapshot_is_a_usage_error_not_a_hang(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}])
     fifo = gate.pytester.path / "snapshot.json"
     os.mkfifo(fifo)
@@ -197,7 +199,7 @@ def test_a_fifo_as_the_snapshot_is_a_usage_error_not_a_hang(gate: Gate) -> None:
 @pytest.mark.parametrize("kind", ["directory", "device"])
 @pytest.mark.parametrize("which", ["policy", "snapshot"])
 def test_a_directory_or_a_device_as_an_input_is_a_usage_error_naming_what_it_is(
-    gate: Gate, kind: str, which: str
+    gate: GateRunner, kind: str, which: str
 ) -> None:
     if kind == "device" and not Path(os.devnull).exists():
         pytest.skip("no null device")
@@ -229,7 +231,7 @@ def assert_no_line_can_command_a_ci_agent(output: str) -> None:
 
 @pytest.mark.parametrize("where", ["key", "value", "name"])
 def test_a_policy_usage_error_cannot_carry_ci_commands_or_control_characters(
-    gate: Gate, where: str
+    gate: GateRunner, where: str
 ) -> None:
     page: dict[str, object] = {"id": "101"}
     if where == "key":
@@ -248,7 +250,7 @@ def test_a_policy_usage_error_cannot_carry_ci_commands_or_control_characters(
     assert "x1b[2K" in run.output  # shown, visibly escaped (a value once more: its repr)
 
 
-def test_each_problem_of_a_policy_stays_on_a_line_of_its_own(gate: Gate) -> None:
+def test_each_problem_of_a_policy_stays_on_a_line_of_its_own(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101", "colour": 1, "flavour": 2, "min_approvers": "x"}])
 
     run = gate.run()
@@ -263,7 +265,9 @@ def test_each_problem_of_a_policy_stays_on_a_line_of_its_own(gate: Gate) -> None
     )
 
 
-def test_a_site_usage_error_cannot_carry_ci_commands_or_control_characters(gate: Gate) -> None:
+def test_a_site_usage_error_cannot_carry_ci_commands_or_control_characters(
+    gate: GateRunner,
+) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run("--confluence-url", "http://[" + HOSTILE, url=False)
@@ -286,7 +290,7 @@ def labelled(site: FakeConfluence, page_ids: list[str], cql: str = CQL) -> None:
 
 
 def test_a_query_answering_more_pages_than_a_query_may_bring_fails_before_any_item(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     # One answer of 60,000 results (the finding: 250,000 became 250,000 items, 488 s and
     # 1.57 GB under a 20 s deadline), with a next link the gate must not follow.
@@ -305,7 +309,7 @@ def test_a_query_answering_more_pages_than_a_query_may_bring_fails_before_any_it
 
 
 def test_a_recorded_query_of_more_pages_than_a_query_may_bring_fails_the_replay_the_same_way(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     snapshot = gate.pytester.path / "snapshot.json"
     found = tuple((str(1_000_000 + i), "") for i in range(50_001))
@@ -327,7 +331,7 @@ def test_a_recorded_query_of_more_pages_than_a_query_may_bring_fails_the_replay_
 
 @pytest.mark.parametrize(("found", "outcome"), [(5, {"passed": 5}), (6, {"failed": 1})])
 def test_a_query_may_bring_as_many_pages_as_its_cap_and_no_more(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch, found: int, outcome: dict[str, int]
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch, found: int, outcome: dict[str, int]
 ) -> None:
     monkeypatch.setattr(gate_module, "MAX_PAGES_PER_QUERY", 5)
     labelled(gate.site, [str(200 + i) for i in range(found)])
@@ -336,7 +340,9 @@ def test_a_query_may_bring_as_many_pages_as_its_cap_and_no_more(
     gate.run().result.assert_outcomes(**outcome)
 
 
-def test_a_search_is_not_read_past_the_cap(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_search_is_not_read_past_the_cap(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(gate_module, "MAX_PAGES_PER_QUERY", 250)
     labelled(gate.site, [str(1000 + i) for i in range(1000)])  # 100 an answer: 10 answers
     gate.write_policy([{"cql": CQL}])
@@ -348,7 +354,7 @@ def test_a_search_is_not_read_past_the_cap(gate: Gate, monkeypatch: pytest.Monke
 
 
 def test_the_pages_of_all_entries_together_are_capped_per_run(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(gate_module, "MAX_PAGES_PER_RUN", 6)
     labelled(gate.site, ["101", "102"], cql="id in (101, 102)")
@@ -385,7 +391,7 @@ def test_names_are_not_asked_for_once_the_deadline_has_run_out() -> None:
     assert expired.pace.sent <= 1
 
 
-def test_headers_that_trickle_in_end_at_the_deadline_and_say_so(gate: Gate) -> None:
+def test_headers_that_trickle_in_end_at_the_deadline_and_say_so(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "102")
     gate.site.fault("/wiki/api/v2/pages/102/properties", slow_headers(0.2))
@@ -443,7 +449,7 @@ def test_an_answer_never_takes_more_memory_than_it_is_weighed_at(
 
 
 def test_past_the_memory_budget_the_remaining_pages_fail_as_not_verifiable(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each property carries 300 KB of empty objects beside a valid approval (extra fields
     # are fine): small answers that would take about 20 MB each once parsed.
@@ -465,7 +471,7 @@ def test_past_the_memory_budget_the_remaining_pages_fail_as_not_verifiable(
 
 
 def test_re_checks_while_waiting_replace_what_they_weigh_instead_of_adding_it(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
@@ -498,7 +504,9 @@ def test_re_checks_while_waiting_replace_what_they_weigh_instead_of_adding_it(
 
 
 @pytest.mark.parametrize("where", ["endless search", "names", "group", "headers", "history"])
-def test_no_path_a_server_controls_holds_the_run_past_the_deadline(gate: Gate, where: str) -> None:
+def test_no_path_a_server_controls_holds_the_run_past_the_deadline(
+    gate: GateRunner, where: str
+) -> None:
     site = gate.site
     approved_page(site, "101", approved=["acc-a"])
     site.add_user("acc-a", "Priya Raman")

@@ -27,7 +27,7 @@ from pytest_confluence_approval.verdict import (
     Verdict,
     evaluate,
 )
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import approval_value
 from tests.test_verdict import (
     ALICE,
@@ -155,7 +155,7 @@ def test_every_check_compares_each_account_a_bounded_number_of_times() -> None:
 
 
 def test_a_page_listing_30000_accounts_fails_as_malformed_without_looking_them_up(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     gate.site.add_page("100")
     value = approval_value(
@@ -290,7 +290,7 @@ def test_policy_account_ids_are_read_in_one_spelling() -> None:
     assert PageRule("5", None, 1, approval_writers=("Acc-App",)).approval_writers == ("acc-app",)
 
 
-def test_case_variants_count_once_end_to_end(gate: Gate) -> None:
+def test_case_variants_count_once_end_to_end(gate: GateRunner) -> None:
     site = gate.site
     site.add_user("acc-jonas", "Jonas Weber")
     site.add_page("100", version_author_id="acc-author")
@@ -537,7 +537,9 @@ def test_max_rejections_must_be_a_count(value: str, message: str) -> None:
     assert str(error.value) == f"policy.yaml:4: {message}"
 
 
-def test_max_rejections_blocks_rejections_the_property_tolerates_end_to_end(gate: Gate) -> None:
+def test_max_rejections_blocks_rejections_the_property_tolerates_end_to_end(
+    gate: GateRunner,
+) -> None:
     site = gate.site
     site.add_user("acc-amara", "Amara Okafor")
     rejected = ["acc-amara", "acc-r2", "acc-r3", "acc-r4"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 
 #: What the gate needs only when it is on; none of it may load in a run without a policy.
 HEAVY_MODULES = (
@@ -16,6 +16,11 @@ HEAVY_MODULES = (
     "yaml",
     "jinja2",
     "pytest_confluence_approval.plugin",
+    "pytest_confluence_approval.items",
+    "pytest_confluence_approval.collection",
+    "pytest_confluence_approval.publish",
+    "pytest_confluence_approval.result",
+    "pytest_confluence_approval.xdist_support",
     "pytest_confluence_approval.gate",
     "pytest_confluence_approval.confluence",
     "pytest_confluence_approval.policy",
@@ -70,7 +75,7 @@ def test_the_marker_is_known_without_the_gate(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=1)
 
 
-def test_a_replay_loads_no_http_stack(gate: Gate) -> None:
+def test_a_replay_loads_no_http_stack(gate: GateRunner) -> None:
     # A replay sends nothing: requests and urllib3 (~19 MiB, and their import time) are
     # for live runs only. Only a configured site URL needs urllib3, to judge it exactly as
     # it would be connected to; this replay names none.

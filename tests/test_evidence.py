@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.schemas import load_schema
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 from tests.fake_confluence import (
     APPROVAL_APP_ACCOUNT,
     FakeConfluence,
@@ -44,7 +44,7 @@ XUNIT2_TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system
 XUNIT2_TESTCASE_ATTRIBUTES = {"name", "time", "classname", "group"}
 
 
-def test_xunit2_carries_evidence_in_system_out_and_stays_xsd_shaped(gate: Gate) -> None:
+def test_xunit2_carries_evidence_in_system_out_and_stays_xsd_shaped(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.site.add_user("acc-a", "Priya Raman")
     gate.write_policy(MIXED_POLICY)
@@ -74,7 +74,7 @@ def test_xunit2_carries_evidence_in_system_out_and_stays_xsd_shaped(gate: Gate) 
 
 
 @pytest.mark.parametrize("family", ["xunit1", "legacy"])
-def test_older_junit_families_also_carry_properties(gate: Gate, family: str) -> None:
+def test_older_junit_families_also_carry_properties(gate: GateRunner, family: str) -> None:
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)
 
@@ -90,7 +90,7 @@ def test_older_junit_families_also_carry_properties(gate: Gate, family: str) -> 
     assert evidence_of(case)["verdict"] == "not approved"
 
 
-def test_report_describes_every_page_and_validates(gate: Gate) -> None:
+def test_report_describes_every_page_and_validates(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.site.add_user("acc-b", "Jonas Weber")
     gate.write_policy([*MIXED_POLICY, {"id": "105", "name": "Gone"}])
@@ -121,7 +121,7 @@ def test_report_describes_every_page_and_validates(gate: Gate) -> None:
     assert pages["101"]["link"].startswith(gate.site.url)
 
 
-def test_reports_from_the_same_snapshot_are_byte_identical(gate: Gate) -> None:
+def test_reports_from_the_same_snapshot_are_byte_identical(gate: GateRunner) -> None:
     first = gate.pytester.path / "one.json"
     second = gate.pytester.path / "two.json"
     policy = EXAMPLES / "policy.yaml"
@@ -140,7 +140,7 @@ def test_reports_from_the_same_snapshot_are_byte_identical(gate: Gate) -> None:
     assert report["recorded_at"] == "2025-08-04T09:00:00.000Z"
 
 
-def test_terminal_summary_counts_and_lists_failing_pages(gate: Gate) -> None:
+def test_terminal_summary_counts_and_lists_failing_pages(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.write_policy([*MIXED_POLICY, {"id": "105"}])
 
@@ -159,7 +159,7 @@ def test_terminal_summary_counts_and_lists_failing_pages(gate: Gate) -> None:
 
 
 def test_github_step_summary_gets_a_markdown_table(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mixed_site(gate.site)
     gate.site.add_user("acc-a", "Priya | Raman")
@@ -194,7 +194,7 @@ def test_github_step_summary_gets_a_markdown_table(
     ]
 
 
-def test_display_names_replace_ids_in_failure_text(gate: Gate) -> None:
+def test_display_names_replace_ids_in_failure_text(gate: GateRunner) -> None:
     gate.site.add_page("101")
     gate.site.set_approval(
         "101", approval_value(approved=["acc-a"], pending=["acc-b"], complete=False)
@@ -216,7 +216,7 @@ def test_display_names_replace_ids_in_failure_text(gate: Gate) -> None:
     )
 
 
-def test_names_are_looked_up_in_batches_of_100(gate: Gate) -> None:
+def test_names_are_looked_up_in_batches_of_100(gate: GateRunner) -> None:
     accounts = [f"acc-{n:03d}" for n in range(150)]
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(approved=accounts))
@@ -229,7 +229,7 @@ def test_names_are_looked_up_in_batches_of_100(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/users-bulk") == 2
 
 
-def test_a_refused_name_lookup_falls_back_to_ids(gate: Gate) -> None:
+def test_a_refused_name_lookup_falls_back_to_ids(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.add_page("102")
     gate.site.set_approval("102", approval_value(pending=["acc-b"], complete=False))
@@ -244,7 +244,7 @@ def test_a_refused_name_lookup_falls_back_to_ids(gate: Gate) -> None:
 
 
 def test_replay_shows_the_names_recorded_in_the_snapshot(
-    gate: Gate, confluence: FakeConfluence
+    gate: GateRunner, confluence: FakeConfluence
 ) -> None:
     confluence.add_page("101")
     confluence.set_approval("101", approval_value(pending=["acc-b"], complete=False))

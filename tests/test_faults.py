@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Gate, GateRun, approved_page
+from tests.conftest import GateRunner, PytestRun, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
     Fault,
@@ -200,39 +200,39 @@ def other_host() -> Iterator[FakeConfluence]:
 
 
 @pytest.fixture
-def credentials(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def credentials(gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real credentials, so that leaking them (to another host, into output) would show."""
     gate.site.auth = (USER, TOKEN)
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
     monkeypatch.setenv("CONFLUENCE_API_TOKEN", TOKEN)
 
 
-def three_pages(gate: Gate, *, with_102: bool = True) -> None:
+def three_pages(gate: GateRunner, *, with_102: bool = True) -> None:
     for page_id in PAGES:
         if page_id != "102" or with_102:
             approved_page(gate.site, page_id)
     gate.write_policy([{"id": page_id} for page_id in PAGES])
 
 
-def timed_run(gate: Gate, *args: str) -> tuple[GateRun, float]:
+def timed_run(gate: GateRunner, *args: str) -> tuple[PytestRun, float]:
     started = time.monotonic()
     run = gate.run(*args)
     return run, time.monotonic() - started
 
 
-def reasons(run: GateRun, page_id: str) -> list[str]:
+def reasons(run: PytestRun, page_id: str) -> list[str]:
     """The bullet points of a page's failure text (SPEC section 4)."""
     lines = (line.strip() for line in run.failure_text(page_id).splitlines())
     return [line[2:] for line in lines if line.startswith("- ")]
 
 
-def only_reason(run: GateRun, page_id: str) -> str:
+def only_reason(run: PytestRun, page_id: str) -> str:
     (reason,) = reasons(run, page_id)
     assert reason.startswith("could not verify"), reason
     return reason
 
 
-def assert_session_survived(run: GateRun) -> None:
+def assert_session_survived(run: PytestRun) -> None:
     """No crash and no leak: not in the terminal, not in the JUnit XML."""
     junit = "" if run.junit is None else ET.tostring(run.junit, encoding="unicode")
     for where in (run.output, junit):
@@ -241,7 +241,7 @@ def assert_session_survived(run: GateRun) -> None:
         assert TOKEN not in where
 
 
-def assert_only_102_failed(run: GateRun) -> None:
+def assert_only_102_failed(run: PytestRun) -> None:
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
     run.result.assert_outcomes(passed=2, failed=1)
     cases = run.testcases()
@@ -254,7 +254,7 @@ def assert_only_102_failed(run: GateRun) -> None:
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 @pytest.mark.usefixtures("credentials")
 def test_a_fault_fails_only_the_affected_page(
-    gate: Gate, other_host: FakeConfluence, case: Case
+    gate: GateRunner, other_host: FakeConfluence, case: Case
 ) -> None:
     site = gate.site
     three_pages(gate, with_102=case.page_exists)
@@ -282,7 +282,7 @@ def test_a_fault_fails_only_the_affected_page(
 
 
 def test_a_wrong_token_fails_every_page_after_a_constant_number_of_requests(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [str(2000 + n) for n in range(30)]
     for page_id in ids:
@@ -307,7 +307,7 @@ def test_a_wrong_token_fails_every_page_after_a_constant_number_of_requests(
 
 
 def test_plain_http_to_another_host_is_a_usage_error_before_any_request(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     three_pages(gate)
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
@@ -334,7 +334,7 @@ def test_plain_http_to_another_host_is_a_usage_error_before_any_request(
 # --- bugs found by this suite (strict: each turns red once fixed, so the mark goes) ------
 
 
-def test_the_deadline_caps_the_fetch_even_mid_retry(gate: Gate) -> None:
+def test_the_deadline_caps_the_fetch_even_mid_retry(gate: GateRunner) -> None:
     three_pages(gate)
     gate.site.fault(PROPS_102, hang(30))
 
@@ -349,7 +349,7 @@ def test_the_deadline_caps_the_fetch_even_mid_retry(gate: Gate) -> None:
     assert elapsed < 1.5 + 0.4, f"a 1.5 s deadline took {elapsed:.2f} s"
 
 
-def test_a_deadline_shorter_than_the_timeout_is_named_in_the_reason(gate: Gate) -> None:
+def test_a_deadline_shorter_than_the_timeout_is_named_in_the_reason(gate: GateRunner) -> None:
     three_pages(gate)
     gate.site.fault(PROPS_102, hang(30))
 
@@ -368,7 +368,7 @@ def test_a_deadline_shorter_than_the_timeout_is_named_in_the_reason(gate: Gate) 
     assert "--confluence-deadline" in reason, reason
 
 
-def test_an_unparsable_retry_after_is_reported_as_it_happened(gate: Gate) -> None:
+def test_an_unparsable_retry_after_is_reported_as_it_happened(gate: GateRunner) -> None:
     three_pages(gate)
     gate.site.fault(PROPS_102, status(429, headers={"Retry-After": "soon"}))
 
@@ -392,7 +392,7 @@ def test_an_unparsable_retry_after_is_reported_as_it_happened(gate: Gate) -> Non
         pytest.param("soon", id="neither-seconds-nor-a-date"),
     ],
 )
-def test_a_retry_after_that_cannot_be_read_is_read_as_absent(gate: Gate, value: str) -> None:
+def test_a_retry_after_that_cannot_be_read_is_read_as_absent(gate: GateRunner, value: str) -> None:
     """The usual back-off instead (a 503's first retry goes out at once): the retry is
     answered and the page judged. Raised inside urllib3, the first three failed the page as
     "unexpected error", and crashed the run where the main thread sent the request."""

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from pytest_confluence_approval.confluence import _rate_limit_delay
-from tests.conftest import QUIET, Gate, approved_page
+from tests.conftest import QUIET, GateRunner, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, retry_after, status
 
 BATCH = "/wiki/api/v2/pages"
@@ -36,7 +36,7 @@ def kinds(site: FakeConfluence) -> dict[str, int]:
     return out
 
 
-def test_n_pages_with_a_known_key_cost_n_plus_one_per_250(gate: Gate) -> None:
+def test_n_pages_with_a_known_key_cost_n_plus_one_per_250(gate: GateRunner) -> None:
     ids = many_approved_pages(gate.site, 260)
     gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
 
@@ -60,7 +60,7 @@ def test_n_pages_with_a_known_key_cost_n_plus_one_per_250(gate: Gate) -> None:
     )
 
 
-def test_a_trashed_page_is_seen_in_the_batch_and_fails_on_its_status(gate: Gate) -> None:
+def test_a_trashed_page_is_seen_in_the_batch_and_fails_on_its_status(gate: GateRunner) -> None:
     gate.site.add_page("101", status="trashed")
     gate.site.set_approval("101", approval_value())
     gate.write_policy([{"id": "101"}])
@@ -72,7 +72,7 @@ def test_a_trashed_page_is_seen_in_the_batch_and_fails_on_its_status(gate: Gate)
 
 
 def test_wrong_credentials_cost_one_request_not_one_per_page(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = many_approved_pages(gate.site, 40)
     gate.site.auth = ("ci@acme.test", "right")
@@ -87,7 +87,9 @@ def test_wrong_credentials_cost_one_request_not_one_per_page(
     assert "did not accept the credentials" in run.failure_text(ids[-1])
 
 
-def test_requests_run_concurrently_up_to_the_limit_over_pooled_connections(gate: Gate) -> None:
+def test_requests_run_concurrently_up_to_the_limit_over_pooled_connections(
+    gate: GateRunner,
+) -> None:
     ids = many_approved_pages(gate.site, 24)
     gate.site.latency = 0.3
     gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
@@ -102,7 +104,7 @@ def test_requests_run_concurrently_up_to_the_limit_over_pooled_connections(gate:
     assert len({r.client_port for r in gate.site.requests}) <= 6
 
 
-def test_a_rate_limit_pauses_every_worker_not_only_the_one_told(gate: Gate) -> None:
+def test_a_rate_limit_pauses_every_worker_not_only_the_one_told(gate: GateRunner) -> None:
     ids = many_approved_pages(gate.site, 30)
     gate.site.latency = 0.02
     gate.site.fault(f"/wiki/api/v2/pages/{ids[3]}/properties", retry_after(1), times=1)
@@ -124,7 +126,7 @@ def test_a_rate_limit_pauses_every_worker_not_only_the_one_told(gate: Gate) -> N
     "headers", [{}, {"Retry-After": "soon"}], ids=["no-retry-after", "unreadable-retry-after"]
 )
 def test_a_429_without_a_usable_retry_after_backs_off_every_worker(
-    gate: Gate, headers: dict[str, str]
+    gate: GateRunner, headers: dict[str, str]
 ) -> None:
     ids = many_approved_pages(gate.site, 30)
     gate.site.latency = 0.02
@@ -157,7 +159,7 @@ def test_the_rate_limit_back_off_grows_exponentially_with_jitter() -> None:
     assert len(set(delays[3])) > 100  # jittered: workers do not retry in step
 
 
-def test_nothing_is_fetched_for_deselected_pages(gate: Gate) -> None:
+def test_nothing_is_fetched_for_deselected_pages(gate: GateRunner) -> None:
     many_approved_pages(gate.site, 3)
     gate.write_policy([{"id": "1000"}, {"id": "1001"}, {"id": "1002", "name": "Skip me"}])
 
@@ -167,7 +169,7 @@ def test_nothing_is_fetched_for_deselected_pages(gate: Gate) -> None:
     assert batch.query["id"] == ["1000,1001"]
 
 
-def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -> None:
+def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: GateRunner) -> None:
     pytest.importorskip("xdist")
     ids = many_approved_pages(gate.site, 30)
     gate.site.add_page(
@@ -216,7 +218,7 @@ def test_under_xdist_pages_are_fetched_once_per_run_not_per_worker(gate: Gate) -
 
 
 def test_the_gate_slows_down_to_what_the_site_serves_and_still_judges_every_page(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     ids = many_approved_pages(gate.site, 24)
     gate.site.latency = 0.2
@@ -239,7 +241,7 @@ def test_the_gate_slows_down_to_what_the_site_serves_and_still_judges_every_page
     )
 
 
-def test_atlassians_near_limit_header_slows_the_gate_down(gate: Gate) -> None:
+def test_atlassians_near_limit_header_slows_the_gate_down(gate: GateRunner) -> None:
     ids = many_approved_pages(gate.site, 12)
     gate.site.near_limit_at = 1  # every answer says less than 20% of the budget is left
     gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
@@ -257,7 +259,7 @@ def test_atlassians_near_limit_header_slows_the_gate_down(gate: Gate) -> None:
     )
 
 
-def test_the_summary_says_how_many_requests_went_out_and_how_many_at_once(gate: Gate) -> None:
+def test_the_summary_says_how_many_requests_went_out_and_how_many_at_once(gate: GateRunner) -> None:
     ids = many_approved_pages(gate.site, 3)
     gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
 
@@ -268,7 +270,7 @@ def test_the_summary_says_how_many_requests_went_out_and_how_many_at_once(gate: 
     run.result.stdout.fnmatch_lines(["fetched 5 requests at up to [12] in flight (ceiling 2)"])
 
 
-def test_a_replay_sends_no_request_and_says_nothing_of_a_pace(gate: Gate) -> None:
+def test_a_replay_sends_no_request_and_says_nothing_of_a_pace(gate: GateRunner) -> None:
     ids = many_approved_pages(gate.site, 2)
     gate.write_policy([{"id": i} for i in ids], property_key="njyzjq_capable_approval")
     snapshot = gate.pytester.path / "snap.json"

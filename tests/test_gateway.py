@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import FakeConfluence, approval_value, next_link, redirect, rewrite
 
 CLOUD_ID = "a436116f-02ce-4520-8fbb-7301462a1674"
@@ -30,8 +30,8 @@ def gateway() -> Iterator[FakeConfluence]:
 
 
 @pytest.fixture
-def gate_via_gateway(pytester: pytest.Pytester, gateway: FakeConfluence) -> Gate:
-    return Gate(pytester, gateway)
+def gate_via_gateway(pytester: pytest.Pytester, gateway: FakeConfluence) -> GateRunner:
+    return GateRunner(pytester, gateway)
 
 
 def _populate(site: FakeConfluence) -> None:
@@ -53,7 +53,7 @@ def _populate(site: FakeConfluence) -> None:
 
 
 def test_every_kind_of_request_works_through_the_gateway(
-    gate_via_gateway: Gate, gateway: FakeConfluence
+    gate_via_gateway: GateRunner, gateway: FakeConfluence
 ) -> None:
     _populate(gateway)
     gate_via_gateway.write_policy(
@@ -79,7 +79,7 @@ def test_every_kind_of_request_works_through_the_gateway(
 
 
 def test_links_for_people_point_at_the_site_never_at_the_gateway(
-    gate_via_gateway: Gate, gateway: FakeConfluence
+    gate_via_gateway: GateRunner, gateway: FakeConfluence
 ) -> None:
     _populate(gateway)
     gateway.add_page("303")  # no approval at all
@@ -124,7 +124,7 @@ def test_a_base_of_another_host_never_becomes_the_link_people_follow(
             payload["_links"]["base"] = base
 
         site.fault(f"{site.prefix}/wiki/api/v2/pages", rewrite(hostile_base))
-        gate = Gate(pytester, site)
+        gate = GateRunner(pytester, site)
         gate.write_policy([{"id": "202"}, {"id": "404"}])
 
         run = gate.run()
@@ -146,7 +146,7 @@ def test_a_base_of_another_host_never_becomes_the_link_people_follow(
     ids=["dots", "encoded-dots", "other-product", "encoded-slash"],
 )
 def test_a_next_link_out_of_the_base_path_is_not_followed(
-    gate_via_gateway: Gate, gateway: FakeConfluence, link: str
+    gate_via_gateway: GateRunner, gateway: FakeConfluence, link: str
 ) -> None:
     """The gateway's origin serves every product and site: a next link that climbs out of
     /ex/confluence/{cloudId}/wiki would send the token to another API on that origin."""
@@ -173,7 +173,7 @@ def test_a_next_link_out_of_the_base_path_is_not_followed(
     ids=["other-product", "dots"],
 )
 def test_a_redirect_out_of_the_base_path_is_not_followed(
-    gate_via_gateway: Gate, gateway: FakeConfluence, location: str
+    gate_via_gateway: GateRunner, gateway: FakeConfluence, location: str
 ) -> None:
     gateway.add_page("101")
     gateway.set_approval("101", approval_value())

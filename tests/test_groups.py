@@ -13,13 +13,13 @@ from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.confluence import GROUP_SCOPE
 from pytest_confluence_approval.schemas import load_schema
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import RecordedRequest, approval_value, next_link
 
 MEMBERS = "/wiki/rest/api/group/member"
 
 
-def team_site(gate: Gate) -> None:
+def team_site(gate: GateRunner) -> None:
     """Page 101 approved by Alice (qa, security), Bob (qa) and Carol (security)."""
     site = gate.site
     for account, name in [("acc-alice", "Alice"), ("acc-bob", "Bob"), ("acc-carol", "Carol")]:
@@ -34,7 +34,7 @@ def team_site(gate: Gate) -> None:
 TEAMS = [{"group": "qa", "min": 2}, {"group": "security-team", "min": 1}]
 
 
-def member_requests(gate: Gate, group: str) -> list[RecordedRequest]:
+def member_requests(gate: GateRunner, group: str) -> list[RecordedRequest]:
     return [r for r in gate.site.requests if r.path == MEMBERS and r.query["name"] == [group]]
 
 
@@ -44,7 +44,7 @@ def report_of(path: Path) -> dict[str, Any]:
     return report
 
 
-def test_enough_approvers_from_each_group_pass_across_member_pagination(gate: Gate) -> None:
+def test_enough_approvers_from_each_group_pass_across_member_pagination(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.add_page("102")
     gate.site.set_approval("102", approval_value(approved=["acc-alice", "acc-bob"]))
@@ -79,7 +79,7 @@ def test_enough_approvers_from_each_group_pass_across_member_pagination(gate: Ga
     }
 
 
-def test_an_approver_who_left_the_group_does_not_count_for_it(gate: Gate) -> None:
+def test_an_approver_who_left_the_group_does_not_count_for_it(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.add_group("qa", ["acc-alice", "acc-x1"])  # Bob moved to another team
     gate.write_policy([{"id": "101", "required_groups": TEAMS}])
@@ -93,7 +93,7 @@ def test_an_approver_who_left_the_group_does_not_count_for_it(gate: Gate) -> Non
     assert "security-team" not in text
 
 
-def test_a_group_the_account_may_not_read_makes_the_page_not_verifiable(gate: Gate) -> None:
+def test_a_group_the_account_may_not_read_makes_the_page_not_verifiable(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.add_group("security-team", ["acc-carol"], readable=False)
     gate.write_policy([{"id": "101", "required_groups": TEAMS}])
@@ -109,7 +109,7 @@ def test_a_group_the_account_may_not_read_makes_the_page_not_verifiable(gate: Ga
     run.result.stdout.fnmatch_lines(["0 approved, 0 not approved, 1 not verifiable"])
 
 
-def test_a_group_that_does_not_exist_makes_the_page_not_verifiable(gate: Gate) -> None:
+def test_a_group_that_does_not_exist_makes_the_page_not_verifiable(gate: GateRunner) -> None:
     team_site(gate)
     gate.write_policy([{"id": "101", "required_groups": [{"group": "qa-team", "min": 1}]}])
 
@@ -122,7 +122,7 @@ def test_a_group_that_does_not_exist_makes_the_page_not_verifiable(gate: Gate) -
     assert "check the group name in the policy's required_groups" in text
 
 
-def test_the_gate_waits_for_the_approver_a_group_still_lacks(gate: Gate) -> None:
+def test_the_gate_waits_for_the_approver_a_group_still_lacks(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.set_approval("101", approval_value(approved=["acc-alice", "acc-carol"]))
     gate.write_policy([{"id": "101", "required_groups": TEAMS}])
@@ -145,7 +145,7 @@ def test_the_gate_waits_for_the_approver_a_group_still_lacks(gate: Gate) -> None
     assert len(member_requests(gate, "qa")) == 3
 
 
-def test_a_recorded_run_with_groups_replays_to_byte_identical_reports(gate: Gate) -> None:
+def test_a_recorded_run_with_groups_replays_to_byte_identical_reports(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.add_page("102", title="Left the team")
     gate.site.set_approval("102", approval_value(approved=["acc-alice", "acc-carol"]))
@@ -189,7 +189,7 @@ def test_a_recorded_run_with_groups_replays_to_byte_identical_reports(gate: Gate
 
 
 def test_a_snapshot_without_a_group_the_policy_now_requires_is_not_verifiable(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     team_site(gate)
     gate.write_policy([{"id": "101"}])
@@ -203,7 +203,7 @@ def test_a_snapshot_without_a_group_the_policy_now_requires_is_not_verifiable(
     assert 'group "qa" is not in the snapshot; record a new snapshot' in replay.failure_text("101")
 
 
-def test_max_age_in_calendar_months_says_when_the_approval_expired(gate: Gate) -> None:
+def test_max_age_in_calendar_months_says_when_the_approval_expired(gate: GateRunner) -> None:
     team_site(gate)  # the approval completed 2025-07-15T10:33:14Z
     gate.write_policy([{"id": "101", "max_age": "1 month"}])
 
@@ -217,7 +217,7 @@ def test_max_age_in_calendar_months_says_when_the_approval_expired(gate: Gate) -
     )
 
 
-def test_expires_on_fails_from_the_start_of_that_day(gate: Gate) -> None:
+def test_expires_on_fails_from_the_start_of_that_day(gate: GateRunner) -> None:
     team_site(gate)
     gate.write_policy([{"id": "101", "expires_on": "2025-08-01"}])
 
@@ -228,7 +228,7 @@ def test_expires_on_fails_from_the_start_of_that_day(gate: Gate) -> None:
     assert "approval expired on 2025-08-01" in late.failure_text("101")
 
 
-def test_max_age_with_max_age_days_in_one_entry_is_a_usage_error(gate: Gate) -> None:
+def test_max_age_with_max_age_days_in_one_entry_is_a_usage_error(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101", "max_age": "1 month", "max_age_days": 30}])
 
     run = gate.run()
@@ -237,7 +237,7 @@ def test_max_age_with_max_age_days_in_one_entry_is_a_usage_error(gate: Gate) -> 
     assert "max_age and max_age_days are two spellings of one setting" in run.output
 
 
-def test_a_member_listing_that_points_to_another_site_is_not_followed(gate: Gate) -> None:
+def test_a_member_listing_that_points_to_another_site_is_not_followed(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.fault(MEMBERS, next_link("https://attacker.example/rest/api/group/member?start=2"))
     gate.write_policy([{"id": "101", "required_groups": TEAMS}])
@@ -250,7 +250,7 @@ def test_a_member_listing_that_points_to_another_site_is_not_followed(gate: Gate
     assert "points to another site (https://attacker.example:443)" in text
 
 
-def test_under_xdist_groups_are_read_once_and_judged_alike(gate: Gate) -> None:
+def test_under_xdist_groups_are_read_once_and_judged_alike(gate: GateRunner) -> None:
     team_site(gate)
     gate.site.add_page("102", title="Left the team")
     gate.site.set_approval("102", approval_value(approved=["acc-alice", "acc-carol"]))

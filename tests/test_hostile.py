@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_confluence_approval.accounts import person
-from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.untrusted import MAX_SHOWN, neutral, render_line, render_lines
 from pytest_confluence_approval.verdict import (
@@ -31,9 +30,10 @@ from pytest_confluence_approval.verdict import (
     Verdict,
     unverifiable,
 )
-from tests.conftest import Gate, GateRun, approved_page
+from tests.conftest import GateRunner, PytestRun, approved_page
 from tests.fake_confluence import DEFAULT_APPROVAL_KEY, approval_value
 from tests.markdown import render, render_gfm
+from tests.test_jobsummary import job_summary
 
 WORKFLOW = "Plan\n::error::forged by a title\n::add-mask::x\n::stop-commands::stop"
 #: GitHub's runner also takes the legacy "##[command]data" anywhere in a line (IndexOf, not
@@ -53,7 +53,7 @@ ALL = WORKFLOW + MIDLINE + CURSOR + OSC8 + HIDDEN + SUMMARY + EVIDENCE
 HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
-def hostile_site(gate: Gate) -> None:
+def hostile_site(gate: GateRunner) -> None:
     site = gate.site
     # 101: a title that would end the job summary's table; a pending approver whose
     # display name would overwrite the terminal's NOT APPROVED line.
@@ -81,7 +81,9 @@ def hostile_site(gate: Gate) -> None:
     )
 
 
-def hostile_run(gate: Gate, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[GateRun, Path]:
+def hostile_run(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[PytestRun, Path]:
     hostile_site(gate)
     summary = gate.pytester.path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -109,7 +111,7 @@ def assert_inert(text: str, where: str) -> None:
 
 
 def test_stdout_shows_hostile_text_escaped_never_raw(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run, _ = hostile_run(gate, monkeypatch)
 
@@ -131,7 +133,7 @@ def test_stdout_shows_hostile_text_escaped_never_raw(
     assert "is not an Atlassian account id" in summary[6]
 
 
-def test_test_ids_never_carry_cql_titles(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_ids_never_carry_cql_titles(gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = hostile_run(gate, monkeypatch)
 
     names = (
@@ -146,7 +148,7 @@ def test_test_ids_never_carry_cql_titles(gate: Gate, monkeypatch: pytest.MonkeyP
 
 
 def test_junit_file_carries_no_forged_line_of_evidence(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hostile_run(gate, monkeypatch)
 
@@ -168,7 +170,7 @@ def test_junit_file_carries_no_forged_line_of_evidence(
     assert failure is not None and "verdict: approved" not in (failure.text or "").splitlines()
 
 
-def test_xunit1_properties_are_escaped(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xunit1_properties_are_escaped(gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = hostile_run(gate, monkeypatch, "-o", "junit_family=xunit1")
 
     assert run.junit is not None
@@ -179,7 +181,7 @@ def test_xunit1_properties_are_escaped(gate: Gate, monkeypatch: pytest.MonkeyPat
 
 
 def test_job_summary_stays_one_table_whatever_the_titles(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, summary = hostile_run(gate, monkeypatch)
 
@@ -198,7 +200,7 @@ def test_job_summary_stays_one_table_whatever_the_titles(
     assert rendered.links == [f"{site}/pages/viewpage.action?pageId={p}" for p in by_page]
 
 
-def test_report_keeps_the_raw_values(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_keeps_the_raw_values(gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile_run(gate, monkeypatch)
 
     report = json.loads((gate.pytester.path / "report.json").read_text(encoding="utf-8"))
@@ -263,7 +265,7 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
         approval=ApprovalProperty("k", (), ("acc-1",), (), False, None, 1, 1),
     )
     plain = unverifiable(_rule("102", None), "could not verify: x", site)
-    text = markdown_summary([hostile, plain], {"acc-1": approver}, site=site, rules={})
+    text = job_summary([hostile, plain], {"acc-1": approver}, site=site)
 
     # As markdown-it-py and as GitHub's own renderer (cmark-gfm, autolinks on) show it;
     # the word joiners the summary puts before each "@" are invisible (and never from
@@ -288,7 +290,7 @@ def test_any_title_stays_inside_its_cell_of_the_one_table(
 
 
 def test_lone_surrogates_from_confluence_make_the_page_unverifiable_not_a_crash(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # JSON may spell "\udfff" (a lone surrogate): json.loads accepts it, but no UTF-8
     # output (snapshot, report, job summary) can hold it. Recording the run crashed
@@ -322,7 +324,7 @@ def test_lone_surrogates_from_confluence_make_the_page_unverifiable_not_a_crash(
 
 
 def test_a_megabyte_title_cannot_bloat_or_drop_the_outputs(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Confluence stops titles at 255 characters; a proxy or the API need not. A 3 MB
     # title made a 3 MB job summary (GitHub drops a summary over 1 MiB whole, with
@@ -377,7 +379,7 @@ def test_many_hostile_rows_never_push_the_job_summary_past_githubs_limit() -> No
             )
             for n in range(pages)
         ]
-        return markdown_summary(verdicts, {}, site=site, rules={})
+        return job_summary(verdicts, {}, site=site)
 
     for pages in (40, 400, 5000):
         text = summary(pages)

@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_confluence_approval.schemas import load_schema
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import APPROVAL_APP_ACCOUNT, APPROVAL_APP_NAME, approval_value
 
 AS_OF = "2025-08-04T09:00:00Z"
@@ -22,19 +22,19 @@ BEFORE = "2025-07-01T10:00:00.000Z"  # before the approval completed
 AFTER = ["2025-07-20T10:00:00.000Z", "2025-07-21T10:00:00.000Z", "2025-07-22T10:00:00.000Z"]
 
 
-def sound_page(gate: Gate, page_id: str = "100") -> None:
+def sound_page(gate: GateRunner, page_id: str = "100") -> None:
     gate.site.add_page(page_id, version_created_at=BEFORE)
     gate.site.set_approval(page_id, approval_value(approved=["acc-a", "acc-b"]))
 
 
-def run_gate(gate: Gate, entries: list[dict[str, Any]], *args: str) -> Any:
+def run_gate(gate: GateRunner, entries: list[dict[str, Any]], *args: str) -> Any:
     gate.write_policy([{"id": "100"}, *entries])
     run = gate.run("--confluence-as-of", AS_OF, *args)
     run.result.assert_outcomes(passed=1, failed=len(entries))
     return run
 
 
-def test_contradictory_approval_data_fails(gate: Gate) -> None:
+def test_contradictory_approval_data_fails(gate: GateRunner) -> None:
     sound_page(gate)
     values = {
         "101": approval_value(approved=["acc-a", "acc-b"], pending=["acc-b"]),
@@ -56,7 +56,9 @@ def test_contradictory_approval_data_fails(gate: Gate) -> None:
 
 
 @pytest.mark.parametrize("twin", ["acc-a ", "\u200bacc-a", "acc-a\n"])
-def test_one_person_cannot_be_counted_twice_under_a_look_alike_id(gate: Gate, twin: str) -> None:
+def test_one_person_cannot_be_counted_twice_under_a_look_alike_id(
+    gate: GateRunner, twin: str
+) -> None:
     sound_page(gate)
     gate.site.add_page("101", version_created_at=BEFORE)
     gate.site.set_approval("101", approval_value(approved=["acc-a", twin], minimum_approvers=2))
@@ -68,7 +70,7 @@ def test_one_person_cannot_be_counted_twice_under_a_look_alike_id(gate: Gate, tw
     assert "$.approved[1]:" in text and "is not an Atlassian account id" in text
 
 
-def test_four_eyes_fails_closed_when_the_author_is_unknown(gate: Gate) -> None:
+def test_four_eyes_fails_closed_when_the_author_is_unknown(gate: GateRunner) -> None:
     sound_page(gate)
     gate.site.add_page("101", version_created_at=BEFORE, version_author_id=None)
     gate.site.set_approval("101", approval_value(approved=["acc-a"]))
@@ -81,7 +83,7 @@ def test_four_eyes_fails_closed_when_the_author_is_unknown(gate: Gate) -> None:
     )
 
 
-def test_minor_edits_fail_closed_on_a_gap_or_an_incomplete_entry(gate: Gate) -> None:
+def test_minor_edits_fail_closed_on_a_gap_or_an_incomplete_entry(gate: GateRunner) -> None:
     sound_page(gate)
     # v3 approved, v5 minor, no v4
     gate.site.add_page("101", version=3, version_created_at=BEFORE)
@@ -102,7 +104,7 @@ def test_minor_edits_fail_closed_on_a_gap_or_an_incomplete_entry(gate: Gate) -> 
 
 
 def test_the_author_of_the_approved_version_cannot_approve_it_after_a_minor_edit(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     sound_page(gate)
     gate.site.add_page("101", version=3, version_created_at=BEFORE, version_author_id="acc-a")
@@ -119,7 +121,7 @@ def test_the_author_of_the_approved_version_cannot_approve_it_after_a_minor_edit
 
 
 def test_approval_data_written_by_a_page_editor_fails_when_writers_are_pinned(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     sound_page(gate)
     gate.site.add_page("101", version_created_at=BEFORE)
@@ -146,7 +148,7 @@ def test_approval_data_written_by_a_page_editor_fails_when_writers_are_pinned(
     assert "was not checked" not in run.output  # provenance was judged for every page
 
 
-def test_a_run_that_does_not_check_provenance_says_so(gate: Gate) -> None:
+def test_a_run_that_does_not_check_provenance_says_so(gate: GateRunner) -> None:
     gate.site.add_page("100", version_created_at=BEFORE)
     gate.site.set_approval("100", approval_value(approved=["acc-a"]))
     gate.site.add_page("101", version_created_at=BEFORE)
@@ -163,7 +165,7 @@ def test_a_run_that_does_not_check_provenance_says_so(gate: Gate) -> None:
     )
 
 
-def test_the_history_is_followed_across_pages(gate: Gate) -> None:
+def test_the_history_is_followed_across_pages(gate: GateRunner) -> None:
     gate.site.versions_max_page_size = 25  # the client asks for more; the site gives 25
     gate.site.add_page("101", version=3, version_created_at=BEFORE)
     for number in range(4, 64):
@@ -178,7 +180,7 @@ def test_the_history_is_followed_across_pages(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages/101/versions") == 3  # 63 versions, 25 a page
 
 
-def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
+def test_provenance_and_settings_are_evidence(gate: GateRunner) -> None:
     gate.site.add_page("101", version_created_at=BEFORE)
     gate.site.set_approval(
         "101", approval_value(), author_id=APPROVAL_APP_ACCOUNT, created_at=AFTER[0]
@@ -242,7 +244,7 @@ def test_provenance_and_settings_are_evidence(gate: Gate) -> None:
     replayed.result.assert_outcomes(passed=1)
 
 
-def test_a_waiver_never_covers_a_page_whose_history_could_not_be_read(gate: Gate) -> None:
+def test_a_waiver_never_covers_a_page_whose_history_could_not_be_read(gate: GateRunner) -> None:
     """A waiver covers "not approved", never "could not verify": a site that fails to
     answer for a version history must not turn into a waived (green) page."""
     from tests.fake_confluence import status

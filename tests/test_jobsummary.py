@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from pytest_confluence_approval.jobsummary import markdown_summary
 from pytest_confluence_approval.policy import PageRule
-from pytest_confluence_approval.scope import NotJudged
+from pytest_confluence_approval.result import RunFacts, gate_result
+from pytest_confluence_approval.scope import EVERYTHING_JUDGED, NotJudged
 from pytest_confluence_approval.untrusted import neutral
 from pytest_confluence_approval.verdict import (
     ApprovalProperty,
@@ -21,11 +22,30 @@ from pytest_confluence_approval.verdict import (
     Verdict,
     unverifiable,
 )
-from tests.conftest import Gate
+from tests.conftest import GateRunner
 from tests.fake_confluence import approval_value
 from tests.markdown import RENDERERS
 
 SITE = "https://acme.atlassian.net/wiki"
+
+
+def job_summary(
+    verdicts: list[Verdict],
+    names: dict[str, str],
+    *,
+    site: str = SITE,
+    skipped: NotJudged = EVERYTHING_JUDGED,
+) -> str:
+    """The job summary of a run that judged ``verdicts`` and left ``skipped`` unjudged."""
+    facts = RunFacts(
+        mode="live",
+        site=site,
+        policy_path="policy.yaml",
+        policy_sha256="0" * 64,
+        auth="anonymous",
+        gate_version="0",
+    )
+    return markdown_summary(gate_result(verdicts, facts=facts, names=names, not_judged=skipped))
 
 
 class CountedId(str):
@@ -50,7 +70,7 @@ def test_the_summary_compares_page_ids_a_linear_number_of_times() -> None:
     skipped = NotJudged(deselected=tuple(ids[:count]), not_run=tuple(ids[count:]))
     CountedId.comparisons = 0
 
-    text = markdown_summary([], {}, site=SITE, rules={}, skipped=skipped)
+    text = job_summary([], {}, skipped=skipped)
 
     assert CountedId.comparisons < 20 * len(ids), CountedId.comparisons
     rows = [line for line in text.splitlines() if "not judged" in line]
@@ -61,7 +81,7 @@ def test_the_summary_compares_page_ids_a_linear_number_of_times() -> None:
 def test_forty_thousand_deselected_pages_still_make_a_summary() -> None:
     ids = tuple(str(10**6 + n) for n in range(40_000))
 
-    text = markdown_summary([], {}, site=SITE, rules={}, skipped=NotJudged(deselected=ids))
+    text = job_summary([], {}, skipped=NotJudged(deselected=ids))
 
     shown = re.sub(r"\\(.)", r"\1", text)  # as Markdown shows its backslash escapes
     assert "**NOT JUDGED: 40000 pages deselected (1000000, 1000001, " in shown
@@ -128,7 +148,7 @@ def _summary(text: str, approvers: dict[str, str] | None = None) -> str:
     )
     plain = unverifiable(_rule("102", None), text, SITE)
     skipped = NotJudged(queries_failed=(text,), queries_empty=(text,))
-    return markdown_summary([hostile, plain], approvers, site=SITE, rules={}, skipped=skipped)
+    return job_summary([hostile, plain], approvers, skipped=skipped)
 
 
 def visible(text: str) -> str:
@@ -155,7 +175,7 @@ def test_no_title_name_or_reason_becomes_a_link(renderer: str, text: str) -> Non
 
 
 def test_the_summary_of_a_hostile_site_links_only_to_its_pages(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = gate.site
     site.add_page("101", title="Call ops@acme.test or www.acme.test", version=3)
@@ -221,7 +241,7 @@ def test_each_approver_shows_with_their_account_id_after_the_count(renderer: str
         approval=_approval(("557058:aaa", "557058:bbb", "557058:ccc")),
     )
 
-    text = markdown_summary([one, two], names, site=SITE, rules={})
+    text = job_summary([one, two], names)
 
     [table] = RENDERERS[renderer](text).tables
     assert [row[3] for row in table[1:]] == [

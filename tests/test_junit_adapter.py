@@ -6,7 +6,7 @@ import pytest
 from _pytest import junitxml
 
 from pytest_confluence_approval.junit import check_pytest_junitxml
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 
 
 def test_this_pytest_has_what_the_junit_adapter_needs() -> None:
@@ -16,7 +16,7 @@ def test_this_pytest_has_what_the_junit_adapter_needs() -> None:
 
 
 def test_a_pytest_without_it_is_a_usage_error_not_missing_evidence(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
@@ -29,7 +29,7 @@ def test_a_pytest_without_it_is_a_usage_error_not_missing_evidence(
     assert gate.site.requests == []
 
 
-def test_under_xdist_the_summary_names_the_deselected_pages(gate: Gate) -> None:
+def test_under_xdist_the_summary_names_the_deselected_pages(gate: GateRunner) -> None:
     pytest.importorskip("xdist")
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)

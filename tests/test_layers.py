@@ -40,7 +40,7 @@ from pytest_confluence_approval.settings import (
     parse_as_of,
     parse_option_duration,
 )
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 
 UTC = timezone.utc
 
@@ -282,7 +282,7 @@ def test_instants_are_written_in_utc_to_the_millisecond_or_the_second() -> None:
     assert snapshot.utc_iso is utc_iso  # the snapshot and the report write the same
 
 
-def test_an_as_of_before_the_year_1000_is_spelled_in_iso_8601(gate: Gate) -> None:
+def test_an_as_of_before_the_year_1000_is_spelled_in_iso_8601(gate: GateRunner) -> None:
     # The failure text used strftime("%Y"), which glibc writes without padding: the
     # instant read "999-12-31T00:00:00Z", which no ISO 8601 reader takes back.
     approved_page(gate.site, "101")

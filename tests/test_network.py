@@ -26,7 +26,7 @@ import requests
 from pytest_confluence_approval import confluence as confluence_module
 from pytest_confluence_approval.confluence import ConfluenceClient, ConfluenceError, Credentials
 from pytest_confluence_approval.deadline import MemoryBudget
-from tests.conftest import QUIET, Gate
+from tests.conftest import QUIET, GateRunner
 from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, status, trickle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def test_a_trickling_body_is_cut_off_at_the_deadline(confluence: FakeConfluence)
 
 @pytest.mark.parametrize("where", ["query", "page", "body", "all"])
 def test_the_deadline_ends_all_network_work_whatever_the_server_does(
-    gate: Gate, where: str
+    gate: GateRunner, where: str
 ) -> None:
     site = gate.site
     for page_id in ("101", "102", "103"):

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 
 
-def one_page(gate: Gate) -> Path:
+def one_page(gate: GateRunner) -> Path:
     approved_page(gate.site, "101")
     return gate.write_policy([{"id": "101"}])
 
 
-def assert_refused(gate: Gate, run_output: str, ret: int, *words: str) -> None:
+def assert_refused(gate: GateRunner, run_output: str, ret: int, *words: str) -> None:
     assert ret == pytest.ExitCode.USAGE_ERROR, run_output
     assert "INTERNALERROR" not in run_output and "Traceback" not in run_output
     for word in words:
@@ -23,7 +23,7 @@ def assert_refused(gate: Gate, run_output: str, ret: int, *words: str) -> None:
     assert gate.site.requests == []  # refused before any request
 
 
-def test_report_onto_the_policy_is_refused_and_the_policy_survives(gate: Gate) -> None:
+def test_report_onto_the_policy_is_refused_and_the_policy_survives(gate: GateRunner) -> None:
     policy = one_page(gate)
     before = policy.read_bytes()
 
@@ -33,7 +33,7 @@ def test_report_onto_the_policy_is_refused_and_the_policy_survives(gate: Gate) -
     assert policy.read_bytes() == before
 
 
-def test_report_onto_the_replayed_snapshot_is_refused(gate: Gate) -> None:
+def test_report_onto_the_replayed_snapshot_is_refused(gate: GateRunner) -> None:
     one_page(gate)
     snapshot = gate.pytester.path / "snap.json"
     gate.run("--confluence-record", snapshot)
@@ -46,7 +46,7 @@ def test_report_onto_the_replayed_snapshot_is_refused(gate: Gate) -> None:
     assert snapshot.read_bytes() == before
 
 
-def test_two_outputs_onto_one_file_are_refused(gate: Gate) -> None:
+def test_two_outputs_onto_one_file_are_refused(gate: GateRunner) -> None:
     one_page(gate)
 
     run = gate.run("--confluence-report", gate.pytester.path / "gate.xml")  # also --junitxml
@@ -56,7 +56,7 @@ def test_two_outputs_onto_one_file_are_refused(gate: Gate) -> None:
 
 @pytest.mark.parametrize("spelling", ["~/policy.yaml", "$GATE_DIR/policy.yaml"])
 def test_junitxml_spelled_with_home_or_a_variable_is_the_file_pytest_writes(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch, spelling: str
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
     # pytest expands ~ and $VARS in --junitxml (as in an ini's addopts, where no shell
     # does): the gate compared the literal text, and pytest overwrote the policy.
@@ -71,7 +71,9 @@ def test_junitxml_spelled_with_home_or_a_variable_is_the_file_pytest_writes(
     assert policy.read_bytes() == before
 
 
-def test_a_symlink_to_the_policy_is_the_policy(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_symlink_to_the_policy_is_the_policy(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     policy = one_page(gate)
     link = gate.pytester.path / "summary.md"
     link.symlink_to(policy)
@@ -82,7 +84,7 @@ def test_a_symlink_to_the_policy_is_the_policy(gate: Gate, monkeypatch: pytest.M
     assert_refused(gate, run.output, run.result.ret, "GITHUB_STEP_SUMMARY", "the policy file")
 
 
-def test_a_hard_link_to_the_record_is_refused(gate: Gate) -> None:
+def test_a_hard_link_to_the_record_is_refused(gate: GateRunner) -> None:
     one_page(gate)
     record = gate.pytester.path / "snap.json"
     record.write_text("{}")
@@ -94,7 +96,7 @@ def test_a_hard_link_to_the_record_is_refused(gate: Gate) -> None:
     assert_refused(gate, run.output, run.result.ret, "--confluence-record")
 
 
-def test_a_directory_as_output_is_refused(gate: Gate) -> None:
+def test_a_directory_as_output_is_refused(gate: GateRunner) -> None:
     one_page(gate)
 
     run = gate.run("--confluence-report", gate.pytester.path)
@@ -104,7 +106,7 @@ def test_a_directory_as_output_is_refused(gate: Gate) -> None:
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
 def test_a_full_disk_under_the_job_summary_is_a_clean_error(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one_page(gate)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", "/dev/full")
@@ -119,7 +121,7 @@ def test_a_full_disk_under_the_job_summary_is_a_clean_error(
     )
 
 
-def test_a_report_that_cannot_be_written_is_a_clean_error(gate: Gate) -> None:
+def test_a_report_that_cannot_be_written_is_a_clean_error(gate: GateRunner) -> None:
     one_page(gate)
     blocker = gate.pytester.path / "not-a-dir"
     blocker.write_text("")
@@ -132,7 +134,7 @@ def test_a_report_that_cannot_be_written_is_a_clean_error(gate: Gate) -> None:
     assert "1 approved" in run.output  # the verdicts are still shown
 
 
-def test_a_record_that_cannot_be_written_is_a_clean_error(gate: Gate) -> None:
+def test_a_record_that_cannot_be_written_is_a_clean_error(gate: GateRunner) -> None:
     one_page(gate)
     blocker = gate.pytester.path / "not-a-dir"
     blocker.write_text("")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import QUIET, Gate, GateRun, approved_page
+from tests.conftest import QUIET, GateRunner, PytestRun, approved_page
 from tests.fake_confluence import approval_value
 
 pytest.importorskip("xdist")
@@ -322,12 +322,12 @@ PATTERNS = {
 
 
 #: Under xdist the controller runs the gate's items before its runtestloop goes on
-#: (plugin.py), so a repository's runtestloop that runs nothing comes too late to stop them.
+#: (xdist_support.py), so a repository's runtestloop that runs nothing comes too late to stop them.
 UNDER_THE_XDIST_CONTROLLER = {"runtestloop-runs-nothing": JUDGED}
 
 
 @pytest.fixture
-def site(gate: Gate) -> Gate:
+def site(gate: GateRunner) -> GateRunner:
     """101 approved; 102 not approved; 103 not approved but waived; a query finding nothing."""
     approved_page(gate.site, "101")
     for page_id in ("102", "103"):
@@ -346,7 +346,7 @@ def site(gate: Gate) -> Gate:
     return gate
 
 
-def _junit_outcomes(run: GateRun) -> dict[str, str]:
+def _junit_outcomes(run: PytestRun) -> dict[str, str]:
     """Each gate testcase's outcome element ("passed" without one), by page id or "query"."""
     if run.junit is None:
         return {}
@@ -374,7 +374,7 @@ RUNS = [
 
 @pytest.mark.parametrize(("pattern", "how"), RUNS)
 def test_repository_code_cannot_pass_skip_xfail_or_drop_a_page(
-    site: Gate, pattern: str, how: tuple[str, ...]
+    site: GateRunner, pattern: str, how: tuple[str, ...]
 ) -> None:
     conftest, held = PATTERNS[pattern]
     if "policy.yaml" in how:
@@ -398,7 +398,7 @@ def test_repository_code_cannot_pass_skip_xfail_or_drop_a_page(
 
 
 @pytest.fixture
-def two_pages(gate: Gate) -> Gate:
+def two_pages(gate: GateRunner) -> GateRunner:
     """101 approved, 102 not approved; a passing repository test beside them."""
     approved_page(gate.site, "101")
     gate.site.add_page("102", title="Page 102")
@@ -420,7 +420,7 @@ def two_pages(gate: Gate) -> Gate:
     ids=["k", "deselect", "node-id", "m", "collect-only"],
 )
 def test_explicit_selection_still_leaves_pages_unjudged_and_named(
-    two_pages: Gate, args: tuple[str, ...], not_judged: str
+    two_pages: GateRunner, args: tuple[str, ...], not_judged: str
 ) -> None:
     run = two_pages.run(*args)
 
@@ -429,7 +429,7 @@ def test_explicit_selection_still_leaves_pages_unjudged_and_named(
     assert "ERROR: confluence" not in run.output
 
 
-def test_last_failed_skipping_the_policy_file_still_passes(two_pages: Gate) -> None:
+def test_last_failed_skipping_the_policy_file_still_passes(two_pages: GateRunner) -> None:
     # Nothing of the policy failed last time (it was deselected), so --lf does not even
     # collect it: the user's selection, named as today.
     two_pages.pytester.makepyfile(test_repo="def test_repo():\n    assert False\n")
@@ -446,7 +446,7 @@ def test_last_failed_skipping_the_policy_file_still_passes(two_pages: Gate) -> N
     run.result.stdout.fnmatch_lines(["*; NOT JUDGED: 2 pages not run (101, 102)"])
 
 
-def test_setup_only_judges_nothing_and_fails_the_run(two_pages: Gate) -> None:
+def test_setup_only_judges_nothing_and_fails_the_run(two_pages: GateRunner) -> None:
     run = two_pages.run("--setup-only")
 
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
@@ -458,7 +458,7 @@ def test_setup_only_judges_nothing_and_fails_the_run(two_pages: Gate) -> None:
     )
 
 
-def test_blocking_the_gates_plugin_is_a_usage_error(two_pages: Gate) -> None:
+def test_blocking_the_gates_plugin_is_a_usage_error(two_pages: GateRunner) -> None:
     result = two_pages.pytester.runpytest(
         "--confluence-policy",
         "policy.yaml",
@@ -472,5 +472,28 @@ def test_blocking_the_gates_plugin_is_a_usage_error(two_pages: Gate) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*-p no:confluence-approval-reporter blocks the gate's own plugin*"]
+    )
+    assert two_pages.site.requests == []
+
+
+@pytest.mark.parametrize("part", ["collection", "outcome", "outputs", "console", "xdist"])
+def test_blocking_a_part_of_the_gates_plugin_is_a_usage_error(
+    two_pages: GateRunner, part: str
+) -> None:
+    # The gate is one plugin per concern: without its outcome hooks a repository could
+    # pass a page, without its outputs the evidence would be missing. Whole or not at all.
+    result = two_pages.pytester.runpytest(
+        "--confluence-policy",
+        "policy.yaml",
+        "--confluence-url",
+        two_pages.site.url,
+        "-p",
+        f"no:confluence-approval-{part}",
+        *QUIET,
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*-p no:confluence-approval-{part} blocks part of the gate's own plugin*"]
     )
     assert two_pages.site.requests == []

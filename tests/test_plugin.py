@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_confluence_approval.plugin import page_id_of
-from tests.conftest import QUIET, Gate, approved_page
+from pytest_confluence_approval.nodeids import page_id_of
+from tests.conftest import QUIET, GateRunner, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
     Fault,
@@ -46,7 +46,7 @@ MIXED_POLICY: list[dict[str, Any]] = [
 ]
 
 
-def test_live_run_gives_one_verdict_per_page_with_reasons(gate: Gate) -> None:
+def test_live_run_gives_one_verdict_per_page_with_reasons(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)
 
@@ -68,7 +68,7 @@ def test_live_run_gives_one_verdict_per_page_with_reasons(gate: Gate) -> None:
     assert "1 approved, 3 not approved, 0 not verifiable" in run.output
 
 
-def test_all_approved_exits_zero(gate: Gate) -> None:
+def test_all_approved_exits_zero(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "102")
     gate.write_policy([{"id": "101"}, {"id": "102"}])
@@ -79,7 +79,7 @@ def test_all_approved_exits_zero(gate: Gate) -> None:
     run.result.assert_outcomes(passed=2)
 
 
-def test_gate_alone_without_positional_arguments(gate: Gate) -> None:
+def test_gate_alone_without_positional_arguments(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
     gate.pytester.makepyfile(test_unit="def test_unit():\n    assert False\n")
@@ -92,7 +92,7 @@ def test_gate_alone_without_positional_arguments(gate: Gate) -> None:
     beside.result.assert_outcomes(passed=1, failed=1)
 
 
-def test_collect_only_lists_items_and_makes_no_request(gate: Gate) -> None:
+def test_collect_only_lists_items_and_makes_no_request(gate: GateRunner) -> None:
     gate.write_policy(MIXED_POLICY)
 
     run = gate.run("--collect-only", "-q")
@@ -109,7 +109,7 @@ def test_collect_only_lists_items_and_makes_no_request(gate: Gate) -> None:
     assert gate.site.requests == []
 
 
-def test_items_carry_the_marker(gate: Gate) -> None:
+def test_items_carry_the_marker(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
     gate.pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
@@ -121,7 +121,7 @@ def test_items_carry_the_marker(gate: Gate) -> None:
 
 
 def test_basic_auth_from_environment_and_secret_never_shown(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "s3cr3t-api-token-value"
     gate.site.auth = ("ci@acme.test", secret)
@@ -144,7 +144,7 @@ def test_basic_auth_from_environment_and_secret_never_shown(
         assert leak not in junit_text
 
 
-def test_bearer_token_from_environment(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_token_from_environment(gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     gate.site.auth = "pat-123456"
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
@@ -157,7 +157,9 @@ def test_bearer_token_from_environment(gate: Gate, monkeypatch: pytest.MonkeyPat
     assert "pat-123456" not in run.output
 
 
-def test_both_identities_set_is_a_usage_error(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_identities_set_is_a_usage_error(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gate.write_policy([{"id": "101"}])
     monkeypatch.setenv("CONFLUENCE_USERNAME", "ci@acme.test")
     monkeypatch.setenv("CONFLUENCE_API_TOKEN", "tok-basic-secret")
@@ -172,7 +174,9 @@ def test_both_identities_set_is_a_usage_error(gate: Gate, monkeypatch: pytest.Mo
     assert gate.site.requests == []
 
 
-def test_wrong_credentials_name_the_cause(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_credentials_name_the_cause(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gate.site.auth = ("ci@acme.test", "right")
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
@@ -187,7 +191,7 @@ def test_wrong_credentials_name_the_cause(gate: Gate, monkeypatch: pytest.Monkey
     assert "0 approved, 0 not approved, 1 not verifiable" in run.output
 
 
-def test_property_key_is_asked_for_directly(gate: Gate) -> None:
+def test_property_key_is_asked_for_directly(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.add_property("101", "other_capable_approval", approval_value(approved=[]))
     gate.write_policy([{"id": "101"}], property_key="njyzjq_capable_approval")
@@ -199,7 +203,7 @@ def test_property_key_is_asked_for_directly(gate: Gate) -> None:
     assert [c.query.get("key") for c in calls] == [["njyzjq_capable_approval"]]
 
 
-def test_without_property_key_all_properties_are_read_across_pages(gate: Gate) -> None:
+def test_without_property_key_all_properties_are_read_across_pages(gate: GateRunner) -> None:
     gate.site.properties_page_size = 2
     gate.site.add_page("101")
     for n in range(5):
@@ -213,7 +217,7 @@ def test_without_property_key_all_properties_are_read_across_pages(gate: Gate) -
     assert gate.site.count("/wiki/api/v2/pages/101/properties") == 3
 
 
-def test_two_approval_properties_are_ambiguous(gate: Gate) -> None:
+def test_two_approval_properties_are_ambiguous(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.add_property("101", "abcdef_capable_approval", approval_value())
     gate.write_policy([{"id": "101"}])
@@ -234,7 +238,7 @@ BATCH = "/wiki/api/v2/pages"  # GET /api/v2/pages?id=...: page metadata, up to 2
     ids=["429-retry-after", "503", "502", "connection-reset"],
 )
 @pytest.mark.parametrize("path", [BATCH, "/wiki/api/v2/pages/101/properties"])
-def test_transient_faults_are_retried(gate: Gate, fault: Fault, path: str) -> None:
+def test_transient_faults_are_retried(gate: GateRunner, fault: Fault, path: str) -> None:
     approved_page(gate.site, "101")
     gate.site.fault(path, fault, times=1)
     gate.write_policy([{"id": "101"}])
@@ -245,7 +249,7 @@ def test_transient_faults_are_retried(gate: Gate, fault: Fault, path: str) -> No
     assert gate.site.count(path) == 2
 
 
-def test_retry_after_is_honoured(gate: Gate) -> None:
+def test_retry_after_is_honoured(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.fault(BATCH, retry_after(1), times=1)
     gate.write_policy([{"id": "101"}])
@@ -256,7 +260,7 @@ def test_retry_after_is_honoured(gate: Gate) -> None:
     assert second.received_at - first.received_at >= 0.95
 
 
-def test_persistent_5xx_fails_that_page_only(gate: Gate) -> None:
+def test_persistent_5xx_fails_that_page_only(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "102")
     gate.site.fault("/wiki/api/v2/pages/102/properties", status(503))
@@ -269,7 +273,7 @@ def test_persistent_5xx_fails_that_page_only(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages/102/properties") == 3  # one try + two retries
 
 
-def test_sso_login_page_is_not_verifiable_never_a_pass(gate: Gate) -> None:
+def test_sso_login_page_is_not_verifiable_never_a_pass(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.fault("/wiki/api/v2/pages/101/properties", html_login())
     gate.write_policy([{"id": "101"}])
@@ -286,7 +290,7 @@ def test_sso_login_page_is_not_verifiable_never_a_pass(gate: Gate) -> None:
     ("code", "words"),
     [(403, "restrictions"), (401, "login")],
 )
-def test_http_errors_tell_the_user_what_to_check(gate: Gate, code: int, words: str) -> None:
+def test_http_errors_tell_the_user_what_to_check(gate: GateRunner, code: int, words: str) -> None:
     approved_page(gate.site, "101")
     gate.site.fault(BATCH, status(code))
     gate.write_policy([{"id": "101"}])
@@ -298,7 +302,7 @@ def test_http_errors_tell_the_user_what_to_check(gate: Gate, code: int, words: s
     assert f"{gate.site.url}/pages/viewpage.action?pageId=101" in text
 
 
-def test_unknown_page_is_not_found(gate: Gate) -> None:
+def test_unknown_page_is_not_found(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}, {"id": "999"}])
 
@@ -311,7 +315,7 @@ def test_unknown_page_is_not_found(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages/999/properties") == 0
 
 
-def test_record_then_replay_reproduces_every_verdict_offline(gate: Gate) -> None:
+def test_record_then_replay_reproduces_every_verdict_offline(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)
     snapshot = gate.pytester.path / "snap.json"
@@ -330,7 +334,7 @@ def test_record_then_replay_reproduces_every_verdict_offline(gate: Gate) -> None
     assert set(document["pages"]) == {"101", "102", "103", "104"}
 
 
-def test_replay_fails_a_page_missing_from_the_snapshot(gate: Gate) -> None:
+def test_replay_fails_a_page_missing_from_the_snapshot(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
     snapshot = gate.pytester.path / "snap.json"
@@ -343,7 +347,7 @@ def test_replay_fails_a_page_missing_from_the_snapshot(gate: Gate) -> None:
     assert "not in the snapshot" in run.failure_text("102")
 
 
-def test_as_of_decides_approval_age(gate: Gate) -> None:
+def test_as_of_decides_approval_age(gate: GateRunner) -> None:
     approved_page(gate.site, "101")  # completed 2025-07-15T10:33:14Z
     gate.write_policy([{"id": "101", "max_age_days": 30}])
 
@@ -355,7 +359,7 @@ def test_as_of_decides_approval_age(gate: Gate) -> None:
     assert "too old" in old.failure_text("101")
 
 
-def test_replay_judges_age_at_the_recording_time(gate: Gate, tmp_path: Path) -> None:
+def test_replay_judges_age_at_the_recording_time(gate: GateRunner, tmp_path: Path) -> None:
     example = Path(__file__).parent.parent / "examples"
     run = gate.run(
         "--confluence-replay", example / "snapshot.json", url=False, policy=example / "policy.yaml"
@@ -401,7 +405,7 @@ def test_replay_judges_age_at_the_recording_time(gate: Gate, tmp_path: Path) -> 
     ],
 )
 def test_bad_policy_is_a_usage_error_naming_file_line_and_key(
-    gate: Gate, policy_text: str, expected: str
+    gate: GateRunner, policy_text: str, expected: str
 ) -> None:
     (gate.pytester.path / "policy.yaml").write_text(policy_text)
 
@@ -413,7 +417,7 @@ def test_bad_policy_is_a_usage_error_naming_file_line_and_key(
     assert gate.site.requests == []
 
 
-def test_plain_http_to_another_host_is_refused(gate: Gate) -> None:
+def test_plain_http_to_another_host_is_refused(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run("--confluence-url", "http://confluence.acme.test/wiki", url=False)
@@ -422,7 +426,7 @@ def test_plain_http_to_another_host_is_refused(gate: Gate) -> None:
     assert "--confluence-insecure-http" in run.output
 
 
-def test_missing_site_is_a_usage_error(gate: Gate) -> None:
+def test_missing_site_is_a_usage_error(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run(url=False)
@@ -431,7 +435,9 @@ def test_missing_site_is_a_usage_error(gate: Gate) -> None:
     assert "CONFLUENCE_URL" in run.output
 
 
-def test_site_from_environment_and_policy(gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_site_from_environment_and_policy(
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}], site="https://never-used.invalid/wiki")
     monkeypatch.setenv("CONFLUENCE_URL", gate.site.url)
@@ -441,7 +447,7 @@ def test_site_from_environment_and_policy(gate: Gate, monkeypatch: pytest.Monkey
     run.result.assert_outcomes(passed=1)
 
 
-def test_ini_option_enables_the_gate(gate: Gate) -> None:
+def test_ini_option_enables_the_gate(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
     gate.pytester.makeini("[pytest]\nconfluence_policy = policy.yaml\n")
@@ -456,7 +462,7 @@ def test_options_appear_in_their_own_help_group(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["Confluence approval gate:", "*--confluence-policy=PATH*"])
 
 
-def test_junit_xml_stays_xsd_shaped(gate: Gate) -> None:
+def test_junit_xml_stays_xsd_shaped(gate: GateRunner) -> None:
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)
 
@@ -482,7 +488,7 @@ def test_junit_xml_stays_xsd_shaped(gate: Gate) -> None:
         ("--confluence-as-of", "yesterday"),
     ],
 )
-def test_bad_option_values_are_usage_errors(gate: Gate, option: str, value: str) -> None:
+def test_bad_option_values_are_usage_errors(gate: GateRunner, option: str, value: str) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run(option, value)
@@ -507,7 +513,7 @@ def test_only_items_of_the_policy_file_count_as_pages(tmp_path: Path) -> None:
 
 
 def test_replay_reports_the_same_verdicts_byte_for_byte_in_one_process_and_under_xdist(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 from tests.markdown import render
 from tests.test_evidence import assert_valid_report
 
@@ -13,7 +13,7 @@ NOT_JUDGED_LINE = (
 )
 
 
-def three_pages(gate: Gate) -> None:
+def three_pages(gate: GateRunner) -> None:
     for page_id in ("101", "102", "103"):
         approved_page(gate.site, page_id)
     gate.write_policy([{"id": "101"}, {"id": "102"}, {"id": "103"}])
@@ -24,7 +24,7 @@ def summary_section(output: str) -> list[str]:
 
 
 def test_deselected_pages_are_named_in_every_output(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     three_pages(gate)
     path = gate.pytester.path
@@ -57,7 +57,7 @@ def test_deselected_pages_are_named_in_every_output(
     assert suite["confluence.not_judged"] == "NOT JUDGED: 2 pages deselected (102, 103)"
 
 
-def test_deselect_from_addopts_counts_too(gate: Gate) -> None:
+def test_deselect_from_addopts_counts_too(gate: GateRunner) -> None:
     three_pages(gate)
     gate.pytester.makeini(
         "[pytest]\naddopts = --deselect policy.yaml::page[102] --deselect policy.yaml::page[103]\n"
@@ -68,7 +68,7 @@ def test_deselect_from_addopts_counts_too(gate: Gate) -> None:
     assert summary_section(run.output)[0] == NOT_JUDGED_LINE
 
 
-def test_a_run_that_judged_nothing_says_so(gate: Gate) -> None:
+def test_a_run_that_judged_nothing_says_so(gate: GateRunner) -> None:
     three_pages(gate)
     report = gate.pytester.path / "report.json"
 
@@ -83,7 +83,7 @@ def test_a_run_that_judged_nothing_says_so(gate: Gate) -> None:
     assert gate.site.count("/wiki/api/v2/pages") == 0  # nothing was fetched
 
 
-def test_pages_left_out_by_a_node_id_are_not_run(gate: Gate) -> None:
+def test_pages_left_out_by_a_node_id_are_not_run(gate: GateRunner) -> None:
     three_pages(gate)
     policy = gate.pytester.path / "policy.yaml"
 
@@ -94,7 +94,7 @@ def test_pages_left_out_by_a_node_id_are_not_run(gate: Gate) -> None:
     )
 
 
-def test_a_query_that_matched_nothing_is_named_beside_the_counts(gate: Gate) -> None:
+def test_a_query_that_matched_nothing_is_named_beside_the_counts(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.add_cql("label = none", [])
     gate.write_policy([{"id": "101"}, {"cql": "label = none", "name": "Runbooks"}])

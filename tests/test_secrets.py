@@ -21,7 +21,7 @@ from pytest_confluence_approval.confluence import (
     _Auth,
 )
 from pytest_confluence_approval.gate import GateOptions, GateSettings
-from tests.conftest import QUIET, Gate, GateRun, approved_page
+from tests.conftest import QUIET, GateRunner, PytestRun, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, retry_after
 
 USER = "release-bot@acme.test"
@@ -34,7 +34,7 @@ def leaks(text: str) -> list[str]:
     return [s for s in (TOKEN, BEARER, basic, basic[:16]) if s in text]
 
 
-def every_output(gate: Gate, *extra: str) -> str:
+def every_output(gate: GateRunner, *extra: str) -> str:
     """Run the gate with every output switched on; return all of it as one text."""
     approved_page(gate.site, "101")
     gate.site.add_page("102", title="Pending page")
@@ -66,7 +66,7 @@ def every_output(gate: Gate, *extra: str) -> str:
 
 
 def test_basic_credentials_never_appear_in_any_output(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate.site.auth = (USER, TOKEN)
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
@@ -80,7 +80,7 @@ def test_basic_credentials_never_appear_in_any_output(
 
 
 def test_bearer_token_never_appears_in_any_output(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate.site.auth = BEARER
     monkeypatch.setenv("CONFLUENCE_PERSONAL_TOKEN", BEARER)
@@ -92,7 +92,7 @@ def test_bearer_token_never_appears_in_any_output(
 
 
 def test_a_crash_with_locals_shown_does_not_reveal_the_token(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate.site.auth = (USER, TOKEN)
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
@@ -152,7 +152,7 @@ def test_no_object_shows_the_secret_in_its_repr(tmp_path: Path) -> None:
         assert leaks(str(obj)) == [], type(obj)
 
 
-def test_a_bug_while_judging_fails_the_page_instead_of_crashing(gate: Gate) -> None:
+def test_a_bug_while_judging_fails_the_page_instead_of_crashing(gate: GateRunner) -> None:
     gate.pytester.makeconftest(
         """
         import pytest_confluence_approval.gate as gate_module
@@ -184,7 +184,7 @@ BAD_SITE = "https://[::1"
 
 @pytest.mark.parametrize("where", ["policy", "option", "environment"])
 def test_a_malformed_site_is_a_usage_error_that_shows_no_secret(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch, where: str
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
     monkeypatch.setenv("CONFLUENCE_API_TOKEN", TOKEN)
@@ -206,7 +206,7 @@ def test_a_malformed_site_is_a_usage_error_that_shows_no_secret(
     assert leaks(run.output) == []
 
 
-def test_an_invalid_policy_site_is_refused_even_when_overridden(gate: Gate) -> None:
+def test_an_invalid_policy_site_is_refused_even_when_overridden(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}], site=BAD_SITE)
 
     run = gate.run()  # --confluence-url given
@@ -223,7 +223,7 @@ def test_an_invalid_policy_site_is_refused_even_when_overridden(gate: Gate) -> N
     ],
 )
 def test_an_unforeseen_crash_with_full_trace_and_locals_shows_no_secret(
-    gate: Gate, monkeypatch: pytest.MonkeyPatch, patch: str
+    gate: GateRunner, monkeypatch: pytest.MonkeyPatch, patch: str
 ) -> None:
     """A bug at start-up or while fetching: pytest prints every frame with its locals
     (-l --fulltrace); none may hold the environment or a secret. In a subprocess, so
@@ -282,7 +282,7 @@ def exposed(text: str) -> list[str]:
 
 
 @pytest.fixture(params=["basic", "bearer"])
-def token(request: pytest.FixtureRequest, gate: Gate, monkeypatch: pytest.MonkeyPatch) -> str:
+def token(request: pytest.FixtureRequest, gate: GateRunner, monkeypatch: pytest.MonkeyPatch) -> str:
     """The site accepts one kind of token, and the gate has it in its environment."""
     if request.param == "basic":
         gate.site.auth = (USER, TOKEN)
@@ -294,7 +294,7 @@ def token(request: pytest.FixtureRequest, gate: Gate, monkeypatch: pytest.Monkey
     return str(request.param)
 
 
-def every_request_path(gate: Gate) -> Path:
+def every_request_path(gate: GateRunner) -> Path:
     """A policy whose run sends every kind of request the gate makes; returns its path.
 
     101 needs a group (group members), 102 has minor edits (its version history), 103 is
@@ -322,7 +322,7 @@ def every_request_path(gate: Gate) -> Path:
     )
 
 
-def run_with_every_output(gate: Gate, *args: str | Path) -> tuple[GateRun, str]:
+def run_with_every_output(gate: GateRunner, *args: str | Path) -> tuple[PytestRun, str]:
     """Run the gate with the report and the job summary on; the run and all it wrote."""
     path = gate.pytester.path
     report, summary = path / "report.json", path / "summary.md"
@@ -333,7 +333,7 @@ def run_with_every_output(gate: Gate, *args: str | Path) -> tuple[GateRun, str]:
     return run, run.output + "".join(f.read_text(encoding="utf-8") for f in files)
 
 
-def assert_nothing_reached_pytest(run: GateRun, text: str) -> None:
+def assert_nothing_reached_pytest(run: PytestRun, text: str) -> None:
     assert exposed(text) == []
     assert HTTP_STACK_FRAMES.findall(text) == []
     assert "INTERNALERROR" not in text, text
@@ -352,7 +352,7 @@ def assert_nothing_reached_pytest(run: GateRun, text: str) -> None:
     ],
 )
 def test_a_retry_after_off_the_calendar_is_read_as_absent(
-    gate: Gate, token: str, path: str, code: int
+    gate: GateRunner, token: str, path: str, code: int
 ) -> None:
     """Raised inside urllib3 on the main thread (users-bulk, CQL), the ValueError ended the
     run as an INTERNALERROR (exit 3) whose trace showed the Authorization header."""
@@ -404,7 +404,7 @@ def pytest_sessionfinish(session):
     ],
 )
 def test_an_unforeseen_error_in_the_http_stack_fails_only_what_it_was_fetching(
-    gate: Gate, token: str, path: str, fails: str | None, what: str | None
+    gate: GateRunner, token: str, path: str, fails: str | None, what: str | None
 ) -> None:
     every_request_path(gate)
     gate.pytester.makeconftest(CRASHING_HTTP_STACK.format(path=path))
@@ -428,7 +428,7 @@ def test_an_unforeseen_error_in_the_http_stack_fails_only_what_it_was_fetching(
 @pytest.mark.parametrize("path", [USERS_BULK, CQL_SEARCH], ids=["users-bulk", "cql-search"])
 @pytest.mark.parametrize("mode", [pytest.param(v, id=k) for k, v in OUTPUT_MODES.items()])
 def test_an_unforeseen_error_on_the_main_thread_shows_no_token_in_any_output_mode(
-    gate: Gate, token: str, path: str, mode: tuple[str, ...]
+    gate: GateRunner, token: str, path: str, mode: tuple[str, ...]
 ) -> None:
     """Each mode on its own: with each, the INTERNALERROR showed the header."""
     every_request_path(gate)
@@ -440,7 +440,7 @@ def test_an_unforeseen_error_on_the_main_thread_shows_no_token_in_any_output_mod
 
 
 @pytest.mark.parametrize("token", ["basic"], indirect=True)  # each run costs 2 s
-def test_a_fault_in_the_http_stack_under_xdist_shows_no_token(gate: Gate, token: str) -> None:
+def test_a_fault_in_the_http_stack_under_xdist_shows_no_token(gate: GateRunner, token: str) -> None:
     pytest.importorskip("xdist")
     every_request_path(gate)
     gate.pytester.makepyfile(test_repo="def test_repo():\n    pass\n")
@@ -466,7 +466,7 @@ def test_a_fault_in_the_http_stack_under_xdist_shows_no_token(gate: Gate, token:
     indirect=["token"],
 )
 def test_ctrl_c_during_a_request_ends_the_run_as_interrupted_without_the_token(
-    gate: Gate, token: str, path: str
+    gate: GateRunner, token: str, path: str
 ) -> None:
     """Ctrl-C (or a CI cancel) lands where the main thread is: for users-bulk and the CQL
     search, inside urllib3, waiting for the answer. In a subprocess, so the signal cannot

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_confluence_approval.facts import FetchFailure, GroupMembers, PageFacts, QueryResult
-from pytest_confluence_approval.gate import Gate as Gate_
-from pytest_confluence_approval.gate import GateOptions, GateSettings
+from pytest_confluence_approval.gate import Gate, GateOptions, GateSettings
 from pytest_confluence_approval.policy import PageRule
 from pytest_confluence_approval.schemas import load_schema, validator
 from pytest_confluence_approval.snapshot import (
@@ -25,11 +24,11 @@ from pytest_confluence_approval.snapshot import (
     load_snapshot,
 )
 from pytest_confluence_approval.verdict import Outcome, evaluate
-from tests.conftest import QUIET, Gate
+from tests.conftest import QUIET, GateRunner
 from tests.fake_confluence import approval_value
 
 
-def recorded(gate: Gate) -> Path:
+def recorded(gate: GateRunner) -> Path:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value(pending=["acc-b"], complete=False))
     gate.write_policy([{"id": "101"}])
@@ -38,7 +37,7 @@ def recorded(gate: Gate) -> Path:
     return snapshot
 
 
-def test_a_snapshot_edited_after_recording_is_refused(gate: Gate) -> None:
+def test_a_snapshot_edited_after_recording_is_refused(gate: GateRunner) -> None:
     snapshot = recorded(gate)
     document = json.loads(snapshot.read_text())
     value = document["pages"]["101"]["properties"][0]["value"]
@@ -52,7 +51,7 @@ def test_a_snapshot_edited_after_recording_is_refused(gate: Gate) -> None:
     assert "Traceback" not in run.output
 
 
-def test_a_snapshot_with_a_lone_surrogate_is_a_usage_error(gate: Gate) -> None:
+def test_a_snapshot_with_a_lone_surrogate_is_a_usage_error(gate: GateRunner) -> None:
     # JSON may spell "\udfff"; json.loads accepts it, but computing the SHA-256 of the
     # content (UTF-8) raised UnicodeEncodeError: a traceback instead of a usage error.
     snapshot = recorded(gate)
@@ -73,7 +72,7 @@ def test_a_snapshot_with_a_lone_surrogate_is_a_usage_error(gate: Gate) -> None:
     ids=["two-utf8-boms", "utf16-bom-then-a-bom", "only-a-bom"],
 )
 def test_a_snapshot_that_is_not_json_is_described_as_json_loads_describes_its_bytes(
-    gate: Gate, data: bytes
+    gate: GateRunner, data: bytes
 ) -> None:
     # Reading a page at a time must not change what a broken file is called. Decoded
     # first and then handed to json.loads as text, a second BOM read "Unexpected UTF-8
@@ -100,7 +99,7 @@ def test_a_snapshot_that_is_not_json_is_described_as_json_loads_describes_its_by
     ids=["malformed-json", "wrong-format", "not-an-object"],
 )
 def test_a_malformed_snapshot_is_a_usage_error_naming_the_file(
-    gate: Gate, content: str, expected: str
+    gate: GateRunner, content: str, expected: str
 ) -> None:
     gate.write_policy([{"id": "101"}])
     snapshot = gate.pytester.path / "broken.json"
@@ -113,7 +112,7 @@ def test_a_malformed_snapshot_is_a_usage_error_naming_the_file(
     assert "Traceback" not in run.output
 
 
-def test_a_missing_snapshot_is_a_usage_error(gate: Gate) -> None:
+def test_a_missing_snapshot_is_a_usage_error(gate: GateRunner) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run("--confluence-replay", gate.pytester.path / "nope.json", url=False)
@@ -122,7 +121,7 @@ def test_a_missing_snapshot_is_a_usage_error(gate: Gate) -> None:
     assert "nope.json: cannot read the snapshot" in run.output
 
 
-def test_a_snapshot_of_another_site_is_refused(gate: Gate) -> None:
+def test_a_snapshot_of_another_site_is_refused(gate: GateRunner) -> None:
     snapshot = recorded(gate)
 
     run = gate.run(
@@ -137,7 +136,7 @@ def test_a_snapshot_of_another_site_is_refused(gate: Gate) -> None:
     assert "the snapshot was recorded from" in run.output
 
 
-def test_the_shipped_example_snapshot_is_intact(gate: Gate) -> None:
+def test_the_shipped_example_snapshot_is_intact(gate: GateRunner) -> None:
     examples = Path(__file__).parent.parent / "examples"
 
     run = gate.run(
@@ -231,7 +230,7 @@ def test_the_quick_query_check_is_never_looser_than_the_schema(entry: object) ->
         assert _query_entry_ok(entry)  # the quick path is taken for real entries
 
 
-def test_a_snapshot_with_a_malformed_page_entry_is_refused_naming_it(gate: Gate) -> None:
+def test_a_snapshot_with_a_malformed_page_entry_is_refused_naming_it(gate: GateRunner) -> None:
     snapshot = recorded(gate)
     document = json.loads(snapshot.read_text())
     del document["pages"]["101"]["properties"]
@@ -255,7 +254,7 @@ def _resealed(snapshot: Path, change: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 def test_a_recording_time_beyond_the_calendar_in_utc_is_a_usage_error(
-    gate: Gate, instant: str
+    gate: GateRunner, instant: str
 ) -> None:
     snapshot = recorded(gate)
     _resealed(snapshot, {"recorded_at": instant})
@@ -267,7 +266,9 @@ def test_a_recording_time_beyond_the_calendar_in_utc_is_a_usage_error(
     assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
 
 
-def test_a_recording_time_at_the_end_of_the_calendar_is_judged_not_crashed(gate: Gate) -> None:
+def test_a_recording_time_at_the_end_of_the_calendar_is_judged_not_crashed(
+    gate: GateRunner,
+) -> None:
     gate.site.add_page("101")
     gate.site.set_approval("101", approval_value())
     gate.write_policy([{"id": "101"}])
@@ -290,7 +291,7 @@ def test_a_recording_time_at_the_end_of_the_calendar_is_judged_not_crashed(gate:
         "https://[::1",
     ],
 )
-def test_a_snapshot_whose_site_is_not_a_base_url_is_refused(gate: Gate, site: str) -> None:
+def test_a_snapshot_whose_site_is_not_a_base_url_is_refused(gate: GateRunner, site: str) -> None:
     # The snapshot is the user's own file: a resealed one with an odd site must not become
     # the base of every link in the outputs.
     snapshot = recorded(gate)
@@ -307,7 +308,7 @@ def test_a_snapshot_whose_site_is_not_a_base_url_is_refused(gate: Gate, site: st
 
 
 @pytest.mark.parametrize("as_of", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:00-14:00"])
-def test_an_as_of_off_the_calendar_is_a_usage_error(gate: Gate, as_of: str) -> None:
+def test_an_as_of_off_the_calendar_is_a_usage_error(gate: GateRunner, as_of: str) -> None:
     snapshot = recorded(gate)
 
     run = gate.run("--confluence-replay", snapshot, "--confluence-as-of", as_of, url=False)
@@ -436,7 +437,9 @@ def test_loading_a_small_snapshot_reserves_little_memory() -> None:
 # -- a replay holds one page's payloads at a time ---------------------------------------
 
 
-def _many_pages(gate: Gate, count: int, title: str | None = None) -> tuple[Path, Path, list[str]]:
+def _many_pages(
+    gate: GateRunner, count: int, title: str | None = None
+) -> tuple[Path, Path, list[str]]:
     """A policy and a sealed snapshot of ``count`` recorded-alike pages (as a recording
     of that many pages would write them), and their ids."""
     snapshot = recorded(gate)
@@ -453,7 +456,7 @@ def _many_pages(gate: Gate, count: int, title: str | None = None) -> tuple[Path,
     return policy, snapshot, ids
 
 
-def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: Gate) -> None:
+def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: GateRunner) -> None:
     # Decoded all at once and kept for the run, the payloads of a 5,000-page replay took
     # 1.7x the peak memory of pytest running 5,000 trivial tests.
     policy, snapshot, ids = _many_pages(gate, 1500)
@@ -463,7 +466,7 @@ def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: Gate
         settings = GateSettings.resolve(GateOptions(policy=policy, replay=snapshot))
         loaded, load_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        judgement = Gate_(settings).prepare(ids)
+        judgement = Gate(settings).prepare(ids)
         kept, judge_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -487,7 +490,7 @@ def test_a_replay_decodes_pages_one_at_a_time_and_keeps_only_verdicts(gate: Gate
     ids=["ascii", "an-emoji", "cjk"],
 )
 def test_a_replay_holds_its_pages_in_about_their_size_whatever_their_titles(
-    gate: Gate, title: str
+    gate: GateRunner, title: str
 ) -> None:
     # Python keeps a text in 1, 2 or 4 bytes a character, by its widest character: held
     # as text, one emoji in a title made its page entry take 4 bytes a character, and the
@@ -506,7 +509,7 @@ def test_a_replay_holds_its_pages_in_about_their_size_whatever_their_titles(
     assert held < 1.2 * size, (held, size)
 
 
-def test_a_judged_replay_page_read_again_is_unverifiable_not_approved(gate: Gate) -> None:
+def test_a_judged_replay_page_read_again_is_unverifiable_not_approved(gate: GateRunner) -> None:
     snapshot = recorded(gate)
     document = json.loads(snapshot.read_text())
     document["pages"]["101"]["properties"][0]["value"] = approval_value(approved=["acc-b"])
@@ -565,7 +568,7 @@ def pytest_runtestloop(session):
 
 
 def test_a_page_too_deep_to_read_when_judged_fails_alone_without_crashing_the_run(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     # A page editor controls the payloads, and this title makes the replay read the
     # entry again after judging it, where a RecursionError crashed the whole run.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 from tests.fake_confluence import approval_value, json_body, rewrite, status
 
 CQL = "label = release"
@@ -24,7 +24,7 @@ def assert_clean_session(gate_output: str) -> None:
     assert "INTERNALERROR" not in gate_output and "Traceback" not in gate_output
 
 
-def test_json_nested_a_thousand_deep_in_a_cql_answer_fails_the_query(gate: Gate) -> None:
+def test_json_nested_a_thousand_deep_in_a_cql_answer_fails_the_query(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.site.fault(
         "/wiki/rest/api/content/search", status(200, body=DEEP, content_type="application/json")
@@ -39,7 +39,7 @@ def test_json_nested_a_thousand_deep_in_a_cql_answer_fails_the_query(gate: Gate)
     run.result.assert_outcomes(passed=1, failed=1)  # the listed page is still judged
 
 
-def test_json_nested_a_thousand_deep_in_users_bulk_only_costs_the_names(gate: Gate) -> None:
+def test_json_nested_a_thousand_deep_in_users_bulk_only_costs_the_names(gate: GateRunner) -> None:
     approved_page(gate.site, "101", pending=["acc-b"], complete=False)
     gate.site.add_user("acc-b", "Bea")
     gate.site.fault(
@@ -55,7 +55,9 @@ def test_json_nested_a_thousand_deep_in_users_bulk_only_costs_the_names(gate: Ga
 
 
 @pytest.mark.parametrize("bad_id", [101, None, ["101"], {"id": "101"}, "0101", ""])
-def test_a_batch_answer_with_an_odd_id_fails_that_page_only(gate: Gate, bad_id: object) -> None:
+def test_a_batch_answer_with_an_odd_id_fails_that_page_only(
+    gate: GateRunner, bad_id: object
+) -> None:
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)
 
@@ -75,7 +77,7 @@ def test_a_batch_answer_with_an_odd_id_fails_that_page_only(gate: Gate, bad_id: 
     assert "could not verify" in run.failure_text("101")
 
 
-def test_cql_results_with_ids_that_are_not_page_ids_are_ignored(gate: Gate) -> None:
+def test_cql_results_with_ids_that_are_not_page_ids_are_ignored(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     results = [
         {"id": "0100", "type": "page", "title": "leading zero"},
@@ -99,7 +101,7 @@ def test_cql_results_with_ids_that_are_not_page_ids_are_ignored(gate: Gate) -> N
     assert [p["id"] for p in json.loads(snapshot.read_text())["queries"][CQL]["pages"]] == ["101"]
 
 
-def test_a_cql_answer_mixing_pages_with_other_content_keeps_every_page(gate: Gate) -> None:
+def test_a_cql_answer_mixing_pages_with_other_content_keeps_every_page(gate: GateRunner) -> None:
     for page_id in ("101", "102"):
         approved_page(gate.site, page_id)
     results = [
@@ -121,7 +123,7 @@ def test_a_cql_answer_mixing_pages_with_other_content_keeps_every_page(gate: Gat
 
 
 @pytest.mark.parametrize("written", ["2025-07-15t10:33:14.000z", "2025-07-15T10:33:14.000z"])
-def test_rfc3339_times_with_lowercase_letters_are_read(gate: Gate, written: str) -> None:
+def test_rfc3339_times_with_lowercase_letters_are_read(gate: GateRunner, written: str) -> None:
     gate.site.add_page("101", version=3, version_created_at=written.replace("15", "01", 1))
     gate.site.set_approval("101", approval_value())
     gate.write_policy([{"id": "101"}])
@@ -129,7 +131,7 @@ def test_rfc3339_times_with_lowercase_letters_are_read(gate: Gate, written: str)
     gate.run().result.assert_outcomes(passed=1)
 
 
-def test_a_property_without_a_key_is_skipped(gate: Gate) -> None:
+def test_a_property_without_a_key_is_skipped(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
 
     def add_keyless(payload: Any) -> None:
@@ -146,7 +148,7 @@ def test_a_property_without_a_key_is_skipped(gate: Gate) -> None:
     [("9223372036854775807", True), ("9223372036854775808", False), ("0100", False)],
 )
 def test_policy_page_ids_are_positive_int64_without_leading_zeros(
-    gate: Gate, page_id: str, usable: bool
+    gate: GateRunner, page_id: str, usable: bool
 ) -> None:
     gate.write_policy([{"id": page_id}])
 
@@ -161,7 +163,7 @@ def test_policy_page_ids_are_positive_int64_without_leading_zeros(
 
 
 def test_a_property_nested_hundreds_deep_fails_its_page_and_the_recording_goes_on(
-    gate: Gate,
+    gate: GateRunner,
 ) -> None:
     # A page editor controls the property's value. Parsed in a fetch thread (a shallow
     # stack), a value nested ~930 levels deep was accepted, then recording the snapshot in

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_confluence_approval.snapshot import write_json_atomically
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 from tests.fake_confluence import RewriteText, rewrite_text
 
 CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
@@ -54,7 +54,7 @@ def sending(token: str, after: str) -> RewriteText:
 
 @pytest.mark.parametrize("token", list(NOT_JSON))
 def test_a_number_json_does_not_allow_in_a_property_fails_that_page_as_malformed_json(
-    gate: Gate, token: str
+    gate: GateRunner, token: str
 ) -> None:
     # The approval schema allows unknown fields, so an extra "score": NaN left the page
     # approved and put a bare NaN into the snapshot.
@@ -82,7 +82,7 @@ def test_a_number_json_does_not_allow_in_a_property_fails_that_page_as_malformed
     strict_loads(report.read_text(encoding="utf-8"))
 
 
-def test_nan_in_the_page_batch_fails_the_pages_of_that_answer(gate: Gate) -> None:
+def test_nan_in_the_page_batch_fails_the_pages_of_that_answer(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "102")
     gate.site.fault("/wiki/api/v2/pages", sending("NaN", '"id": "102",'))
@@ -98,7 +98,7 @@ def test_nan_in_the_page_batch_fails_the_pages_of_that_answer(gate: Gate) -> Non
         )
 
 
-def test_infinity_in_a_cql_answer_fails_the_query_alone(gate: Gate) -> None:
+def test_infinity_in_a_cql_answer_fails_the_query_alone(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     approved_page(gate.site, "201")
     gate.site.add_cql(CQL, ["201"])
@@ -114,7 +114,7 @@ def test_infinity_in_a_cql_answer_fails_the_query_alone(gate: Gate) -> None:
     run.result.assert_outcomes(passed=1, failed=1)  # the listed page is still judged
 
 
-def test_minus_infinity_in_users_bulk_only_costs_the_names(gate: Gate) -> None:
+def test_minus_infinity_in_users_bulk_only_costs_the_names(gate: GateRunner) -> None:
     approved_page(gate.site, "101", pending=["acc-b"], complete=False)
     gate.site.add_user("acc-b", "Bea")
     gate.site.fault("/wiki/api/v2/users-bulk", sending("-Infinity", '"accountId": "acc-b",'))
@@ -142,7 +142,7 @@ def _digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _recorded_approved(gate: Gate) -> Path:
+def _recorded_approved(gate: GateRunner) -> Path:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
     snapshot = gate.pytester.path / "snap.json"
@@ -153,7 +153,7 @@ def _recorded_approved(gate: Gate) -> Path:
 @pytest.mark.parametrize("token", list(NOT_JSON))
 @pytest.mark.parametrize("where", ["a page entry", "outside the pages"])
 def test_a_snapshot_holding_a_number_json_does_not_allow_is_a_usage_error(
-    gate: Gate, token: str, where: str
+    gate: GateRunner, token: str, where: str
 ) -> None:
     # Consistent with every other file that is not valid JSON (a lone surrogate, a cut
     # file): the whole snapshot is refused, since its content is not what any other

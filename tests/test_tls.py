@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from pytest_confluence_approval.confluence import ConfluenceClient, Credentials
-from tests.conftest import Gate, approved_page
+from tests.conftest import GateRunner, approved_page
 from tests.fake_confluence import FakeConfluence, running_fake_confluence
 from tests.test_network import assert_cancel_cuts_a_request_in_flight
 
@@ -39,7 +39,9 @@ def trusted_authority(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
 
 
-def test_an_untrusted_certificate_fails_the_page(gate: Gate, tls_site: FakeConfluence) -> None:
+def test_an_untrusted_certificate_fails_the_page(
+    gate: GateRunner, tls_site: FakeConfluence
+) -> None:
     gate.write_policy([{"id": "101"}])
 
     run = gate.run("--confluence-url", tls_site.url, "--confluence-retries", "0", url=False)
@@ -52,7 +54,7 @@ def test_an_untrusted_certificate_fails_the_page(gate: Gate, tls_site: FakeConfl
 
 
 def test_requests_ca_bundle_is_honoured(
-    gate: Gate,
+    gate: GateRunner,
     tls_site: FakeConfluence,
     trusted_authority: None,
 ) -> None:

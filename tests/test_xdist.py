@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUIET, Gate, GateRun
+from tests.conftest import QUIET, GateRunner, PytestRun
 from tests.test_plugin import MIXED_POLICY, mixed_site
 
 pytest.importorskip("xdist")
@@ -44,7 +44,7 @@ def pytest_collection_finish(session):
 
 
 @pytest.fixture
-def replayed(gate: Gate) -> Path:
+def replayed(gate: GateRunner) -> Path:
     """The mixed site, recorded once: replays judge alike however often they run."""
     mixed_site(gate.site)
     gate.write_policy(MIXED_POLICY)
@@ -54,7 +54,7 @@ def replayed(gate: Gate) -> Path:
     return snapshot
 
 
-def _replay(gate: Gate, snapshot: Path, *args: str) -> tuple[GateRun, bytes]:
+def _replay(gate: GateRunner, snapshot: Path, *args: str) -> tuple[PytestRun, bytes]:
     """One replay; the run, and its JSON report and GitHub job summary, as bytes."""
     report, summary = gate.pytester.path / "report.json", gate.pytester.path / "summary.md"
     report.unlink(missing_ok=True)
@@ -68,7 +68,7 @@ def _replay(gate: Gate, snapshot: Path, *args: str) -> tuple[GateRun, bytes]:
     return run, outputs
 
 
-def _gate_section(run: GateRun) -> list[str]:
+def _gate_section(run: PytestRun) -> list[str]:
     """The gate's terminal summary, without the pace line (timing decides its number)."""
     lines = run.result.stdout.lines
     start = next((i for i, line in enumerate(lines) if "Confluence approval gate =" in line), -1)
@@ -78,7 +78,7 @@ def _gate_section(run: GateRun) -> list[str]:
     return [line for line in lines[start + 1 : end] if not line.startswith("fetched ")]
 
 
-def _testcases(run: GateRun) -> dict[str, tuple[str, str, str]]:
+def _testcases(run: PytestRun) -> dict[str, tuple[str, str, str]]:
     """JUnit testcase -> (outcome element, its message, <system-out>); no timings."""
     if run.junit is None:
         return {}
@@ -94,7 +94,7 @@ def _testcases(run: GateRun) -> dict[str, tuple[str, str, str]]:
     return cases
 
 
-def _suite_properties(run: GateRun) -> dict[str, str]:
+def _suite_properties(run: PytestRun) -> dict[str, str]:
     assert run.junit is not None
     return {p.get("name", ""): p.get("value", "") for p in run.junit.iter("property")}
 
@@ -124,7 +124,7 @@ def _suite_properties(run: GateRun) -> dict[str, str]:
     ],
 )
 def test_under_xdist_the_gate_reports_exactly_what_one_process_reports(
-    gate: Gate, replayed: Path, args: tuple[str, ...]
+    gate: GateRunner, replayed: Path, args: tuple[str, ...]
 ) -> None:
     one, one_outputs = _replay(gate, replayed, *args)
     spread, spread_outputs = _replay(gate, replayed, "-n", "2", *args)
@@ -142,7 +142,7 @@ def test_under_xdist_the_gate_reports_exactly_what_one_process_reports(
 
 @pytest.mark.parametrize("workers", ["2", "auto"])
 def test_the_gate_alone_runs_in_one_process_whatever_n_says(
-    gate: Gate, replayed: Path, workers: str
+    gate: GateRunner, replayed: Path, workers: str
 ) -> None:
     # No path on the command line: the gate runs alone, and xdist's workers would start,
     # collect nothing and stop (addopts = -n auto and a separate gate step). Their start
@@ -170,7 +170,7 @@ def test_the_gate_alone_runs_in_one_process_whatever_n_says(
 
 
 def test_under_xdist_no_worker_collects_a_page_and_the_repository_tests_run_there(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     gate.pytester.makeconftest(WORKER_LOG)
 
@@ -190,12 +190,13 @@ def test_under_xdist_no_worker_collects_a_page_and_the_repository_tests_run_ther
 
 
 def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     # Relies on xdist internals, so it must fail loudly when they change: xdist's
     # controller sets session.testscollected to the workers' count alone (dsession.py),
     # which the terminal's percentage divides by and which decides exit 5 "no tests
-    # collected"; the gate adds its own items back (plugin.py, pytest_runtest_logstart).
+    # collected"; the gate adds its own items back (xdist_support.py,
+    # pytest_runtest_logstart).
     run, _ = _replay(gate, replayed, "-n", "2", "-v", "test_repo.py", "policy.yaml")
 
     percentages = [int(p) for p in re.findall(r"\[\s*(\d+)%\]", run.result.stdout.str())]
@@ -212,7 +213,9 @@ def test_under_xdist_the_progress_counts_the_gate_and_the_workers_items(
     only_gate.result.assert_outcomes(passed=1, deselected=3)
 
 
-def test_a_crashing_worker_leaves_the_gates_verdicts_whole(gate: Gate, replayed: Path) -> None:
+def test_a_crashing_worker_leaves_the_gates_verdicts_whole(
+    gate: GateRunner, replayed: Path
+) -> None:
     gate.pytester.makepyfile(
         test_crash="""
         import os
@@ -233,7 +236,7 @@ def test_a_crashing_worker_leaves_the_gates_verdicts_whole(gate: Gate, replayed:
 
 
 def test_ctrl_c_during_the_gate_under_xdist_stops_the_run_as_in_one_process(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     # A KeyboardInterrupt raised where Ctrl-C would land: in the controller, while the
     # gate's item for page 102 reports. (A subprocess: in-process, it would stop this run.)
@@ -258,7 +261,7 @@ def test_ctrl_c_during_the_gate_under_xdist_stops_the_run_as_in_one_process(
 
 
 def test_collect_only_under_xdist_lists_the_pages_and_fetches_nothing(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     gate.site.requests.clear()
 
@@ -269,7 +272,9 @@ def test_collect_only_under_xdist_lists_the_pages_and_fetches_nothing(
     assert gate.site.requests == []
 
 
-def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(gate: Gate, replayed: Path) -> None:
+def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(
+    gate: GateRunner, replayed: Path
+) -> None:
     run, _ = _replay(gate, replayed, "-n", "2", "policy.yaml")
 
     assert run.junit is not None
@@ -280,7 +285,7 @@ def test_junit_evidence_of_a_page_is_its_system_out_under_xdist(gate: Gate, repl
 
 
 def test_last_failed_under_xdist_reruns_the_pages_one_process_would(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     cache = ("-p", "cacheprovider")  # the fixture's runs leave it off
     sections = []
@@ -296,7 +301,7 @@ def test_last_failed_under_xdist_reruns_the_pages_one_process_would(
 
 
 def test_a_worker_not_told_that_the_controller_judges_refuses_to_run(
-    gate: Gate, replayed: Path
+    gate: GateRunner, replayed: Path
 ) -> None:
     # Should xdist ever stop passing the controller's word on, the workers would drop the
     # policy while nothing judged it: the run must fail, not pass on the repository's tests.
@@ -318,7 +323,7 @@ def test_a_worker_not_told_that_the_controller_judges_refuses_to_run(
 
 @pytest.mark.parametrize("dist", ["load", "each"])
 def test_waivers_and_cql_entries_under_xdist_report_what_one_process_reports(
-    gate: Gate, dist: str
+    gate: GateRunner, dist: str
 ) -> None:
     # A page found by two queries and listed by id is judged once, on the controller; a
     # waiver applied, one expired (its warning) and one unused read as in one process.
@@ -380,7 +385,9 @@ def pytest_collect_file(file_path, parent):
 """
 
 
-def test_a_worker_that_collects_the_gates_pages_stops_the_run(gate: Gate, replayed: Path) -> None:
+def test_a_worker_that_collects_the_gates_pages_stops_the_run(
+    gate: GateRunner, replayed: Path
+) -> None:
     # The controller judges the pages; a worker that collected them too would report a
     # second verdict of its own for the same page (here a pass of page 104, which the
     # controller fails): two verdicts, from two processes, for one page.
@@ -392,3 +399,79 @@ def test_a_worker_that_collects_the_gates_pages_stops_the_run(gate: Gate, replay
     assert "collected the gate's pages" in run.output
     assert "PASSED policy.yaml::page[104" not in run.output
     assert not [c for c in _testcases(run) if "104" in c and _testcases(run)[c][0] == "passed"]
+
+
+#: Writes which of the gate's plugins this session registered.
+REGISTERED_PARTS = """
+def pytest_sessionstart(session):
+    manager = session.config.pluginmanager
+    parts = ("collection", "outcome", "outputs", "console", "xdist")
+    with open("parts.txt", "w") as out:
+        out.write(" ".join(p for p in parts if manager.has_plugin(f"confluence-approval-{p}")))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "parts"),
+    [
+        pytest.param((), "collection outcome outputs console xdist", id="xdist-loaded"),
+        pytest.param(("-p", "no:xdist"), "collection outcome outputs console", id="no-xdist"),
+    ],
+)
+def test_the_xdist_part_is_registered_only_where_xdist_is_loaded(
+    gate: GateRunner, replayed: Path, args: tuple[str, ...], parts: str
+) -> None:
+    gate.pytester.makeconftest(REGISTERED_PARTS)
+
+    run, _ = _replay(gate, replayed, *args)
+
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED, run.output
+    assert (gate.pytester.path / "parts.txt").read_text() == parts
+
+
+#: What a change in pytest-xdist would take away, as a conftest (loaded before the gate
+#: checks) or a patch of xdist's controller class.
+XDIST_CHANGES = {
+    "option dist": "def pytest_configure(config):\n    del config.option.dist\n",
+    "DSession.pytest_collection": None,
+}
+
+
+@pytest.mark.parametrize("missing", list(XDIST_CHANGES))
+def test_an_xdist_without_what_the_gate_relies_on_is_a_usage_error(
+    gate: GateRunner, replayed: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    # Like the JUnit adapter's check: at start-up, naming what changed, before any
+    # worker starts or any page is fetched; never pages judged twice or not at all.
+    from xdist.dsession import DSession
+
+    if (conftest := XDIST_CHANGES[missing]) is not None:
+        gate.pytester.makeconftest(conftest)
+    else:
+        monkeypatch.delattr(DSession, "pytest_collection")
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert f"this pytest-xdist or pytest has no {missing}; the gate cannot run" in run.output
+    assert "created:" not in run.output  # no worker started
+
+
+def test_an_xdist_controller_that_collects_tests_itself_is_a_usage_error(
+    gate: GateRunner, replayed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gate collects its items on the controller because xdist's controller collects
+    # nothing (its pytest_collection returns True); one that did would run every page
+    # twice: once on the controller as pytest's own, once as the gate's.
+    from xdist.dsession import DSession
+
+    def collects_itself(self: object) -> None:
+        return None
+
+    monkeypatch.setattr(DSession, "pytest_collection", collects_itself)
+
+    run, _ = _replay(gate, replayed, "-n", "2", "test_repo.py", "policy.yaml")
+
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR, run.output
+    assert "pytest-xdist's controller collected tests itself" in run.output
+    assert "PASSED" not in run.output and "FAILED" not in run.output
