@@ -35,16 +35,8 @@ from urllib.parse import quote
 
 from . import TOOL_NAME
 from .inputs import open_regular_file
-from .runfacts import (
-    FailedQuery,
-    FileDigest,
-    JudgedPage,
-    RunFacts,
-    Standing,
-    https_url,
-    standing,
-)
-from .scope import EVERYTHING_JUDGED, NotJudged
+from .result import GateResult
+from .runfacts import FileDigest, Standing, https_url, standing
 from .snapshot import utc_iso, write_text_atomically
 from .untrusted import neutral
 
@@ -92,15 +84,11 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class AttestationInput:
-    """Everything the statement states, and nothing else."""
+    """Everything the statement states, and nothing else: the run's one result, and the
+    facts about files it does not hold."""
 
     subjects: tuple[Subject, ...]
-    run: RunFacts
-    #: every page item the run judged
-    pages: tuple[JudgedPage, ...]
-    #: the ``cql:`` entries' items that judged no page
-    failed_queries: tuple[FailedQuery, ...] = ()
-    not_judged: NotJudged = EVERYTHING_JUDGED
+    result: GateResult
     #: the snapshot the run replayed (``run.mode == "replay"``) or recorded (live)
     snapshot: FileDigest | None = None
     #: the JSON report, when the run writes one
@@ -208,9 +196,9 @@ def parse_subjects(texts: Iterable[str], cwd: Path) -> tuple[Subject, ...]:
 
 def attested_result(facts: AttestationInput) -> AttestedResult:
     """PASSED / WARNED / FAILED as the module docstring says; an audit run never passes."""
-    if facts.run.audit:
+    if facts.result.facts.audit:
         return AttestedResult.FAILED
-    run = standing(facts.pages, facts.failed_queries, facts.not_judged)
+    run = standing(facts.result)
     if run is Standing.APPROVED:
         return AttestedResult.PASSED
     if run is Standing.APPROVED_WITH_WAIVERS:
@@ -222,11 +210,12 @@ def statement(facts: AttestationInput) -> dict[str, Any]:
     """The in-toto Statement as a JSON object, its fields in the specification's order."""
     if not facts.subjects:
         raise SubjectError("an attestation is about something: give --confluence-subject")
+    result = facts.result
     passed: list[str] = []
     warned: list[str] = []
-    failed = [q.node_id for q in facts.failed_queries]
-    for page in facts.pages:
-        if facts.run.audit:
+    failed = [q.node_id for q in result.queries if q.judged_nothing and q.node_id]
+    for page in result.judged:
+        if result.facts.audit:
             failed.append(page.node_id)  # enforced nothing: no single test passed the gate
         elif page.verdict.passed:
             passed.append(page.node_id)
@@ -238,7 +227,7 @@ def statement(facts: AttestationInput) -> dict[str, Any]:
         "result": attested_result(facts).value,
         "configuration": _configuration(facts),
     }
-    url = https_url(facts.run.ci_run_url)
+    url = https_url(result.facts.ci_run_url)
     if url is not None:
         predicate["url"] = url
     predicate |= {
@@ -256,8 +245,9 @@ def statement(facts: AttestationInput) -> dict[str, Any]:
 
 def _configuration(facts: AttestationInput) -> list[dict[str, Any]]:
     """ResourceDescriptors: each file the verdict rests on, then the gate that reached it."""
-    run = facts.run
-    files = [(policy, "application/yaml", "policy") for policy in run.policies]
+    run = facts.result.facts
+    policy = FileDigest(run.policy_path, run.policy_sha256)
+    files = [(policy, "application/yaml", "policy")]
     if facts.snapshot is not None:
         role = "snapshot-replayed" if run.mode == "replay" else "snapshot-recorded"
         files.append((facts.snapshot, "application/json", role))
@@ -275,18 +265,17 @@ def _configuration(facts: AttestationInput) -> list[dict[str, Any]]:
     annotations: dict[str, Any] = {
         "role": "gate",
         # An audit run enforced nothing: its standing is not the gate's word.
-        "standing": "audit"
-        if run.audit
-        else standing(facts.pages, facts.failed_queries, facts.not_judged).value,
+        "standing": "audit" if run.audit else standing(facts.result).value,
         "mode": run.mode,
         "audit": run.audit,
         "site": run.site,
-        "asOf": utc_iso(run.as_of),
     }
+    if run.as_of is not None:  # None only when no page was fetched
+        annotations["asOf"] = utc_iso(run.as_of)
     if run.recorded_at is not None:
         annotations["recordedAt"] = utc_iso(run.recorded_at)
-    if facts.not_judged:
-        annotations["notJudged"] = facts.not_judged.as_json()
+    if facts.result.not_judged:
+        annotations["notJudged"] = facts.result.not_judged.as_json()
     if run.variables:
         annotations["variables"] = {name: run.variables[name] for name in sorted(run.variables)}
     descriptors.append(

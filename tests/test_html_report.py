@@ -23,7 +23,6 @@ from pytest_confluence_approval.html_report import (
     render_html,
     write_html_report,
 )
-from pytest_confluence_approval.runfacts import FailedQuery, FileDigest
 from pytest_confluence_approval.scope import NotJudged
 from pytest_confluence_approval.verdict import PageVersion
 from tests.browser import INSTALL, Browser, Loaded, require_browser
@@ -31,9 +30,11 @@ from tests.evidence_inputs import (
     approval_property,
     approved,
     example_pages,
+    failed_query,
     judged,
     page_payload,
     pending,
+    result_of,
     run_facts,
     unverifiable,
 )
@@ -44,26 +45,34 @@ A4 = (595, 842)
 WAIVER = ("RISK-42: accepted by the CAB", date(2025, 9, 30))
 
 
+#: what a test may change of the run's result (the rest is the report's own input)
+RESULT_CHANGES = ("run", "pages", "names", "failed_queries", "not_judged")
+
+
 def example_report(**changes: Any) -> HtmlReportInput:
     pages, names = example_pages()
-    report = HtmlReportInput(
-        run=run_facts(
-            policies=(
-                FileDigest("examples/advanced-policy.yaml", "1" * 64),
-                FileDigest("teams/qa.yaml", "2" * 64),
-            ),
+    of_result = {k: changes.pop(k) for k in RESULT_CHANGES if k in changes}
+    of_result = {
+        "run": run_facts(
+            policy_path="examples/advanced-policy.yaml",
+            policy_sha256="1" * 64,
             variables={"RELEASE": "2025.08"},
             ci_run_url="https://github.com/acme/orion/actions/runs/42/attempts/1",
         ),
-        pages=tuple(pages),
-        names=names,
+        "pages": pages,
+        "names": names,
+        **of_result,
+    }
+    report = HtmlReportInput(
+        result=result_of(of_result.pop("pages"), **of_result),
         chase=(("557058:f3a1c2d4-9e7b-4c1a-8f2e-0a1b2c3d4e5f", ("718962698",)),),
     )
     return replace(report, **changes)
 
 
 def report_of(*pages: Any, **changes: Any) -> HtmlReportInput:
-    return HtmlReportInput(pages=tuple(pages), **{"run": run_facts(), **changes})
+    of_result = {k: changes.pop(k) for k in RESULT_CHANGES if k in changes}
+    return HtmlReportInput(result=result_of(pages, **of_result), **changes)
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -199,7 +208,6 @@ def test_the_example_report_reads_verdict_first_then_the_run_then_each_page(show
     for fact in (
         "examples/advanced-policy.yaml",
         "1" * 64,
-        "teams/qa.yaml",
         "https://acme.atlassian.net/wiki",
         "2025-08-04T12:00:00.000Z",
         "replay of a snapshot recorded 2025-08-04T09:30:00.000Z",
@@ -311,7 +319,7 @@ def test_what_was_not_judged_is_named_with_every_entry(show: Any) -> None:
     report = report_of(
         approved("101"),
         failed_queries=(
-            FailedQuery("p.yaml::query[Orion]", 'query "Orion"', "label = orion", "HTTP 400"),
+            failed_query("p.yaml::query[Orion]", "Orion", "label = orion", "HTTP 400"),
         ),
         not_judged=NotJudged(
             deselected=deselected, queries_failed=('query "Orion"',), queries_empty=('query "x"',)
