@@ -26,17 +26,14 @@ from pytest_confluence_approval.attestation import (
     PREDICATE_TYPE,
     AttestationInput,
     AttestedResult,
-    Subject,
-    SubjectError,
     attested_result,
-    parse_subject,
-    parse_subjects,
     render_statement,
     statement,
     write_attestation,
 )
 from pytest_confluence_approval.runfacts import FileDigest, ci_run_url
 from pytest_confluence_approval.scope import NotJudged
+from pytest_confluence_approval.subjects import Subject, SubjectError, parse_subject, parse_subjects
 from tests.evidence_inputs import (
     approved,
     example_pages,
