@@ -59,6 +59,28 @@ class HtmlReportInput:
     chase: tuple[Chase, ...] = ()
 
 
+def whom_to_chase(result: GateResult) -> tuple[Chase, ...]:
+    """Each person a page that is not approved waits for, with those pages (page order).
+
+    A page waits for its pending approvers and for each required approver who has not
+    approved (a rejection is an answer: nobody to chase for it). A page that could not
+    be verified waits for no person: its facts are missing. The people who hold up the
+    most pages come first, then by account id, so the list is the same for the same run.
+    """
+    waiting: dict[str, list[str]] = {}
+    for page in result.judged:
+        approval = page.verdict.approval
+        if page.verdict.outcome is not Outcome.NOT_APPROVED or approval is None:
+            continue
+        answered = {*approval.approved, *approval.rejected}
+        required = [a for a in page.verdict.rule.required_approvers if a not in answered]
+        for account in dict.fromkeys([*approval.pending, *required]):
+            if account not in answered:
+                waiting.setdefault(account, []).append(page.page_id)
+    ranked = sorted(waiting.items(), key=lambda entry: (-len(entry[1]), entry[0]))
+    return tuple((account, tuple(pages)) for account, pages in ranked)
+
+
 def render_html(report: HtmlReportInput) -> str:
     """The report as one HTML document. The same inputs give the same text."""
     import jinja2  # here, not at the top: only a run that asks for HTML loads Jinja2

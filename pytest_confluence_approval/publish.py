@@ -107,10 +107,10 @@ class Publisher:
             except OSError as exc:
                 self._output_failed(f"GITHUB_STEP_SUMMARY {step_summary}", exc)
         if html := options.html:
-            from .html_report import HtmlReportInput, write_html_report  # Jinja2: only now
+            from .html_report import HtmlReportInput, whom_to_chase, write_html_report
 
             try:
-                write_html_report(html, HtmlReportInput(result))
+                write_html_report(html, HtmlReportInput(result, whom_to_chase(result)))
             except OSError as exc:
                 self._output_failed(f"--confluence-html {html}", exc)
         if attestation := options.attestation:

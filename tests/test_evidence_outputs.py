@@ -240,5 +240,9 @@ def test_the_html_report_of_a_replay_opens_in_a_browser(
     assert loaded.blocks["verdict"].startswith("NOT APPROVED\n")
     assert "2 approved, 3 not approved (1 waived), 0 not verifiable" in loaded.blocks["verdict"]
     assert "advanced-policy.yaml" in loaded.blocks["run"]
+    assert (
+        "Jonas Weber (557058:f3a1c2d4-9e7b-4c1a-8f2e-0a1b2c3d4e5f): page 718962698"
+        in (loaded.blocks["chase"])
+    )
     assert set(loaded.sections) == {"718962697", "718962698", "718962699", "718962701", "718962702"}
     assert f"{POLICY_NODE}[718962699 Change record]" in loaded.sections["718962699"]

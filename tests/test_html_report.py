@@ -21,6 +21,7 @@ from pytest_confluence_approval.facts import PageFacts
 from pytest_confluence_approval.html_report import (
     HtmlReportInput,
     render_html,
+    whom_to_chase,
     write_html_report,
 )
 from pytest_confluence_approval.scope import NotJudged
@@ -390,3 +391,20 @@ def test_a_page_that_could_not_be_verified_says_why_and_no_waiver_covers_it(show
     assert "could not verify: HTTP 503 from Confluence [fetch]" in text
     assert "Waiver\tRISK-42: accepted by the CAB" in text
     assert "not applied: a waiver never covers a page that could not be verified" in text
+
+
+def test_whom_to_chase_is_read_from_the_result() -> None:
+    """Pending approvers and required approvers who have not answered, of pages not
+    approved; nobody for an approved page, a rejection or a page not verifiable."""
+    assert whom_to_chase(example_report().result) == example_report().chase
+    result = result_of(
+        [
+            approved("101"),
+            pending("102"),
+            pending("103", rule={"required_approvers": ["acc-cab", "acc-approver"]}),
+            judged("104", approved=(), rejected=("acc-approver",), complete=False),
+            unverifiable("105"),
+        ]
+    )
+
+    assert whom_to_chase(result) == (("acc-approver", ("102", "103")), ("acc-cab", ("103",)))
