@@ -246,3 +246,24 @@ def test_the_html_report_of_a_replay_opens_in_a_browser(
     )
     assert set(loaded.sections) == {"718962697", "718962698", "718962699", "718962701", "718962702"}
     assert f"{POLICY_NODE}[718962699 Change record]" in loaded.sections["718962699"]
+
+
+def test_a_run_that_judges_only_some_pages_attests_failed(pytester: pytest.Pytester) -> None:
+    """-k leaves pages in scope unjudged: every page judged passed, but the run did not."""
+    result = replay_example(
+        pytester,
+        "-k",
+        "checklist",
+        "--confluence-attestation",
+        "v.json",
+        "--confluence-subject",
+        SUBJECT,
+    )
+
+    result.assert_outcomes(passed=1, deselected=4)
+    predicate = validated(pytester.path / "v.json")["predicate"]
+    assert predicate["result"] == "FAILED"
+    assert predicate["passedTests"] == [f"{POLICY_NODE}[718962697 Release checklist]"]
+    gate = predicate["configuration"][-1]["annotations"]
+    assert gate["standing"] == "partial"
+    assert len(gate["notJudged"]["deselected"]) == 4
