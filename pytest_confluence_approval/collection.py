@@ -58,6 +58,16 @@ class GateCollection:
         if isinstance(item, GateItem):
             self.selected[item.nodeid] = item
 
+    def node_ids(self) -> dict[str, str]:
+        """The gate items' node ids: a page's by its id, a query's by its CQL."""
+        ids: dict[str, str] = {}
+        for node_id, item in self.selected.items():
+            if isinstance(item, ApprovalItem):
+                ids.setdefault(item.rule.page_id, node_id)
+            elif isinstance(item, QueryItem):
+                ids.setdefault(item.query.cql, node_id)
+        return ids
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             if isinstance(item, ApprovalItem):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timezone
+from pathlib import Path
 from time import monotonic
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -29,11 +30,13 @@ from .facts import FetchFailure, GroupMembers, PageFacts, QueryResult
 from .pace import Pace
 from .policy import PageRule, Policy, Waiver, load_policy
 from .result import GateResult, QueryOutcome, RunFacts, WaiverState, WaiverUse, gate_result
+from .runfacts import ci_run_url
 from .scope import not_judged
 from .settings import GateOptions as GateOptions
 from .settings import parse_as_of, validate_options
 from .site import Credentials, normalize_site
 from .snapshot import Snapshot, dump_snapshot, load_snapshot
+from .subjects import Subject, parse_subjects
 from .verdict import (
     Outcome,
     PageView,
@@ -73,6 +76,8 @@ class GateSettings:
     #: --confluence-wait / --confluence-poll in seconds (wait None: do not wait)
     wait: float | None
     poll: float
+    #: --confluence-subject, parsed (files hashed) up front: what the attestation is about
+    subjects: tuple[Subject, ...] = ()
 
     @classmethod
     def resolve(
@@ -85,6 +90,9 @@ class GateSettings:
         frame that can raise keeps it in a local, where ``pytest -l`` would print it.
         """
         deadline, wait, poll = validate_options(options)
+        # Files hashed now, before any request: the statement names the bytes the run
+        # began with, and a missing artifact stops the run before it fetches anything.
+        subjects = parse_subjects(options.subject, Path.cwd())
         # A replay sends nothing, so it reads no secret at all: a half-set or conflicting
         # pair in the environment of a replay is none of its business.
         credentials = (
@@ -128,6 +136,7 @@ class GateSettings:
             deadline=deadline,
             wait=wait,
             poll=poll,
+            subjects=subjects,
         )
 
 
@@ -670,11 +679,19 @@ class Gate:
         """The waiver of a page judged in this session, and whether it covers the verdict."""
         return self._judgement.waivers.get(page_id) if page_id in self._judged else None
 
-    def result(self, *, deselected: Collection[str], policy_path: str) -> GateResult:
+    def result(
+        self,
+        *,
+        deselected: Collection[str],
+        policy_path: str,
+        node_ids: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> GateResult:
         """The run's one record, once every page due has been judged (or the run stopped).
 
         ``deselected``: the pages -k, -m or --deselect dropped; ``policy_path``: the policy
-        file as the outputs name it.
+        file as the outputs name it; ``node_ids``: the gate items' node ids, by page id
+        and by CQL; ``environ`` (default: the process's): where the CI run's URL is read.
         """
         s, page_set, facts = self.settings, self.resolve(), self.facts
         return gate_result(
@@ -689,6 +706,7 @@ class Gate:
                 as_of=facts.as_of if facts else None,
                 recorded_at=facts.recorded_at if facts else None,
                 pace=self.network.pace_reached(),
+                ci_run_url=ci_run_url(os.environ if environ is None else environ),
             ),
             waivers={p: w for p in self._judged if (w := self.waiver(p)) is not None},
             not_judged=not_judged(
@@ -705,4 +723,5 @@ class Gate:
             ],
             names=facts.names if facts else {},
             fetched=facts.pages if facts else {},
+            node_ids=node_ids,
         )

@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from . import TOOL_NAME
 from .accounts import person
 from .jobsummary import page_url
 from .policy import ACCOUNT_SETTINGS, PageRule
-from .result import count_pages, page_order
-from .runfacts import FailedQuery, JudgedPage, PageWaiver, RunFacts, Standing, https_url, standing
+from .result import GateResult, JudgedPage, QueryOutcome, RunFacts, WaiverState, WaiverUse
+from .runfacts import Standing, https_url, standing
 from .scope import EVERYTHING_JUDGED, NotJudged
 from .snapshot import utc_iso, write_text_atomically
 from .terminal import counts_sentence
@@ -52,18 +51,34 @@ Chase = tuple[str, tuple[str, ...]]
 
 @dataclass(frozen=True, slots=True)
 class HtmlReportInput:
-    """Everything the report states, and nothing else."""
+    """Everything the report states, and nothing else: the run's one result, and whom
+    to chase."""
 
-    run: RunFacts
-    #: every page item the run judged
-    pages: tuple[JudgedPage, ...]
-    #: account id -> display name
-    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    #: the ``cql:`` entries' items that judged no page
-    failed_queries: tuple[FailedQuery, ...] = ()
-    not_judged: NotJudged = EVERYTHING_JUDGED
+    result: GateResult
     #: whom to chase: each person and the pages waiting for them, in the order to show
     chase: tuple[Chase, ...] = ()
+
+
+def whom_to_chase(result: GateResult) -> tuple[Chase, ...]:
+    """Each person a page that is not approved waits for, with those pages (page order).
+
+    A page waits for its pending approvers and for each required approver who has not
+    approved (a rejection is an answer: nobody to chase for it). A page that could not
+    be verified waits for no person: its facts are missing. The people who hold up the
+    most pages come first, then by account id, so the list is the same for the same run.
+    """
+    waiting: dict[str, list[str]] = {}
+    for page in result.judged:
+        approval = page.verdict.approval
+        if page.verdict.outcome is not Outcome.NOT_APPROVED or approval is None:
+            continue
+        answered = {*approval.approved, *approval.rejected}
+        required = [a for a in page.verdict.rule.required_approvers if a not in answered]
+        for account in dict.fromkeys([*approval.pending, *required]):
+            if account not in answered:
+                waiting.setdefault(account, []).append(page.page_id)
+    ranked = sorted(waiting.items(), key=lambda entry: (-len(entry[1]), entry[0]))
+    return tuple((account, tuple(pages)) for account, pages in ranked)
 
 
 def render_html(report: HtmlReportInput) -> str:
@@ -128,9 +143,9 @@ _HEADLINE = {
 
 
 def _view(report: HtmlReportInput) -> dict[str, Any]:
-    run, names = report.run, report.names
-    pages = sorted(report.pages, key=lambda p: (*page_order(p.verdict.rule.page_id), p.node_id))
-    stands = standing(pages, report.failed_queries, report.not_judged)
+    result = report.result
+    run, names, pages = result.facts, result.names, result.judged  # pages in page order
+    stands = standing(result)
     kind, headline, explanation = _HEADLINE[stands]
     if run.audit:
         kind, headline = "audit", "AUDIT"
@@ -139,7 +154,7 @@ def _view(report: HtmlReportInput) -> dict[str, Any]:
             f"Enforced, it would have been {stands.value}."
         )
     # The terminal's own counts line: the two never disagree.
-    counts = render_line(counts_sentence(count_pages(pages), EVERYTHING_JUDGED))
+    counts = render_line(counts_sentence(result.counts, EVERYTHING_JUDGED))
     shown = [_page(n, page, run.site, names) for n, page in enumerate(pages, 1)]
     return {
         "title": "Confluence approval report",
@@ -147,7 +162,7 @@ def _view(report: HtmlReportInput) -> dict[str, Any]:
         "verdict": {"kind": kind, "headline": headline, "explanation": explanation},
         "run": _run(run),
         "counts": counts,
-        "not_judged": _not_judged(report.not_judged, report.failed_queries, run.site),
+        "not_judged": _not_judged(result.not_judged, result.queries, run.site),
         "chase": [
             {
                 "person": person(account, names, with_id=True),
@@ -166,9 +181,9 @@ def _run(run: RunFacts) -> dict[str, Any]:
     else:
         mode = "live: fetched from Confluence during the run"
     return {
-        "policies": [{"path": p.path, "sha256": p.sha256} for p in run.policies],
+        "policies": [{"path": run.policy_path, "sha256": run.policy_sha256}],
         "site": run.site,
-        "as_of": utc_iso(run.as_of),
+        "as_of": utc_iso(run.as_of) if run.as_of else "no page was fetched",
         "mode": mode,
         "audit": run.audit,
         "gate": f"{TOOL_NAME} {run.gate_version}",
@@ -178,24 +193,27 @@ def _run(run: RunFacts) -> dict[str, Any]:
 
 
 def _not_judged(
-    not_judged: NotJudged, failed_queries: Sequence[FailedQuery], site: str
+    not_judged: NotJudged, queries: Iterable[QueryOutcome], site: str
 ) -> dict[str, Any]:
     """Each kind of gap with its entries, one value each (a long list is never cut short)."""
     kinds = [
         ("deselected (-k, -m or --deselect)", not_judged.deselected),
         ("not run (not collected, -x, --collect-only)", not_judged.not_run),
     ]
-    queries: list[dict[str, str | None]] = [
+    failed_queries = [q for q in queries if q.judged_nothing]
+    shown: list[dict[str, str | None]] = [
         {
-            "label": q.label,
-            "cql": q.cql,
-            "why": "matched no pages" if q.failure is None else f"could not be run: {q.failure}",
+            "label": q.query.label,
+            "cql": q.query.cql,
+            "why": "matched no pages"
+            if q.result.failure is None
+            else f"could not be run: {q.result.failure.message}",
         }
         for q in failed_queries
     ]
-    listed = {q["label"] for q in queries}
+    listed = {q["label"] for q in shown}
     # Queries the run names as not judged but whose items it did not run (deselected).
-    queries += [
+    shown += [
         {"label": label, "cql": None, "why": why}
         for labels, why in (
             (not_judged.queries_failed, "could not be run"),
@@ -211,7 +229,7 @@ def _not_judged(
             for kind, ids in kinds
             if ids
         ],
-        "queries": queries,
+        "queries": shown,
     }
 
 
@@ -259,13 +277,13 @@ def _page(n: int, page: JudgedPage, site: str, names: Mapping[str, str]) -> dict
     }
 
 
-def _waiver(waiver: PageWaiver | None, verdict: Verdict) -> dict[str, str] | None:
+def _waiver(waiver: WaiverUse | None, verdict: Verdict) -> dict[str, str] | None:
     if waiver is None:
         return None
     expires = waiver.waiver.expires.isoformat()
-    if waiver.state == "applied":
+    if waiver.state is WaiverState.APPLIED:
         state = f"applied: covers this page until {expires} (start of the day, UTC)"
-    elif waiver.state == "expired":
+    elif waiver.state is WaiverState.EXPIRED:
         state = f"expired on {expires}: the page is judged as if it had none"
     elif verdict.outcome is Outcome.UNVERIFIABLE:
         state = "not applied: a waiver never covers a page that could not be verified"

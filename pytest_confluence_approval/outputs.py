@@ -1,7 +1,8 @@
 """Where the gate writes: outputs never destroy an input or each other.
 
 Checked once, before any request: ``--confluence-report``, ``--confluence-record``,
-``--junitxml`` and ``$GITHUB_STEP_SUMMARY`` must each be a different file from the
+``--confluence-attestation``, ``--confluence-html``, ``--junitxml`` and
+``$GITHUB_STEP_SUMMARY`` must each be a different file from the
 policy, the replayed snapshot and one another, however they are spelled (relative
 paths, ``..``, symbolic links, hard links).
 """
@@ -32,12 +33,16 @@ def check_outputs(
     record: Path | None,
     junitxml: Path | None,
     step_summary: Path | None,
+    attestation: Path | None = None,
+    html: Path | None = None,
 ) -> None:
     """Raise OutputError if an output would overwrite an input or another output."""
     inputs = [("the policy file", policy), ("--confluence-replay", replay)]
     outputs = [
         ("--confluence-report", report),
         ("--confluence-record", record),
+        ("--confluence-attestation", attestation),
+        ("--confluence-html", html),
         ("--junitxml", junitxml),
         ("GITHUB_STEP_SUMMARY", step_summary),
     ]

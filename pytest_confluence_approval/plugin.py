@@ -52,6 +52,9 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
         record=_path(option.confluence_record),
         replay=_path(option.confluence_replay),
         report=_path(option.confluence_report),
+        attestation=_path(option.confluence_attestation),
+        subject=tuple(option.confluence_subject or ()),
+        html=_path(option.confluence_html),
         insecure_http=option.confluence_insecure_http,
         deadline=option.confluence_deadline,
         wait=option.confluence_wait,
@@ -65,6 +68,8 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
             replay=options.replay,
             report=options.report,
             record=options.record,
+            attestation=options.attestation,
+            html=options.html,
             junitxml=_junitxml_path(getattr(option, "xmlpath", None)),
             step_summary=_path(os.environ.get("GITHUB_STEP_SUMMARY")),
         )

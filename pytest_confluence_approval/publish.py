@@ -19,13 +19,16 @@ import pytest
 
 from . import junit
 from .collection import GateCollection
+from .entrypoint import absolute_path
 from .evidence import build_report, evidence_text, suite_properties
 from .gate import Gate
 from .jobsummary import markdown_summary
 from .nodeids import page_id_of
 from .outputs import write_step_summary
 from .result import GateResult
+from .runfacts import FileDigest
 from .snapshot import write_json_atomically
+from .subjects import file_sha256
 
 
 class Publisher:
@@ -86,12 +89,16 @@ class Publisher:
         self.result = result = self.gate.result(
             deselected=self.collection.deselected,
             policy_path=_display_path(self.gate.settings.policy.path, session.config.rootpath),
+            node_ids=self.collection.node_ids(),
         )
         for name, value, limit in suite_properties(result):
             junit.add_suite_property(self.config, name, value, limit)
-        if report := self.gate.settings.options.report:
+        options = self.gate.settings.options
+        report_written = False
+        if report := options.report:
             try:
                 write_json_atomically(report, build_report(result))
+                report_written = True
             except OSError as exc:
                 self._output_failed(f"--confluence-report {report}", exc)
         if step_summary := os.environ.get("GITHUB_STEP_SUMMARY"):
@@ -99,11 +106,46 @@ class Publisher:
                 write_step_summary(Path(step_summary), markdown_summary(result))
             except OSError as exc:
                 self._output_failed(f"GITHUB_STEP_SUMMARY {step_summary}", exc)
+        if html := options.html:
+            from .html_report import HtmlReportInput, whom_to_chase, write_html_report
+
+            try:
+                write_html_report(html, HtmlReportInput(result, whom_to_chase(result)))
+            except OSError as exc:
+                self._output_failed(f"--confluence-html {html}", exc)
+        if attestation := options.attestation:
+            # Last: the files it names (snapshot, JSON report) are complete by now.
+            self._attest(attestation, result, report if report_written else None, session)
+
+    def _attest(
+        self, path: Path, result: GateResult, report: Path | None, session: pytest.Session
+    ) -> None:
+        from .attestation import AttestationInput, write_attestation
+
+        options, root = self.gate.settings.options, session.config.rootpath
+        snapshot = options.replay or options.record
+        if snapshot is not None and not snapshot.exists():
+            snapshot = None  # --confluence-record of a run that fetched nothing: no file
+        try:
+            facts = AttestationInput(
+                subjects=self.gate.settings.subjects,
+                result=result,
+                snapshot=_digest(snapshot, root) if snapshot else None,
+                report=_digest(report, root) if report else None,
+            )
+            write_attestation(path, facts)
+        except OSError as exc:
+            self._output_failed(f"--confluence-attestation {path}", exc)
 
     def _output_failed(self, what: str, exc: OSError) -> None:
         self.output_errors.append(
             f"could not write {what}: {exc.strerror or exc}; the run's evidence is incomplete"
         )
+
+
+def _digest(path: Path, root: Path) -> FileDigest:
+    """A file the run read or wrote, named as the outputs name the policy; raises OSError."""
+    return FileDigest(_display_path(absolute_path(path), root), file_sha256(path))
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -13,15 +13,16 @@ Pure: knows nothing of pytest.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Protocol
 
 from .facts import PageFacts, QueryResult
 from .policy import PageQuery, PageRule, Waiver
 from .scope import EVERYTHING_JUDGED, NotJudged
-from .verdict import Outcome, Verdict
+from .verdict import Outcome, PageVersion, Verdict
 
 
 class WaiverState(Enum):
@@ -59,6 +60,18 @@ class JudgedPage:
 
     verdict: Verdict
     waiver: WaiverUse | None = None
+    #: the gate item's pytest node id (``policy.yaml::page[101 Release notes]``); "" where
+    #: the caller knows none
+    node_id: str = ""
+    #: the label of the ``cql:`` entry that brought the page in (``query "Orion page"``);
+    #: None for a page the policy lists
+    found_by: str | None = None
+    #: under ``ignore_minor_edits``: the version the approval answers for (None: the
+    #: current one, or not known)
+    approved_version: PageVersion | None = None
+    #: under ``ignore_minor_edits``: each minor edit after the approved version that the
+    #: verdict tolerated, oldest first
+    tolerated_edits: tuple[PageVersion, ...] = ()
 
     @property
     def page_id(self) -> str:
@@ -66,8 +79,13 @@ class JudgedPage:
 
     @property
     def waived(self) -> bool:
-        """Not approved, and a waiver covers it."""
-        return self.waiver is not None and self.waiver.applied
+        """Not approved, and a waiver covers it (never a page that could not be verified,
+        whatever the waiver's state says: fail closed)."""
+        return (
+            self.waiver is not None
+            and self.waiver.applied
+            and self.verdict.outcome is Outcome.NOT_APPROVED
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,14 @@ class QueryOutcome:
     result: QueryResult
     #: the pages it brings into the run (not listed by id, nor found by a query before it)
     judged_here: tuple[str, ...]
+    #: the node id of its gate item, which exists only when it judged no page (see
+    #: :attr:`judged_nothing`); "" where there is none or the caller knows none
+    node_id: str = ""
+
+    @property
+    def judged_nothing(self) -> bool:
+        """The search failed or matched no pages: its gate item fails the run."""
+        return self.result.failure is not None or not self.result.pages
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,12 @@ class RunFacts:
     recorded_at: datetime | None = None
     #: "fetched N requests at up to M in flight (...)", or None if nothing was sent
     pace: str | None = None
+    #: ``--confluence-audit``: judged and reported, never enforced (never a pass in evidence)
+    audit: bool = False
+    #: the CI run's address (runfacts.ci_run_url); None when not known
+    ci_run_url: str | None = None
+    #: ``--confluence-var NAME=VALUE``: name -> value
+    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -158,11 +190,23 @@ def gate_result(
     queries: Iterable[QueryOutcome] = (),
     names: Mapping[str, str] | None = None,
     fetched: Mapping[str, PageFacts] | None = None,
+    node_ids: Mapping[str, str] | None = None,
 ) -> GateResult:
-    """The run's result: its pages sorted and counted here, once."""
-    waivers, rules = waivers or {}, rules or {}
+    """The run's result: its pages sorted and counted here, once.
+
+    ``node_ids``: the gate items' node ids, by page id (page items) and by CQL (the
+    items of queries that judged no page).
+    """
+    waivers, rules, node_ids = waivers or {}, rules or {}, node_ids or {}
+    queries = tuple(replace(q, node_id=q.node_id or node_ids.get(q.query.cql, "")) for q in queries)
+    found_by = {p: q.query.label for q in queries for p in q.judged_here}
     judged = tuple(
-        JudgedPage(v, waivers.get(v.rule.page_id))
+        JudgedPage(
+            v,
+            waivers.get(v.rule.page_id),
+            node_id=node_ids.get(v.rule.page_id, ""),
+            found_by=found_by.get(v.rule.page_id),
+        )
         for v in sorted(verdicts, key=lambda v: page_order(v.rule.page_id))
     )
     deselected = frozenset(not_judged.deselected)  # asked of every page: a set
@@ -180,7 +224,7 @@ def gate_result(
         pages=tuple(pages),
         not_judged=not_judged,
         counts=count_pages(judged),
-        queries=tuple(queries),
+        queries=queries,
         names=names or {},
         fetched=fetched or {},
     )

@@ -1,30 +1,20 @@
-"""The facts of one run that the evidence outputs state, as plain frozen inputs.
+"""What the evidence outputs add to the run's one result (result.GateResult).
 
 The attestation (attestation.py) and the HTML report (html_report.py) are pure
-functions of these values; the plugin builds them from the run's one result, so
-every output states the same facts and counts. Pure: no I/O, no pytest.
-
-Also here, because every output that names the run needs them: where the run's
-standing comes from (:func:`standing`) and the CI run's address (:func:`ci_run_url`).
+functions of the result; here is what they need beside it: a file's digest
+(:class:`FileDigest`), how the run stands as a whole (:func:`standing`) and the CI
+run's address (:func:`ci_run_url`, checked by :func:`https_url`). Pure: no I/O, no pytest.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from types import MappingProxyType
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from .policy import Waiver
-from .scope import NotJudged
-from .verdict import Outcome, PageVersion, Verdict
-
-Mode = Literal["live", "replay"]
-WaiverState = Literal["applied", "expired", "unused"]
+from .result import GateResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,79 +23,6 @@ class FileDigest:
 
     path: str
     sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class PageWaiver:
-    """A page's waiver and where it stands at the as-of instant.
-
-    ``applied``: it covers the page's "not approved"; ``expired``: its day has come;
-    ``unused``: the page needs none (approved), or it may not cover it (not verifiable).
-    """
-
-    waiver: Waiver
-    state: WaiverState
-
-
-@dataclass(frozen=True, slots=True)
-class JudgedPage:
-    """One page the run judged: its gate item, its verdict, and what the evidence adds."""
-
-    #: the gate item's pytest node id (``policy.yaml::page[101 Release notes]``)
-    node_id: str
-    verdict: Verdict
-    waiver: PageWaiver | None = None
-    #: the label of the ``cql:`` entry that found the page (``query "Orion page"``);
-    #: None for a page the policy lists
-    found_by: str | None = None
-    #: under ``ignore_minor_edits``: the version the approval answers for (None: the
-    #: current one, or not known)
-    approved_version: PageVersion | None = None
-    #: under ``ignore_minor_edits``: every minor edit after the approved version that the
-    #: verdict tolerated, oldest first
-    tolerated_edits: tuple[PageVersion, ...] = ()
-
-    @property
-    def waived(self) -> bool:
-        """Not approved, and a waiver covers it (never a page that could not be verified)."""
-        return (
-            self.waiver is not None
-            and self.waiver.state == "applied"
-            and self.verdict.outcome is Outcome.NOT_APPROVED
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FailedQuery:
-    """A ``cql:`` entry's gate item that judged no page: the search failed or found nothing."""
-
-    node_id: str
-    #: ``query "Orion page"`` (policy.PageQuery.label)
-    label: str
-    cql: str
-    #: why the search failed; None: it matched no pages
-    failure: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunFacts:
-    """What every output says about the run itself."""
-
-    #: the configured Confluence site (normalised: ``https://acme.atlassian.net/wiki``)
-    site: str
-    #: the instant the approvals were judged at
-    as_of: datetime
-    mode: Mode
-    #: ``--confluence-audit``: judged and reported, never enforced (never a pass in evidence)
-    audit: bool
-    policies: tuple[FileDigest, ...]
-    gate_version: str
-    #: when the replayed snapshot was recorded (None in a live run)
-    recorded_at: datetime | None = None
-    #: the CI run (see :func:`ci_run_url`); None when not known
-    ci_run_url: str | None = None
-    #: ``--confluence-var NAME=VALUE``: name -> value
-    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Standing(enum.Enum):
@@ -119,16 +36,17 @@ class Standing(enum.Enum):
     NOT_APPROVED = "not approved"
 
 
-def standing(
-    pages: Sequence[JudgedPage], failed_queries: Sequence[FailedQuery], not_judged: NotJudged
-) -> Standing:
+def standing(result: GateResult) -> Standing:
     """How the run stands. Fail closed: a run that judged nothing is not approved.
 
     A failed or empty query fails whatever else happened (its pages are unknown); so
     does a page that is not approved and not waived, or not verifiable. Only then do
     unjudged pages make the run partial, and only then do waivers make it "with waivers".
     """
-    if failed_queries or not_judged.queries_failed or not_judged.queries_empty:
+    pages, not_judged = result.judged, result.not_judged
+    if any(q.judged_nothing for q in result.queries):
+        return Standing.NOT_APPROVED
+    if not_judged.queries_failed or not_judged.queries_empty:
         return Standing.NOT_APPROVED
     if any(not p.verdict.passed and not p.waived for p in pages):
         return Standing.NOT_APPROVED

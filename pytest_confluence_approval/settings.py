@@ -241,6 +241,24 @@ REPORT = Option(
     metavar="PATH",
     help="write a JSON evidence report (format: schemas/report.schema.json)",
 )
+ATTESTATION = Option(
+    "--confluence-attestation",
+    metavar="PATH",
+    help="write the verdict as an in-toto statement (test-result predicate) about the "
+    "--confluence-subject artifacts",
+)
+SUBJECT = Option(
+    "--confluence-subject",
+    metavar="SUBJECT",
+    action="append",
+    help="what the attestation is about: a file (its name and SHA-256) or NAME@ALG:HEX "
+    "(sha256, sha512, gitCommit); repeatable",
+)
+HTML = Option(
+    "--confluence-html",
+    metavar="PATH",
+    help="write a self-contained HTML audit report (opens offline, prints on A4)",
+)
 INSECURE_HTTP = Option(
     "--confluence-insecure-http",
     action="store_true",
@@ -262,6 +280,9 @@ OPTIONS: tuple[Option, ...] = (
     RECORD,
     REPLAY,
     REPORT,
+    ATTESTATION,
+    SUBJECT,
+    HTML,
     INSECURE_HTTP,
 )
 #: Every ini option of the gate.
@@ -287,6 +308,10 @@ class GateOptions(NamedTuple):
     record: Path | None = None
     replay: Path | None = None
     report: Path | None = None
+    attestation: Path | None = None
+    #: each --confluence-subject as given (parsed by subjects.parse_subjects)
+    subject: tuple[str, ...] = ()
+    html: Path | None = None
     insecure_http: bool = False
     deadline: str = DEFAULT_DEADLINE
     wait: str | None = None
@@ -302,6 +327,11 @@ def validate_options(options: GateOptions) -> tuple[float, float | None, float]:
     """
     for option in (CONCURRENCY, TIMEOUT, RETRIES):
         _check_number(option, getattr(options, option.field))
+    if options.attestation and not options.subject:
+        raise _refused(
+            "--confluence-attestation needs --confluence-subject: an attestation is always "
+            "about something (a file, or NAME@sha256:HEX)"
+        )
     if options.record and options.replay:
         raise _refused(
             "--confluence-record and --confluence-replay cannot be combined: a replay "

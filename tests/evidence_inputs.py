@@ -7,22 +7,25 @@ outputs are tested on what the gate would really hand them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_confluence_approval.facts import PageFacts
+from pytest_confluence_approval.facts import FetchFailure, PageFacts, QueryResult
 from pytest_confluence_approval.gate import waiver_use
-from pytest_confluence_approval.policy import PageRule, Waiver, load_policy
-from pytest_confluence_approval.runfacts import (
-    FileDigest,
+from pytest_confluence_approval.policy import PageQuery, PageRule, Waiver, load_policy
+from pytest_confluence_approval.result import (
+    GateResult,
     JudgedPage,
-    PageWaiver,
+    QueryOutcome,
     RunFacts,
     WaiverState,
+    WaiverUse,
+    gate_result,
 )
+from pytest_confluence_approval.scope import EVERYTHING_JUDGED, NotJudged
 from pytest_confluence_approval.snapshot import load_snapshot
 from pytest_confluence_approval.verdict import Verdict, evaluate, read_page
 from tests.fake_confluence import APPROVAL_APP_ACCOUNT, DEFAULT_APPROVAL_KEY, approval_value
@@ -35,15 +38,52 @@ POLICY_SHA256 = "ab" * 32
 
 def run_facts(**changes: Any) -> RunFacts:
     facts = RunFacts(
-        site=SITE,
-        as_of=AS_OF,
         mode="replay",
-        audit=False,
-        policies=(FileDigest("release/policy.yaml", POLICY_SHA256),),
+        site=SITE,
+        policy_path="release/policy.yaml",
+        policy_sha256=POLICY_SHA256,
+        auth="none",
         gate_version="0.1.0",
+        as_of=AS_OF,
         recorded_at=datetime(2025, 8, 4, 9, 30, tzinfo=timezone.utc),
     )
     return replace(facts, **changes)
+
+
+def failed_query(node_id: str, name: str, cql: str, failure: str | None = None) -> QueryOutcome:
+    """A ``cql:`` entry named ``name`` whose search failed (``failure``) or matched nothing."""
+    return QueryOutcome(
+        PageQuery(cql, PageRule(page_id="", name=name, line=1)),
+        QueryResult(failure=FetchFailure(failure)) if failure is not None else QueryResult(),
+        judged_here=(),
+        node_id=node_id,
+    )
+
+
+def result_of(
+    pages: Iterable[JudgedPage],
+    *,
+    run: RunFacts | None = None,
+    names: Mapping[str, str] | None = None,
+    failed_queries: Iterable[QueryOutcome] = (),
+    not_judged: NotJudged = EVERYTHING_JUDGED,
+) -> GateResult:
+    """The run's one result as the gate builds it (result.gate_result), holding these pages
+    as given (with the node ids, query labels and edits the tests chose)."""
+    given = {page.page_id: page for page in pages}
+    result = gate_result(
+        [page.verdict for page in given.values()],
+        facts=run or run_facts(),
+        waivers={p: page.waiver for p, page in given.items() if page.waiver is not None},
+        not_judged=not_judged,
+        queries=failed_queries,
+        names=names,
+    )
+    return replace(
+        result,
+        judged=tuple(given[page.page_id] for page in result.judged),
+        pages=tuple(given.get(page.page_id, page) for page in result.pages),
+    )
 
 
 def page_payload(
@@ -81,7 +121,7 @@ def judged(
     names: dict[str, str] | None = None,
     properties: list[dict[str, Any]] | None = None,
     facts: PageFacts | None = None,
-    waiver: tuple[str, date, WaiverState] | None = None,
+    waiver: tuple[str, date, str] | None = None,
     node_id: str | None = None,
     **approval: Any,
 ) -> JudgedPage:
@@ -99,7 +139,7 @@ def judged(
         verdict=verdict,
         waiver=None
         if waiver is None
-        else PageWaiver(Waiver(page_id, waiver[0], waiver[1], line=1), waiver[2]),
+        else WaiverUse(Waiver(page_id, waiver[0], waiver[1], line=1), WaiverState(waiver[2])),
     )
 
 
@@ -147,9 +187,7 @@ def example_pages() -> tuple[list[JudgedPage], dict[str, str]]:
             view=read_page(facts, site=snapshot.site, property_key=policy.property_key),
         )
         waiver = waivers.get(page_id)
-        use: PageWaiver | None = None
-        if waiver is not None:
-            use = PageWaiver(waiver, waiver_use(waiver, verdict, as_of).state.value)
+        use = None if waiver is None else waiver_use(waiver, verdict, as_of)
         pages.append(
             JudgedPage(
                 node_id=item_id(rule, "examples/advanced-policy.yaml"),

@@ -26,21 +26,20 @@ from pytest_confluence_approval.attestation import (
     PREDICATE_TYPE,
     AttestationInput,
     AttestedResult,
-    Subject,
-    SubjectError,
     attested_result,
-    parse_subject,
-    parse_subjects,
     render_statement,
     statement,
     write_attestation,
 )
-from pytest_confluence_approval.runfacts import FailedQuery, FileDigest, ci_run_url
+from pytest_confluence_approval.runfacts import FileDigest, ci_run_url
 from pytest_confluence_approval.scope import NotJudged
+from pytest_confluence_approval.subjects import Subject, SubjectError, parse_subject, parse_subjects
 from tests.evidence_inputs import (
     approved,
     example_pages,
+    failed_query,
     pending,
+    result_of,
     run_facts,
     unverifiable,
 )
@@ -49,12 +48,14 @@ WHEEL = Subject("app-1.2.0-py3-none-any.whl", "sha256", "c0" * 32)
 WAIVER = ("RISK-42: signed off in the CAB", date(2025, 9, 30))
 
 
+#: what a test may change of the run's result (the rest is the attestation's own input)
+RESULT_CHANGES = ("run", "pages", "names", "failed_queries", "not_judged")
+
+
 def attestation(**changes: Any) -> AttestationInput:
-    facts = AttestationInput(
-        subjects=(WHEEL,),
-        run=run_facts(),
-        pages=(approved("101"), approved("102")),
-    )
+    of_result = {k: changes.pop(k) for k in RESULT_CHANGES if k in changes}
+    pages = of_result.pop("pages", (approved("101"), approved("102")))
+    facts = AttestationInput(subjects=(WHEEL,), result=result_of(pages, **of_result))
     return replace(facts, **changes)
 
 
@@ -113,9 +114,8 @@ def test_an_approved_run_is_a_valid_passed_statement_about_its_subject() -> None
 
 
 def test_the_configuration_names_each_file_the_verdict_rests_on_and_the_gate() -> None:
-    policies = (FileDigest("release/policy.yaml", "1" * 64), FileDigest("teams/qa.yaml", "2" * 64))
     facts = attestation(
-        run=run_facts(policies=policies, variables={"RELEASE": "2025.08", "APP": "orion"}),
+        run=run_facts(policy_sha256="1" * 64, variables={"RELEASE": "2025.08", "APP": "orion"}),
         snapshot=FileDigest("evidence/snapshot.json", "3" * 64),
         report=FileDigest("evidence/report.json", "4" * 64),
     )
@@ -124,7 +124,6 @@ def test_the_configuration_names_each_file_the_verdict_rests_on_and_the_gate() -
 
     assert [(d.get("name"), d.get("digest"), d["annotations"]["role"]) for d in configuration] == [
         ("release/policy.yaml", {"sha256": "1" * 64}, "policy"),
-        ("teams/qa.yaml", {"sha256": "2" * 64}, "policy"),
         ("evidence/snapshot.json", {"sha256": "3" * 64}, "snapshot-replayed"),
         ("evidence/report.json", {"sha256": "4" * 64}, "report"),
         ("pytest-confluence-approval", None, "gate"),
@@ -184,7 +183,7 @@ def test_a_digest_that_is_not_a_sha256_is_a_bug_not_an_attestation() -> None:
 # --- result: PASSED only when everything in scope is approved ---------------------------------
 
 WAIVED = {"waiver": (*WAIVER, "applied")}
-QUERY = FailedQuery("release/policy.yaml::query[Orion page]", 'query "Orion page"', "label = x")
+QUERY = failed_query("release/policy.yaml::query[Orion page]", "Orion page", "label = x")
 
 
 @pytest.mark.parametrize(

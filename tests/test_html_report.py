@@ -21,9 +21,9 @@ from pytest_confluence_approval.facts import PageFacts
 from pytest_confluence_approval.html_report import (
     HtmlReportInput,
     render_html,
+    whom_to_chase,
     write_html_report,
 )
-from pytest_confluence_approval.runfacts import FailedQuery, FileDigest
 from pytest_confluence_approval.scope import NotJudged
 from pytest_confluence_approval.verdict import PageVersion
 from tests.browser import INSTALL, Browser, Loaded, require_browser
@@ -31,9 +31,11 @@ from tests.evidence_inputs import (
     approval_property,
     approved,
     example_pages,
+    failed_query,
     judged,
     page_payload,
     pending,
+    result_of,
     run_facts,
     unverifiable,
 )
@@ -44,26 +46,34 @@ A4 = (595, 842)
 WAIVER = ("RISK-42: accepted by the CAB", date(2025, 9, 30))
 
 
+#: what a test may change of the run's result (the rest is the report's own input)
+RESULT_CHANGES = ("run", "pages", "names", "failed_queries", "not_judged")
+
+
 def example_report(**changes: Any) -> HtmlReportInput:
     pages, names = example_pages()
-    report = HtmlReportInput(
-        run=run_facts(
-            policies=(
-                FileDigest("examples/advanced-policy.yaml", "1" * 64),
-                FileDigest("teams/qa.yaml", "2" * 64),
-            ),
+    of_result = {k: changes.pop(k) for k in RESULT_CHANGES if k in changes}
+    of_result = {
+        "run": run_facts(
+            policy_path="examples/advanced-policy.yaml",
+            policy_sha256="1" * 64,
             variables={"RELEASE": "2025.08"},
             ci_run_url="https://github.com/acme/orion/actions/runs/42/attempts/1",
         ),
-        pages=tuple(pages),
-        names=names,
+        "pages": pages,
+        "names": names,
+        **of_result,
+    }
+    report = HtmlReportInput(
+        result=result_of(of_result.pop("pages"), **of_result),
         chase=(("557058:f3a1c2d4-9e7b-4c1a-8f2e-0a1b2c3d4e5f", ("718962698",)),),
     )
     return replace(report, **changes)
 
 
 def report_of(*pages: Any, **changes: Any) -> HtmlReportInput:
-    return HtmlReportInput(pages=tuple(pages), **{"run": run_facts(), **changes})
+    of_result = {k: changes.pop(k) for k in RESULT_CHANGES if k in changes}
+    return HtmlReportInput(result=result_of(pages, **of_result), **changes)
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -199,7 +209,6 @@ def test_the_example_report_reads_verdict_first_then_the_run_then_each_page(show
     for fact in (
         "examples/advanced-policy.yaml",
         "1" * 64,
-        "teams/qa.yaml",
         "https://acme.atlassian.net/wiki",
         "2025-08-04T12:00:00.000Z",
         "replay of a snapshot recorded 2025-08-04T09:30:00.000Z",
@@ -311,7 +320,7 @@ def test_what_was_not_judged_is_named_with_every_entry(show: Any) -> None:
     report = report_of(
         approved("101"),
         failed_queries=(
-            FailedQuery("p.yaml::query[Orion]", 'query "Orion"', "label = orion", "HTTP 400"),
+            failed_query("p.yaml::query[Orion]", "Orion", "label = orion", "HTTP 400"),
         ),
         not_judged=NotJudged(
             deselected=deselected, queries_failed=('query "Orion"',), queries_empty=('query "x"',)
@@ -382,3 +391,20 @@ def test_a_page_that_could_not_be_verified_says_why_and_no_waiver_covers_it(show
     assert "could not verify: HTTP 503 from Confluence [fetch]" in text
     assert "Waiver\tRISK-42: accepted by the CAB" in text
     assert "not applied: a waiver never covers a page that could not be verified" in text
+
+
+def test_whom_to_chase_is_read_from_the_result() -> None:
+    """Pending approvers and required approvers who have not answered, of pages not
+    approved; nobody for an approved page, a rejection or a page not verifiable."""
+    assert whom_to_chase(example_report().result) == example_report().chase
+    result = result_of(
+        [
+            approved("101"),
+            pending("102"),
+            pending("103", rule={"required_approvers": ["acc-cab", "acc-approver"]}),
+            judged("104", approved=(), rejected=("acc-approver",), complete=False),
+            unverifiable("105"),
+        ]
+    )
+
+    assert whom_to_chase(result) == (("acc-approver", ("102", "103")), ("acc-cab", ("103",)))
