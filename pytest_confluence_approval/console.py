@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from .publish import Publisher
 
 
+#: set when the ini's confluence_policy turned the gate on with no test paths on the
+#: command line: the test paths the repository's tests would have come from
+GATE_ALONE_FROM_INI = pytest.StashKey[list[str]]()
+
+
 def show_progress(config: pytest.Config, message: str) -> None:
     """A line of the gate's progress (waiting for approvers, say), while the run goes on."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -41,6 +46,14 @@ class Console:
             render_line(f"confluence approval gate: policy {s.policy.path} ({pages})"),
             render_line(f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}"),
         ]
+        if (testpaths := config.stash.get(GATE_ALONE_FROM_INI, None)) is not None:
+            lines.append(
+                render_line(
+                    "confluence approval gate: runs alone: the ini file's confluence_policy "
+                    "turned it on with no test paths given, so the repository's tests were "
+                    "not collected; to run both, name them: pytest " + " ".join(testpaths)
+                )
+            )
         if (workers := config.stash.get(XDIST_DECLINED, None)) is not None:
             lines.append(
                 render_line(

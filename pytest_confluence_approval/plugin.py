@@ -23,7 +23,7 @@ import pytest
 
 from . import junit, xdist_support
 from .collection import GateCollection
-from .console import Console
+from .console import GATE_ALONE_FROM_INI, Console
 from .entrypoint import absolute_path, names_file
 from .errors import GateUsageError
 from .gate import Gate, GateSettings
@@ -83,6 +83,11 @@ def enable_gate(config: pytest.Config, policy: Path) -> None:
     # With no positional arguments the gate runs alone (testpaths are not collected);
     # with some, it runs beside them.
     if config.args_source != pytest.Config.ArgsSource.ARGS:
+        if config.option.confluence_policy is None:
+            # Enabled by the ini, not asked for on this command line: whoever typed plain
+            # `pytest` may expect the repository's tests too; the header says they ran
+            # alone, and how to run both (see console.py).
+            config.stash[GATE_ALONE_FROM_INI] = config.getini("testpaths") or ["."]
         config.args = [str(policy)]
     elif not any(names_file(arg, policy) for arg in config.args):
         config.args.append(str(policy))

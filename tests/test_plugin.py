@@ -457,6 +457,42 @@ def test_ini_option_enables_the_gate(gate: GateRunner) -> None:
     result.assert_outcomes(passed=1)
 
 
+def test_an_ini_enabled_gate_says_the_repository_tests_did_not_run(gate: GateRunner) -> None:
+    approved_page(gate.site, "101")
+    gate.write_policy([{"id": "101"}])
+    gate.pytester.makeini("[pytest]\ntestpaths = tests\nconfluence_policy = policy.yaml\n")
+    gate.pytester.mkdir("tests")
+    gate.pytester.makepyfile(**{"tests/test_app": "def test_app(): pass"})
+
+    alone = gate.pytester.runpytest("--confluence-url", gate.site.url, *QUIET)
+    both = gate.pytester.runpytest("--confluence-url", gate.site.url, "tests", *QUIET)
+
+    alone.assert_outcomes(passed=1)
+    alone.stdout.fnmatch_lines(
+        [
+            "confluence approval gate: runs alone: the ini file's confluence_policy turned it "
+            "on with no test paths given, so the repository's tests were not collected; to "
+            "run both, name them: pytest tests"
+        ]
+    )
+    # The command the header names runs both, and then there is nothing to say.
+    both.assert_outcomes(passed=2)
+    assert "runs alone" not in both.stdout.str()
+
+
+def test_a_gate_asked_for_on_the_command_line_runs_alone_without_a_word(
+    gate: GateRunner,
+) -> None:
+    approved_page(gate.site, "101")
+    gate.write_policy([{"id": "101"}])
+    gate.pytester.makeini("[pytest]\ntestpaths = tests\n")
+
+    run = gate.run()
+
+    run.result.assert_outcomes(passed=1)
+    assert "runs alone" not in run.output
+
+
 def test_options_appear_in_their_own_help_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["Confluence approval gate:", "*--confluence-policy=PATH*"])
