@@ -40,8 +40,8 @@ class Console:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.gate.settings
         auth = "none needed (replay)" if s.mode == "replay" else s.credentials.describe()
-        queries = f", {len(s.policy.queries)} CQL queries" if s.policy.queries else ""
-        pages = f"{len(s.policy.pages)} pages{queries}"
+        queries = f", {_counted(len(s.policy.queries), 'CQL query', 'CQL queries')}"
+        pages = _counted(len(s.policy.pages), "page") + (queries if s.policy.queries else "")
         lines = [
             render_line(f"confluence approval gate: policy {s.policy.path} ({pages})"),
             render_line(f"confluence approval gate: site {s.site}, mode {s.mode}, auth {auth}"),
@@ -66,8 +66,10 @@ class Console:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         result = self.publisher.result
-        if result is None:
-            return  # the session ended before collection
+        if result is None or terminalreporter.config.option.collectonly:
+            # Before collection there is nothing to sum up; --collect-only prints the
+            # listing alone, for the scripts that read it (no page was judged anyway).
+            return
         terminalreporter.section(SECTION)
         for line in summary_lines(result):
             terminalreporter.line(line)
@@ -80,3 +82,8 @@ class Console:
             terminalreporter.line(
                 render_line(f"ERROR: confluence approval gate: {error}"), red=True
             )
+
+
+def _counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 page``, ``2 pages``, ``1 CQL query``."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"

@@ -415,9 +415,8 @@ def two_pages(gate: GateRunner) -> GateRunner:
         (("--deselect", "policy.yaml::page[102]"), "1 page deselected (102)"),
         (("policy.yaml::page[101]",), "1 page not run (102)"),
         (("-m", "not confluence_approval", "test_repo.py"), "2 pages deselected (101, 102)"),
-        (("--collect-only",), "2 pages not run (101, 102)"),
     ],
-    ids=["k", "deselect", "node-id", "m", "collect-only"],
+    ids=["k", "deselect", "node-id", "m"],
 )
 def test_explicit_selection_still_leaves_pages_unjudged_and_named(
     two_pages: GateRunner, args: tuple[str, ...], not_judged: str
@@ -427,6 +426,20 @@ def test_explicit_selection_still_leaves_pages_unjudged_and_named(
     assert run.result.ret == pytest.ExitCode.OK, run.output
     run.result.stdout.fnmatch_lines([f"*; NOT JUDGED: {not_judged}"])
     assert "ERROR: confluence" not in run.output
+
+
+def test_collect_only_lists_the_pages_and_nothing_else(two_pages: GateRunner) -> None:
+    # Scripts read --collect-only's listing: no page is judged, and no summary follows.
+    run = two_pages.run("--collect-only", "-q")
+
+    assert run.result.ret == pytest.ExitCode.OK, run.output
+    lines = run.result.stdout.lines
+    assert [line for line in lines if "::page[" in line] == [
+        "policy.yaml::page[101]",
+        "policy.yaml::page[102]",
+    ]
+    assert "Confluence approval gate" not in run.output
+    assert "NOT JUDGED" not in run.output
 
 
 def test_last_failed_skipping_the_policy_file_still_passes(two_pages: GateRunner) -> None:

@@ -457,6 +457,23 @@ def test_ini_option_enables_the_gate(gate: GateRunner) -> None:
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize(
+    ("entries", "counted"),
+    [
+        ([{"id": "101"}], "(1 page)"),
+        ([{"id": "101"}, {"id": "102"}, {"cql": 'label = "x"'}], "(2 pages, 1 CQL query)"),
+    ],
+)
+def test_the_header_counts_in_words(
+    gate: GateRunner, entries: list[dict[str, str]], counted: str
+) -> None:
+    gate.write_policy(entries)
+
+    run = gate.run("--collect-only")
+
+    run.result.stdout.fnmatch_lines([f"confluence approval gate: policy *policy.yaml {counted}"])
+
+
 def test_an_ini_enabled_gate_says_the_repository_tests_did_not_run(gate: GateRunner) -> None:
     approved_page(gate.site, "101")
     gate.write_policy([{"id": "101"}])
