@@ -578,6 +578,12 @@ def _describe(error: ValidationError, where: Any) -> str:
         missing = [m for m in expected if m not in instance]
         return f"{where(at)}: {key}: missing required key {', '.join(map(repr, missing))}"
     if at and at[-1] in ("id", "page") and v in ("oneOf", "pattern"):
+        meant = _without_leading_zeros(error.instance)
+        if meant is not None:
+            return (
+                f"{where(at)}: {key}: page ids have no leading zero, got "
+                f"{error.instance!r}; did you mean {meant}?"
+            )
         return (
             f"{where(at)}: {key}: page id must be decimal digits (the number in the "
             f"page's URL), got {error.instance!r}"
@@ -622,6 +628,14 @@ def _describe(error: ValidationError, where: Any) -> str:
         options = ", ".join(map(str, expected))
         return f"{where(at)}: {key}: {error.instance!r} is not one of: {options}"
     return f"{where(at)}: {key}: {error.message}"
+
+
+def _without_leading_zeros(written: Any) -> str | None:
+    """The page id a text of digits with leading zeros means, if it means one."""
+    if not (isinstance(written, str) and written.startswith("0")):
+        return None
+    meant = written.lstrip("0")
+    return meant if is_page_id(meant) else None
 
 
 def _article(name: str) -> str:

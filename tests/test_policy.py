@@ -282,8 +282,7 @@ def test_every_error_is_reported_at_once() -> None:
         "0x1F",
         "+5",
         "12:30",  # YAML 1.1 sexagesimal: would silently become 750
-        "0755",  # YAML 1.1 octal: would silently become 493
-        "'0755'",
+        "'00'",  # zeros only: no page id to suggest
         "1_000",  # YAML 1.1 digit separator: would silently become 1000
         "99999999999999999999",
     ],
@@ -300,6 +299,31 @@ def test_page_id_must_be_decimal_digits(written: str) -> None:
     )
     assert_names(message, 5, "pages[1].id")
     assert "decimal digits" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("0900000001", "900000001"), ("'0900000001'", "900000001"), ("0755", "755"), ("007", "7")],
+)
+def test_a_page_id_with_a_leading_zero_says_so_and_the_id_meant(written: str, meant: str) -> None:
+    message = error_of(
+        f"""\
+        version: 1
+        pages:
+          - id: {meant}
+          - id: {written}
+        waivers:
+          - page: {written}
+            reason: accepted
+            expires: 2030-01-01
+        """
+    )
+    raw = written.strip("'")
+    said = f"page ids have no leading zero, got {raw!r}; did you mean {meant}?"
+    assert message.splitlines() == [
+        f"{NAME}:4: pages[1].id: {said}",
+        f"{NAME}:6: waivers[0].page: {said}",
+    ]
 
 
 @pytest.mark.parametrize("written", ["0755", "1_000", "12:30"])
