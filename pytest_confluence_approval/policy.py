@@ -558,7 +558,15 @@ def _describe_lines(error: ValidationError, where: Any) -> list[str]:
         at: YamlPath = tuple(error.absolute_path)
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        return [
+        both: list[str] = []
+        if len(at) == 2 and at[0] == "pages" and "cql" in error.instance and "id" in unknown:
+            # The entry is read as a query (it has cql:), so its id: is the "unknown" key.
+            unknown.remove("id")
+            both.append(
+                f"{where((*at, 'id'))}: {_dotted(at)}: an entry names one page by id or "
+                "finds pages by cql, not both; keep one"
+            )
+        return both + [
             f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
             f"(allowed here: {', '.join(allowed)})"
             for u in unknown

@@ -251,6 +251,33 @@ def test_unknown_keys(text: str, line: int, key: str) -> None:
     assert "unknown key" in message
 
 
+def test_an_entry_with_both_id_and_cql_says_it_is_one_or_the_other() -> None:
+    message = error_of(
+        """\
+        version: 1
+        pages:
+          - id: 1
+          - cql: space = OPS
+            id: 2
+            colour: blue
+        """
+    )
+    assert message.splitlines() == [
+        f"{NAME}:5: pages[1]: an entry names one page by id or finds pages by cql, not both; "
+        "keep one",
+        f"{NAME}:6: pages[1].colour: unknown key (allowed here: allowed_statuses, "
+        "approval_writers, cql, expires_on, forbid_self_approval, ignore_minor_edits, max_age, "
+        "max_age_days, max_rejections, min_approvers, name, require_current_version, "
+        "required_approvers, required_groups)",
+    ]
+
+
+def test_an_unknown_key_like_no_allowed_one_lists_them_without_a_guess() -> None:
+    message = error_of("version: 1\npages:\n  - id: 1\n    colour: blue\n")
+    assert message.startswith(f"{NAME}:4: pages[0].colour: unknown key (allowed here: ")
+    assert "did you mean" not in message
+
+
 def test_every_error_is_reported_at_once() -> None:
     message = error_of(
         """\
