@@ -6,6 +6,7 @@ as a :class:`PolicyError` whose message names the file, the line and the key.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -567,11 +568,17 @@ def _describe_lines(error: ValidationError, where: Any) -> list[str]:
                 "finds pages by cql, not both; keep one"
             )
         return both + [
-            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
+            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key{_did_you_mean(u, allowed)} "
             f"(allowed here: {', '.join(allowed)})"
             for u in unknown
         ]
     return [_describe(error, where)]
+
+
+def _did_you_mean(unknown: str, allowed: list[str]) -> str:
+    """ "; did you mean 'x'?" for the allowed key closest to a typo, or nothing."""
+    close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _describe(error: ValidationError, where: Any) -> str:

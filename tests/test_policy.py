@@ -272,6 +272,33 @@ def test_an_entry_with_both_id_and_cql_says_it_is_one_or_the_other() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "key", "meant"),
+    [
+        (
+            "version: 1\npages:\n  - id: 1\n    min_aprovers: 2\n",
+            4,
+            "pages[0].min_aprovers",
+            "min_approvers",
+        ),
+        ("version: 1\ndefualts: {}\npages:\n  - id: 1\n", 2, "defualts", "defaults"),
+        (
+            "version: 1\npages:\n  - id: 1\n    required_groups: [{group: qa, mn: 2}]\n",
+            4,
+            "pages[0].required_groups[0].mn",
+            "min",
+        ),
+    ],
+)
+def test_an_unknown_key_close_to_an_allowed_one_says_did_you_mean(
+    text: str, line: int, key: str, meant: str
+) -> None:
+    [located] = [m for m in error_of(text).splitlines() if m.startswith(f"{NAME}:{line}:")]
+    assert located.startswith(
+        f"{NAME}:{line}: {key}: unknown key; did you mean {meant!r}? (allowed here: "
+    )
+
+
 def test_an_unknown_key_like_no_allowed_one_lists_them_without_a_guess() -> None:
     message = error_of("version: 1\npages:\n  - id: 1\n    colour: blue\n")
     assert message.startswith(f"{NAME}:4: pages[0].colour: unknown key (allowed here: ")
