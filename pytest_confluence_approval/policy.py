@@ -6,6 +6,7 @@ as a :class:`PolicyError` whose message names the file, the line and the key.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -558,12 +559,26 @@ def _describe_lines(error: ValidationError, where: Any) -> list[str]:
         at: YamlPath = tuple(error.absolute_path)
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        return [
-            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key "
+        both: list[str] = []
+        if len(at) == 2 and at[0] == "pages" and "cql" in error.instance and "id" in unknown:
+            # The entry is read as a query (it has cql:), so its id: is the "unknown" key.
+            unknown.remove("id")
+            both.append(
+                f"{where((*at, 'id'))}: {_dotted(at)}: an entry names one page by id or "
+                "finds pages by cql, not both; keep one"
+            )
+        return both + [
+            f"{where((*at, u))}: {_dotted((*at, u))}: unknown key{_did_you_mean(u, allowed)} "
             f"(allowed here: {', '.join(allowed)})"
             for u in unknown
         ]
     return [_describe(error, where)]
+
+
+def _did_you_mean(unknown: str, allowed: list[str]) -> str:
+    """ "; did you mean 'x'?" for the allowed key closest to a typo, or nothing."""
+    close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _describe(error: ValidationError, where: Any) -> str:
@@ -578,6 +593,12 @@ def _describe(error: ValidationError, where: Any) -> str:
         missing = [m for m in expected if m not in instance]
         return f"{where(at)}: {key}: missing required key {', '.join(map(repr, missing))}"
     if at and at[-1] in ("id", "page") and v in ("oneOf", "pattern"):
+        meant = _without_leading_zeros(error.instance)
+        if meant is not None:
+            return (
+                f"{where(at)}: {key}: page ids have no leading zero, got "
+                f"{error.instance!r}; did you mean {meant}?"
+            )
         return (
             f"{where(at)}: {key}: page id must be decimal digits (the number in the "
             f"page's URL), got {error.instance!r}"
@@ -622,6 +643,14 @@ def _describe(error: ValidationError, where: Any) -> str:
         options = ", ".join(map(str, expected))
         return f"{where(at)}: {key}: {error.instance!r} is not one of: {options}"
     return f"{where(at)}: {key}: {error.message}"
+
+
+def _without_leading_zeros(written: Any) -> str | None:
+    """The page id a text of digits with leading zeros means, if it means one."""
+    if not (isinstance(written, str) and written.startswith("0")):
+        return None
+    meant = written.lstrip("0")
+    return meant if is_page_id(meant) else None
 
 
 def _article(name: str) -> str:

@@ -251,6 +251,60 @@ def test_unknown_keys(text: str, line: int, key: str) -> None:
     assert "unknown key" in message
 
 
+def test_an_entry_with_both_id_and_cql_says_it_is_one_or_the_other() -> None:
+    message = error_of(
+        """\
+        version: 1
+        pages:
+          - id: 1
+          - cql: space = OPS
+            id: 2
+            colour: blue
+        """
+    )
+    assert message.splitlines() == [
+        f"{NAME}:5: pages[1]: an entry names one page by id or finds pages by cql, not both; "
+        "keep one",
+        f"{NAME}:6: pages[1].colour: unknown key (allowed here: allowed_statuses, "
+        "approval_writers, cql, expires_on, forbid_self_approval, ignore_minor_edits, max_age, "
+        "max_age_days, max_rejections, min_approvers, name, require_current_version, "
+        "required_approvers, required_groups)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "meant"),
+    [
+        (
+            "version: 1\npages:\n  - id: 1\n    min_aprovers: 2\n",
+            4,
+            "pages[0].min_aprovers",
+            "min_approvers",
+        ),
+        ("version: 1\ndefualts: {}\npages:\n  - id: 1\n", 2, "defualts", "defaults"),
+        (
+            "version: 1\npages:\n  - id: 1\n    required_groups: [{group: qa, mn: 2}]\n",
+            4,
+            "pages[0].required_groups[0].mn",
+            "min",
+        ),
+    ],
+)
+def test_an_unknown_key_close_to_an_allowed_one_says_did_you_mean(
+    text: str, line: int, key: str, meant: str
+) -> None:
+    [located] = [m for m in error_of(text).splitlines() if m.startswith(f"{NAME}:{line}:")]
+    assert located.startswith(
+        f"{NAME}:{line}: {key}: unknown key; did you mean {meant!r}? (allowed here: "
+    )
+
+
+def test_an_unknown_key_like_no_allowed_one_lists_them_without_a_guess() -> None:
+    message = error_of("version: 1\npages:\n  - id: 1\n    colour: blue\n")
+    assert message.startswith(f"{NAME}:4: pages[0].colour: unknown key (allowed here: ")
+    assert "did you mean" not in message
+
+
 def test_every_error_is_reported_at_once() -> None:
     message = error_of(
         """\
@@ -282,8 +336,7 @@ def test_every_error_is_reported_at_once() -> None:
         "0x1F",
         "+5",
         "12:30",  # YAML 1.1 sexagesimal: would silently become 750
-        "0755",  # YAML 1.1 octal: would silently become 493
-        "'0755'",
+        "'00'",  # zeros only: no page id to suggest
         "1_000",  # YAML 1.1 digit separator: would silently become 1000
         "99999999999999999999",
     ],
@@ -300,6 +353,31 @@ def test_page_id_must_be_decimal_digits(written: str) -> None:
     )
     assert_names(message, 5, "pages[1].id")
     assert "decimal digits" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("0900000001", "900000001"), ("'0900000001'", "900000001"), ("0755", "755"), ("007", "7")],
+)
+def test_a_page_id_with_a_leading_zero_says_so_and_the_id_meant(written: str, meant: str) -> None:
+    message = error_of(
+        f"""\
+        version: 1
+        pages:
+          - id: {meant}
+          - id: {written}
+        waivers:
+          - page: {written}
+            reason: accepted
+            expires: 2030-01-01
+        """
+    )
+    raw = written.strip("'")
+    said = f"page ids have no leading zero, got {raw!r}; did you mean {meant}?"
+    assert message.splitlines() == [
+        f"{NAME}:4: pages[1].id: {said}",
+        f"{NAME}:6: waivers[0].page: {said}",
+    ]
 
 
 @pytest.mark.parametrize("written", ["0755", "1_000", "12:30"])
