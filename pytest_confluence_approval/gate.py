@@ -56,6 +56,8 @@ from .verdict import (
 
 if TYPE_CHECKING:
     from .confluence import ConfluenceClient
+    from .request_loop import SharedPause
+    from .transport import NetworkEnvironment
 
 #: The most pages one ``cql:`` entry may bring into a run, and the most one run may
 #: check (its ids and its queries' pages together): the replay scale the gate is
@@ -242,8 +244,10 @@ WaiverUse = tuple[Waiver, WaiverState]
 
 
 class Network:
-    """What every phase that goes to the network shares: the run's one deadline, and
-    the pace each of its clients reached (for the summary's "requests at up to N")."""
+    """What every phase that goes to the network shares: the run's one deadline and
+    memory budget, and, once it first goes there, its pace (how many requests the site
+    takes at once, learned once per run), the pause a site's Retry-After imposes on every
+    worker, and the environment's proxies and CA bundle (read once per run)."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
@@ -253,15 +257,21 @@ class Network:
         self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
         #: The memory the run's answers may take, spent by every client of the run.
         self.budget = MemoryBudget()
-        self._paces: list[Pace] = []
+        self.pace = Pace(max(1, settings.options.concurrency))
+        self._shared: tuple[SharedPause, NetworkEnvironment] | None = None
 
     @contextmanager
     def client(self) -> Iterator[ConfluenceClient]:
         """A client for one phase, spending from the run's deadline."""
         # Imported here: a replay never goes to the network and loads no HTTP stack.
         from .confluence import ConfluenceClient
+        from .request_loop import SharedPause
+        from .transport import NetworkEnvironment
 
         s = self.settings
+        if self._shared is None:
+            self._shared = SharedPause(self.deadline), NetworkEnvironment.read(s.site)
+        pause, environment = self._shared
         client = ConfluenceClient(
             s.site,
             s.credentials,
@@ -270,8 +280,10 @@ class Network:
             concurrency=s.options.concurrency,
             deadline=self.deadline,
             budget=self.budget,
+            pace=self.pace,
+            pause=pause,
+            environment=environment,
         )
-        self._paces.append(client.pace)
         try:
             yield client
         except KeyboardInterrupt:
@@ -283,19 +295,18 @@ class Network:
 
     def pace_reached(self) -> str | None:
         """ "fetched 1,503 requests at up to 32 in flight (...)", or None if nothing was sent."""
-        sent = sum(p.sent for p in self._paces)
-        if not sent:
+        pace = self.pace
+        if not pace.sent:
             return None
-        peak = max(p.peak for p in self._paces)
-        push_backs = sum(p.push_backs for p in self._paces)
+        push_backs = pace.push_backs
         slowed = (
             f"; the site asked to slow down {push_backs:,} time{'s' if push_backs > 1 else ''}"
             if push_backs
             else ""
         )
         return (
-            f"fetched {sent:,} request{'s' if sent > 1 else ''} at up to {peak} in flight "
-            f"(ceiling {self.settings.options.concurrency}{slowed})"
+            f"fetched {pace.sent:,} request{'s' if pace.sent > 1 else ''} at up to "
+            f"{pace.peak} in flight (ceiling {self.settings.options.concurrency}{slowed})"
         )
 
 

@@ -15,9 +15,9 @@ Retry-After pause for every worker). So near the limit where the site last pushe
 back the limit grows 16 times more slowly: a site with a hard limit is probed about
 once per 16 round trips, not once per round trip.
 
-Pure bookkeeping under one lock: no clock, no sleeps, no HTTP; the client calls
+Pure bookkeeping under one lock: no clock, no sleeps, no HTTP; the request loop calls
 :meth:`Pace.acquire` before it sends a request and :meth:`Pace.release` once it knows
-the answer's status.
+what the answer says (request_loop.py).
 """
 
 from __future__ import annotations
@@ -100,29 +100,12 @@ class Pace:
             self.peak = max(self.peak, self._in_flight)
             return Ticket(self._epoch)
 
-    def push_back(self, ticket: Ticket) -> None:
-        """The site pushed back on this request, which will be retried (see :meth:`requeue`)."""
+    def cancel(self, ticket: Ticket) -> None:
+        """Give back a slot whose request was not sent after all: it counts for nothing."""
         with self._changed:
-            self._note_push_back(ticket)
-
-    def requeue(self, ticket: Ticket, *, resend: bool) -> Ticket:
-        """Keep the slot if it still fits under the limit, else queue for a new one.
-
-        Before a retry (``resend``) the slot is always given up and taken again: the
-        retry is a new request under the current limit. Before a first send, a slot
-        taken before the last decrease is given up only while too many are in flight.
-        """
-        with self._changed:
-            if not resend and (ticket.epoch == self._epoch or self._in_flight <= int(self._limit)):
-                return ticket
             self._in_flight -= 1
+            self.sent -= 1
             self._changed.notify_all()
-            while self._in_flight >= int(self._limit):
-                self._changed.wait()
-            self._in_flight += 1
-            self.sent += resend
-            self.peak = max(self.peak, self._in_flight)
-            return Ticket(self._epoch)
 
     def release(self, ticket: Ticket, answer: Answer) -> None:
         """Give the slot back, and let the answer move the limit."""

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from pytest_confluence_approval.confluence import _rate_limit_delay
+from pytest_confluence_approval.request_loop import rate_limit_delay
 from tests.conftest import QUIET, Gate, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, retry_after, status
 
@@ -148,7 +148,7 @@ def test_a_429_without_a_usable_retry_after_backs_off_every_worker(
 
 def test_the_rate_limit_back_off_grows_exponentially_with_jitter() -> None:
     delays = {
-        attempt: [_rate_limit_delay(attempt, 0.5, 30) for _ in range(200)] for attempt in (1, 3, 9)
+        attempt: [rate_limit_delay(attempt, 0.5, 30) for _ in range(200)] for attempt in (1, 3, 9)
     }
 
     assert all(0.7 <= d <= 1.3 for d in delays[1])
