@@ -9,7 +9,7 @@ is asked for on its own, to tell "trashed" or "hidden" from "not found".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -90,6 +90,9 @@ def fetch_all(
             else:
                 pages[page_id] = page
                 ask_properties(page_id)
+        # Waited for all at once: the main thread is woken once, not once per page
+        # (each wake-up is a switch of the GIL between threads, paid per request).
+        wait(properties.values())
         facts: dict[str, PageFacts] = {}
         for page_id in ids:
             if page_id in failures:

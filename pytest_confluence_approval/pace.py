@@ -122,7 +122,7 @@ class Pace:
         with self._changed:
             self._in_flight -= 1
             self.sent -= 1
-            self._changed.notify_all()
+            self._wake_waiters()
 
     def release(self, ticket: Ticket, answer: Answer) -> None:
         """Give the slot back, and let the answer move the limit."""
@@ -138,7 +138,14 @@ class Pace:
             ):
                 self._limit = min(float(self.ceiling), self._limit + self._step())
             self._in_flight -= 1
-            self._changed.notify_all()
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wake as many waiting workers as there are free slots: all of them, on every
+        answer, would wake 32 threads to let one through."""
+        free = int(self._limit) - self._in_flight
+        if free > 0:
+            self._changed.notify(free)
 
     def _step(self) -> float:
         """Growth per clean answer (a round trip brings about ``limit`` of them)."""
