@@ -590,19 +590,27 @@ class _Fetching:
         s = self.settings
         rules = self.page_set.rules
         weighed_before = client.weighed
+        recording = s.options.record is not None
+
+        def keep(facts: PageFacts) -> PageFacts:
+            """Each page read once, as soon as it is complete; of its payloads only what a
+            recording writes is kept (a replay keeps them as compact JSON, and reads them
+            while judging): a live run holds about what a replay of it holds."""
+            self._learn_base(client.human_base)
+            view = read_page(facts, site=self.link_base, property_key=s.policy.property_key)
+            self.views[facts.page_id] = view
+            return facts if recording else PageFacts(facts.page_id, failure=facts.failure)
+
         self.pages.update(
             fetch_all(
                 client,
                 wanted,
                 property_key=s.policy.property_key,
                 concurrency=s.options.concurrency,
+                keep=keep,
             )
         )
         self._learn_base(client.human_base)
-        self.views.update(
-            (p, read_page(self.pages[p], site=self.link_base, property_key=s.policy.property_key))
-            for p in wanted
-        )
         needing = [p for p in wanted if needs_versions(rules[p], self.views[p])]
         for page_id, (versions, failure) in fetch_versions(
             client, needing, concurrency=s.options.concurrency
