@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from . import TOOL_NAME, __version__, wording
+from . import TOOL_NAME, wording
 from .bodies import Body, Weigher, read_json_body
 from .deadline import ConfluenceError, Deadline, Interrupted
 from .pace import Answer, Pace, Ticket
@@ -174,6 +174,8 @@ def request_headers(credentials: Credentials) -> dict[str, str]:
     Set explicitly, the Authorization header is the only credential ever sent; nothing
     is read from ``~/.netrc``.
     """
+    from . import __version__  # read from the installed metadata on first use
+
     headers = {
         "User-Agent": f"{TOOL_NAME}/{__version__}",
         "Accept": "application/json",

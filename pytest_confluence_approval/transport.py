@@ -77,7 +77,8 @@ class NetworkEnvironment:
     #: the proxy for the site's URL, or None (NO_PROXY, or none set); it may carry a
     #: password, so it is never shown (not in repr, not in messages)
     proxy: str | None = field(default=None, repr=False)
-    #: the CA certificates TLS is verified against: a bundle file or a directory
+    #: the CA certificates TLS is verified against: a bundle file or a directory ("" for
+    #: plain http to the site through no https proxy: no TLS is spoken)
     ca_certificates: str = ""
 
     def __repr__(self) -> str:
@@ -87,12 +88,14 @@ class NetworkEnvironment:
     @classmethod
     def read(cls, site: str) -> NetworkEnvironment:
         """The process environment's word on requests to ``site``."""
+        proxy = environment_proxy(site)
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if not bundle:
-            import certifi  # requests' default bundle; imported only for a live run
+        tls = site.startswith("https:") or (proxy or "").lower().startswith("https:")
+        if not bundle and tls:
+            import certifi  # requests' default bundle; looked up only where TLS is spoken
 
             bundle = certifi.where()
-        return cls(proxy=environment_proxy(site), ca_certificates=bundle)
+        return cls(proxy=proxy, ca_certificates=bundle or "")
 
 
 def environment_proxy(url: str) -> str | None:
@@ -241,7 +244,7 @@ class Transport:
         }
         if os.path.isdir(environment.ca_certificates):
             options["ca_cert_dir"] = environment.ca_certificates
-        else:
+        elif environment.ca_certificates:
             options["ca_certs"] = environment.ca_certificates
         #: why the environment's proxy cannot be used, if it cannot (said on every request)
         self._unusable: str | None = None
