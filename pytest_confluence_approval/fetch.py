@@ -2,7 +2,7 @@
 
 Requests for N pages with a known property key: ceil(N/250) batches of page
 metadata, then one properties request per page found, all through one pool of
-``concurrency`` threads (and one pooled session). A page the batch did not return
+``concurrency`` threads (and one pool of connections). A page the batch did not return
 is asked for on its own, to tell "trashed" or "hidden" from "not found".
 """
 

@@ -295,24 +295,18 @@ class RequestLoop:
                 verdict = pace_answer(status, sent.header("X-RateLimit-NearLimit"))
                 if status in RETRY_STATUSES and attempt <= self.retries:
                     return _TryAgain(status, retry_after_seconds(sent.header("Retry-After")))
-                data = None
-                if status == 200:
-                    data = read_json_body(
-                        sent,
-                        what=what,
-                        status=status,
-                        deadline=self.deadline,
-                        timeout=self.timeout,
-                        weigher=self.weigher,
-                    )
-                    read_whole = True
-                return Reply(
-                    status,
-                    request.url,
-                    data,
-                    sent.header("Location"),
-                    link_header_next(sent.header("Link")),
+                if status != 200:
+                    return Reply(status, request.url, location=sent.header("Location"))
+                data = read_json_body(
+                    sent,
+                    what=what,
+                    status=status,
+                    deadline=self.deadline,
+                    timeout=self.timeout,
+                    weigher=self.weigher,
                 )
+                read_whole = True
+                return Reply(status, request.url, data, None, link_header_next(sent.header("Link")))
             finally:
                 sent.finish(reuse=read_whole)
         finally:
