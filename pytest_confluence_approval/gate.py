@@ -50,6 +50,8 @@ from .verdict import (
 
 if TYPE_CHECKING:
     from .confluence import ConfluenceClient
+    from .request_loop import SharedPause
+    from .transport import NetworkEnvironment
 
 #: The most pages one ``cql:`` entry may bring into a run, and the most one run may
 #: check (its ids and its queries' pages together): the replay scale the gate is
@@ -147,8 +149,10 @@ def _duration(seconds: float) -> str:
 
 
 class Network:
-    """What every phase that goes to the network shares: the run's one deadline, and
-    the pace each of its clients reached (for the summary's "requests at up to N")."""
+    """What every phase that goes to the network shares: the run's one deadline and
+    memory budget, and, once it first goes there, its pace (how many requests the site
+    takes at once, learned once per run), the pause a site's Retry-After imposes on every
+    worker, and the environment's proxies and CA bundle (read once per run)."""
 
     def __init__(self, settings: GateSettings) -> None:
         self.settings = settings
@@ -158,15 +162,21 @@ class Network:
         self.deadline = Deadline(settings.deadline + (settings.wait or 0.0))
         #: The memory the run's answers may take, spent by every client of the run.
         self.budget = MemoryBudget()
-        self._paces: list[Pace] = []
+        self.pace = Pace(max(1, settings.options.concurrency))
+        self._shared: tuple[SharedPause, NetworkEnvironment] | None = None
 
     @contextmanager
     def client(self) -> Iterator[ConfluenceClient]:
         """A client for one phase, spending from the run's deadline."""
         # Imported here: a replay never goes to the network and loads no HTTP stack.
         from .confluence import ConfluenceClient
+        from .request_loop import SharedPause
+        from .transport import NetworkEnvironment
 
         s = self.settings
+        if self._shared is None:
+            self._shared = SharedPause(self.deadline), NetworkEnvironment.read(s.site)
+        pause, environment = self._shared
         client = ConfluenceClient(
             s.site,
             s.credentials,
@@ -175,8 +185,10 @@ class Network:
             concurrency=s.options.concurrency,
             deadline=self.deadline,
             budget=self.budget,
+            pace=self.pace,
+            pause=pause,
+            environment=environment,
         )
-        self._paces.append(client.pace)
         try:
             yield client
         except KeyboardInterrupt:
@@ -188,19 +200,18 @@ class Network:
 
     def pace_reached(self) -> str | None:
         """ "fetched 1,503 requests at up to 32 in flight (...)", or None if nothing was sent."""
-        sent = sum(p.sent for p in self._paces)
-        if not sent:
+        pace = self.pace
+        if not pace.sent:
             return None
-        peak = max(p.peak for p in self._paces)
-        push_backs = sum(p.push_backs for p in self._paces)
+        push_backs = pace.push_backs
         slowed = (
             f"; the site asked to slow down {push_backs:,} time{'s' if push_backs > 1 else ''}"
             if push_backs
             else ""
         )
         return (
-            f"fetched {sent:,} request{'s' if sent > 1 else ''} at up to {peak} in flight "
-            f"(ceiling {self.settings.options.concurrency}{slowed})"
+            f"fetched {pace.sent:,} request{'s' if pace.sent > 1 else ''} at up to "
+            f"{pace.peak} in flight (ceiling {self.settings.options.concurrency}{slowed})"
         )
 
 
@@ -484,19 +495,27 @@ class _Fetching:
         s = self.settings
         rules = self.page_set.rules
         weighed_before = client.weighed
+        recording = s.options.record is not None
+
+        def keep(facts: PageFacts) -> PageFacts:
+            """Each page read once, as soon as it is complete; of its payloads only what a
+            recording writes is kept (a replay keeps them as compact JSON, and reads them
+            while judging): a live run holds about what a replay of it holds."""
+            self._learn_base(client.human_base)
+            view = read_page(facts, site=self.link_base, property_key=s.policy.property_key)
+            self.views[facts.page_id] = view
+            return facts if recording else PageFacts(facts.page_id, failure=facts.failure)
+
         self.pages.update(
             fetch_all(
                 client,
                 wanted,
                 property_key=s.policy.property_key,
                 concurrency=s.options.concurrency,
+                keep=keep,
             )
         )
         self._learn_base(client.human_base)
-        self.views.update(
-            (p, read_page(self.pages[p], site=self.link_base, property_key=s.policy.property_key))
-            for p in wanted
-        )
         needing = [p for p in wanted if needs_versions(rules[p], self.views[p])]
         for page_id, (versions, failure) in fetch_versions(
             client, needing, concurrency=s.options.concurrency

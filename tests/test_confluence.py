@@ -1,13 +1,16 @@
-"""The HTTP layer: fast unit tests with `responses`, transport behaviour against a real server."""
+"""The Confluence client against a real local server (the fake Confluence on 127.0.0.1).
+
+The request loop's own decisions (retries, waits, the pace) are unit-tested without
+sockets in test_request_loop.py."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import responses
 
 from pytest_confluence_approval.confluence import (
     MAX_BODY_BYTES,
@@ -24,11 +27,13 @@ from tests.fake_confluence import (
     approval_value,
     chunked,
     hang,
+    json_body,
     malformed_json,
     next_link,
     no_content_type,
     oversized,
     redirect,
+    rewrite,
     running_fake_confluence,
     status,
 )
@@ -97,7 +102,9 @@ def test_credentials_never_show_the_secret() -> None:
     for c in (basic, bearer):
         assert "SECRET" not in repr(c) and "SECRET" not in c.describe()
         assert "SECRET" not in repr(client(credentials=c))
-        assert "SECRET" not in repr(client(credentials=c).session.auth)
+        made = client(credentials=c)
+        for part in (made.loop, made.transport, made.loop.pause, made.urls):
+            assert "SECRET" not in repr(part) and "SECRET" not in str(part)
 
 
 @pytest.mark.parametrize(
@@ -130,82 +137,69 @@ def test_ambiguous_or_half_credentials_are_refused(environ: dict[str, str]) -> N
         assert name in str(raised.value)
 
 
-# -- unit tests of the HTTP behaviour (transport replaced by responses) ---------------------
+# -- what is asked, and what is refused before it is read ----------------------------------
 
 
-@responses.activate
-def test_pagination_follows_the_link_header_when_the_body_has_no_next() -> None:
-    url = f"{SITE}/api/v2/pages/1/properties"
-    responses.get(
-        url,
-        json={"results": [{"key": "a"}]},
-        headers={"Link": '</wiki/api/v2/pages/1/properties?cursor=abc>; rel="next"'},
-        match=[responses.matchers.query_param_matcher({"limit": "250"})],
-    )
-    responses.get(
-        url,
-        json={"results": [{"key": "b"}]},
-        match=[responses.matchers.query_param_matcher({"cursor": "abc"})],
-    )
-    assert [p["key"] for p in client().get_properties("1")] == ["a", "b"]
+def test_pagination_follows_the_link_header_when_the_body_has_no_next(
+    confluence: FakeConfluence,
+) -> None:
+    confluence.add_page("1")
+    for key in ("a", "b"):
+        confluence.add_property("1", key, {})
+    confluence.properties_page_size = 1  # two answers, each with a next link
+
+    def without_next_in_the_body(payload: Any) -> None:
+        del payload["_links"]["next"]  # the Link header still names it
+
+    confluence.fault("/wiki/api/v2/pages/1/properties", rewrite(without_next_in_the_body), times=1)
+
+    keys = [p["key"] for p in client(confluence.url).get_properties("1")]
+
+    assert keys == ["a", "b"]
+    first, second = (r for r in confluence.requests if r.path.endswith("/properties"))
+    assert "cursor" not in first.query and "cursor" in second.query
 
 
-@responses.activate
-def test_property_key_is_url_encoded() -> None:
-    responses.get(f"{SITE}/api/v2/pages/1/properties", json={"results": []})
-    client().get_properties("1", "odd key&x=1")
-    assert responses.calls[0].request.url == (
-        f"{SITE}/api/v2/pages/1/properties?key=odd+key%26x%3D1"
-    )
+def test_property_key_is_url_encoded(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+
+    client(confluence.url).get_properties("1", "odd key&x=1")
+
+    (asked,) = confluence.requests
+    assert asked.query == {"key": ["odd key&x=1"]}  # one parameter, not "key" and "x"
 
 
-@responses.activate
-def test_a_declared_oversized_body_is_refused_unread() -> None:
-    responses.get(
-        f"{SITE}/api/v2/pages/1",
-        body=b"{}",
-        headers={"Content-Length": str(MAX_BODY_BYTES + 1)},
-        content_type="application/json",
-        auto_calculate_content_length=False,
-    )
-    with pytest.raises(ConfluenceError, match="larger than 10 MB"):
-        client().get_page("1")
-
-
-@responses.activate
 def test_anonymous_requests_do_not_pick_up_netrc(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    confluence: FakeConfluence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine acme.atlassian.net login someone password from-netrc\n")
+    netrc.write_text("machine 127.0.0.1 login someone password from-netrc\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
-    responses.get(f"{SITE}/api/v2/pages/1", json={"id": "1"})
+    confluence.add_page("1")
 
-    client().get_page("1")
+    client(confluence.url).get_page("1")
 
-    assert "Authorization" not in responses.calls[0].request.headers
+    assert "authorization" not in confluence.requests[0].headers
 
 
-@responses.activate
-def test_page_ids_other_than_digits_never_reach_a_url() -> None:
+def test_page_ids_other_than_digits_never_reach_a_url(confluence: FakeConfluence) -> None:
     with pytest.raises(ConfluenceError, match="not decimal digits"):
-        client().get_page("1/../../admin")
-    assert len(responses.calls) == 0
+        client(confluence.url).get_page("1/../../admin")
+    assert confluence.requests == []
 
 
-@responses.activate
-def test_json_that_is_not_an_object_is_refused() -> None:
-    responses.get(f"{SITE}/api/v2/pages/1", json=["not", "a", "page"])
+def test_json_that_is_not_an_object_is_refused(confluence: FakeConfluence) -> None:
+    confluence.fault("/wiki/api/v2/pages/1", json_body(["not", "a", "page"]))
     with pytest.raises(ConfluenceError, match="unexpected shape"):
-        client().get_page("1")
+        client(confluence.url).get_page("1")
 
 
-@responses.activate
-def test_results_that_are_not_a_list_are_refused() -> None:
-    responses.get(f"{SITE}/api/v2/pages/1/properties", json={"results": "x"})
+def test_results_that_are_not_a_list_are_refused(confluence: FakeConfluence) -> None:
+    confluence.add_page("1")
+    confluence.fault("/wiki/api/v2/pages/1/properties", json_body({"results": "x"}))
     with pytest.raises(ConfluenceError, match="without a list of results"):
-        client().get_properties("1")
+        client(confluence.url).get_properties("1")
 
 
 # -- transport behaviour against a real local server ---------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from pytest_confluence_approval.transport import Answer, Transport
 from tests.conftest import GateRunner, PytestRun, approved_page
 from tests.fake_confluence import (
     FakeConfluence,
@@ -313,13 +314,13 @@ def test_plain_http_to_another_host_is_a_usage_error_before_any_request(
     monkeypatch.setenv("CONFLUENCE_USERNAME", USER)
     monkeypatch.setenv("CONFLUENCE_API_TOKEN", TOKEN)
     attempted: list[Any] = []
-    real_request = requests.Session.request
+    real_send = Transport.send
 
-    def spy(self: requests.Session, *args: Any, **kwargs: Any) -> requests.Response:
+    def spy(self: Transport, *args: Any, **kwargs: Any) -> Answer:
         attempted.append(args)
-        return real_request(self, *args, **kwargs)
+        return real_send(self, *args, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", spy)
+    monkeypatch.setattr(Transport, "send", spy)
 
     run = gate.run("--confluence-url", "http://confluence.acme.test/wiki", url=False)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
+from pathlib import Path
 
 import pytest
+import requests
 
-from pytest_confluence_approval.confluence import _rate_limit_delay
+from pytest_confluence_approval.gate import Gate, GateOptions, GateSettings
+from pytest_confluence_approval.request_loop import rate_limit_delay
 from tests.conftest import QUIET, GateRunner, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, retry_after, status
 
@@ -150,7 +154,7 @@ def test_a_429_without_a_usable_retry_after_backs_off_every_worker(
 
 def test_the_rate_limit_back_off_grows_exponentially_with_jitter() -> None:
     delays = {
-        attempt: [_rate_limit_delay(attempt, 0.5, 30) for _ in range(200)] for attempt in (1, 3, 9)
+        attempt: [rate_limit_delay(attempt, 0.5, 30) for _ in range(200)] for attempt in (1, 3, 9)
     }
 
     assert all(0.7 <= d <= 1.3 for d in delays[1])
@@ -280,3 +284,41 @@ def test_a_replay_sends_no_request_and_says_nothing_of_a_pace(gate: GateRunner) 
 
     run.result.assert_outcomes(passed=2)
     assert "fetched" not in run.output
+
+
+# -- memory: a live run holds about what a replay of it holds ---------------------------------
+
+
+def test_a_live_run_never_holds_every_pages_payloads_at_once(
+    confluence: FakeConfluence, tmp_path: Path
+) -> None:
+    """Each page is read as soon as its properties arrive, and only what its verdict needs
+    is kept: decoded, a page's payloads take about three times their text, and a live run
+    of 5,000 pages held them all until every page was judged (1.49x the replay's peak)."""
+    ids = [str(5000 + n) for n in range(120)]
+    padding = [{"note": f"entry {n}"} for n in range(150)]  # extra fields are fine
+    for page_id in ids:
+        approved_page(confluence, page_id, padding=padding)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\npages:\n" + "".join(f"  - id: '{p}'\n" for p in ids))
+    settings = GateSettings.resolve(
+        GateOptions(policy=policy, url=confluence.url, concurrency=4), environ={}
+    )
+    answer = requests.get(f"{confluence.url}/api/v2/pages/{ids[0]}/properties").content
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        decoded = json.loads(answer)
+        one_page = tracemalloc.get_traced_memory()[0] - before
+        del decoded
+        gate = Gate(settings)
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        judgement = gate.prepare(ids)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert all(v.passed for v in judgement.verdicts.values())
+    # Before: 1.8x what all pages decoded take; now about a quarter (4 in flight at a time).
+    assert peak - before < len(ids) * one_page / 2, (peak - before, len(ids) * one_page)

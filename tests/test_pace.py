@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -20,17 +21,28 @@ def answer_all(pace: Pace, tickets: list[Ticket], answer: Answer = Answer.CLEAN)
 
 
 class Busy:
-    """A fetch with more work queued than slots: every answer's slot is taken again at once."""
+    """A fetch with more work queued than slots: every answer's slot is taken again at once,
+    against a site that serves ``allows`` requests at once and refuses the rest (429)."""
 
-    def __init__(self, pace: Pace) -> None:
+    def __init__(self, pace: Pace, allows: int = 10_000) -> None:
         self.pace = pace
+        self.allows = allows
         self.tickets = fill(pace)
+        self.rounds = 0
+        #: the round trip of each refusal, and the limit after each round trip
+        self.refused_in: list[int] = []
+        self.limits: list[int] = []
 
     def round_trip(self) -> None:
-        """One round trip: every request in flight is answered cleanly, and replaced."""
-        for _ in range(len(self.tickets)):
-            self.pace.release(self.tickets.pop(0), Answer.CLEAN)
+        """One round trip: every request in flight is answered, and replaced."""
+        self.rounds += 1
+        for position in range(len(self.tickets)):
+            refused = position >= self.allows
+            self.pace.release(self.tickets.pop(0), Answer.PUSH_BACK if refused else Answer.CLEAN)
+            if refused:
+                self.refused_in.append(self.rounds)
             self.tickets += fill(self.pace)
+        self.limits.append(self.pace.limit)
 
 
 def test_starts_at_eight_or_a_quarter_of_a_high_ceiling_never_above_the_ceiling() -> None:
@@ -42,16 +54,13 @@ def test_starts_at_eight_or_a_quarter_of_a_high_ceiling_never_above_the_ceiling(
         Pace(0)
 
 
-def test_slow_start_grows_by_half_per_clean_answer_up_to_the_ceiling() -> None:
+def test_slow_start_grows_by_a_quarter_per_clean_answer_up_to_the_ceiling() -> None:
     pace = Pace(32)
     busy = Busy(pace)
-    busy.round_trip()  # 8 clean answers
-    assert pace.limit == 12
-    busy.round_trip()
-    assert pace.limit == 18
-    for _ in range(3):
+    for _ in range(8):
         busy.round_trip()
-    assert pace.limit == 32  # the ceiling
+    # x1.25 a round trip: 8 clean answers make 10, 10 make 12.5, ...
+    assert busy.limits == [10, 12, 15, 19, 24, 30, 32, 32]  # the ceiling
     assert pace.peak == 32
 
 
@@ -68,7 +77,7 @@ def test_one_burst_of_push_backs_shrinks_the_limit_once() -> None:
     pace = Pace(32, start=16)
     tickets = fill(pace)
     answer_all(pace, tickets, Answer.PUSH_BACK)  # 16 refusals of requests sent together
-    assert pace.limit == 12  # 16 x 0.75, once
+    assert pace.limit == 12  # 16 / 1.25 (slow start: the last round trip's limit), once
     assert pace.push_backs == 16
     answer_all(pace, fill(pace), Answer.PUSH_BACK)  # sent after the decrease: counts again
     assert pace.limit == 9
@@ -76,19 +85,56 @@ def test_one_burst_of_push_backs_shrinks_the_limit_once() -> None:
 
 def test_after_a_push_back_growth_is_additive_and_slow_near_the_limit_that_pushed_back() -> None:
     pace = Pace(32, start=16)
-    pace.release(pace.acquire(), Answer.PUSH_BACK)  # pushed back at 16: limit 12
+    pace.release(pace.acquire(), Answer.PUSH_BACK)  # pushed back at 16: back to 12.8
     busy = Busy(pace)
-    limits = []
     for _ in range(40):
         busy.round_trip()
-        limits.append(pace.limit)
-    # About one more a round trip (not slow start's x1.5) up to within one of 16 ...
-    assert limits[:4] == [12, 13, 14, 15]
+    # About one more a round trip (not slow start's x1.25) up to within one of 16 ...
+    assert busy.limits[:3] == [13, 14, 15]
     # ... then about 1/16 a round trip while within one of 16, either side ...
-    assert limits[4:19] == [15] * 15
-    assert limits[19:35] == [16] * 16
+    assert busy.limits[3:18] == [15] * 15
+    assert busy.limits[18:34] == [16] * 16
     # ... and one a round trip again beyond it: the site may take more now.
-    assert limits[36:] == [18, 19, 20, 21]
+    assert busy.limits[36:] == [18, 19, 20, 21]
+
+
+def test_a_site_with_a_hard_limit_is_probed_ever_more_rarely_and_kept_at_its_limit() -> None:
+    """Each probe above the limit costs a refusal and, on Atlassian, a Retry-After pause for
+    every worker: after the first ones they come 2x further apart each time, and each
+    refusal costs no more than itself (the limit goes back to the site's, not below)."""
+    pace = Pace(32)
+    site = Busy(pace, allows=8)
+    for _ in range(300):
+        site.round_trip()
+
+    found_at = 10  # round trips to find the limit: the slow start's overshoot, a probe
+    probes = [r for r in site.refused_in if r > found_at]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(probes)]
+    assert len(site.refused_in) <= 10  # once every ~17 round trips before: 18
+    assert len(probes) == len(set(probes))  # one refusal a probe
+    assert gaps[0] >= 32 and all(b >= 1.8 * a for a, b in itertools.pairwise(gaps)), gaps
+    assert [site.limits[r - 1] for r in probes] == [8] * len(probes)
+    assert site.limits[-1] == 8
+
+
+def test_a_site_that_takes_fewer_later_is_followed_down_by_quarters() -> None:
+    """Going back to just below the limit is for a limit that holds: one that moves is
+    followed down as AIMD does, a quarter at a time, not one request at a time."""
+    pace = Pace(32)
+    site = Busy(pace, allows=8)
+    for _ in range(120):
+        site.round_trip()
+    site.allows = 4
+    for _ in range(3):
+        site.round_trip()
+    assert pace.limit <= 4
+
+
+def test_a_slot_given_back_unused_counts_for_nothing() -> None:
+    pace = Pace(4)
+    ticket = pace.acquire()
+    pace.cancel(ticket)
+    assert (pace.in_flight, pace.sent, pace.limit) == (0, 0, 4)
 
 
 def test_never_below_one() -> None:
@@ -120,36 +166,6 @@ def test_acquire_waits_for_a_free_slot() -> None:
     pace.release(tickets[0], Answer.CLEAN)
     assert got_slot.wait(30)
     waiter.join(30)
-    assert pace.in_flight == 2
-
-
-def test_a_retry_queues_again_under_the_shrunken_limit() -> None:
-    pace = Pace(8, start=4)
-    tickets = fill(pace)
-    pace.push_back(tickets[0])  # limit 3; four still in flight
-    assert pace.limit == 3
-    retried = threading.Event()
-    result: list[Ticket] = []
-
-    def retry() -> None:
-        result.append(pace.requeue(tickets[0], resend=True))
-        retried.set()
-
-    worker = threading.Thread(target=retry, daemon=True)
-    worker.start()
-    assert not retried.wait(0.2)  # three others hold the three slots
-    pace.release(tickets[1], Answer.CLEAN)  # an old-epoch answer: no growth, one slot free
-    assert retried.wait(30)
-    worker.join(30)
-    assert result[0].epoch == 1  # the retry is a request of the new limit
-    assert pace.sent == 5  # a retry is a request sent
-
-
-def test_a_slot_taken_before_a_decrease_is_kept_while_it_still_fits() -> None:
-    pace = Pace(8, start=4)
-    first, second = pace.acquire(), pace.acquire()
-    pace.push_back(first)  # limit 3, two in flight: the second still fits
-    assert pace.requeue(second, resend=False) is second
     assert pace.in_flight == 2
 
 

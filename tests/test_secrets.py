@@ -14,12 +14,7 @@ import pytest
 from urllib3.connectionpool import HTTPConnectionPool
 
 from pytest_confluence_approval import gate as gate_module
-from pytest_confluence_approval.confluence import (
-    ConfluenceClient,
-    ConfluenceError,
-    Credentials,
-    _Auth,
-)
+from pytest_confluence_approval.confluence import ConfluenceClient, ConfluenceError, Credentials
 from pytest_confluence_approval.gate import GateOptions, GateSettings
 from tests.conftest import QUIET, GateRunner, PytestRun, approved_page
 from tests.fake_confluence import FakeConfluence, approval_value, hang, reset, retry_after
@@ -142,9 +137,10 @@ def test_no_object_shows_the_secret_in_its_repr(tmp_path: Path) -> None:
         settings.credentials,
         bearer,
         client,
-        client.session.auth,
-        _Auth(bearer),
-        client.backoff,
+        client.loop,
+        client.transport,
+        client.loop.pause,
+        ConfluenceClient(settings.site, bearer).loop,
         gate_module.Gate(settings),
     ]
     for obj in objects:
