@@ -31,7 +31,7 @@ from .items import gate_key
 from .outputs import check_outputs
 from .ownership import OwnedOutcome
 from .publish import Publisher
-from .settings import GateOptions
+from .settings import OPTIONS, PATH_FIELDS, GateOptions
 from .usage import usage_error
 
 #: The name of the gate's plugin as a whole: ``-p no:`` it is a usage error (README),
@@ -42,24 +42,11 @@ REPORTER = "confluence-approval-reporter"
 def enable_gate(config: pytest.Config, policy: Path) -> None:
     """Turn the gate on for this session (called by the entry point's pytest_configure)."""
     option = config.option
-    options = GateOptions(
-        policy=policy,
-        url=option.confluence_url,
-        concurrency=option.confluence_concurrency,
-        timeout=option.confluence_timeout,
-        retries=option.confluence_retries,
-        as_of=option.confluence_as_of,
-        record=_path(option.confluence_record),
-        replay=_path(option.confluence_replay),
-        report=_path(option.confluence_report),
-        attestation=_path(option.confluence_attestation),
-        subject=tuple(option.confluence_subject or ()),
-        html=_path(option.confluence_html),
-        insecure_http=option.confluence_insecure_http,
-        deadline=option.confluence_deadline,
-        wait=option.confluence_wait,
-        poll=option.confluence_poll,
-    )
+    # Each option once, as settings.OPTIONS defines it: a new option needs no line here.
+    given = {o.field: getattr(option, o.dest) for o in OPTIONS if o.field != "policy"}
+    given |= {field: _path(given[field]) for field in PATH_FIELDS}
+    given["subject"] = tuple(given["subject"] or ())
+    options = GateOptions(policy=policy, **given)
     try:
         settings = GateSettings.resolve(options)
         # Before any request: an output must never overwrite an input or another output.

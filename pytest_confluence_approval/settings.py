@@ -318,6 +318,10 @@ class GateOptions(NamedTuple):
     poll: str = DEFAULT_POLL
 
 
+#: the GateOptions fields that name a file (made absolute where pytest reads them)
+PATH_FIELDS = frozenset({"record", "replay", "report", "attestation", "html"})
+
+
 def validate_options(options: GateOptions) -> tuple[float, float | None, float]:
     """Every option's bounds and the combinations that cannot work, in a fixed order (the
     first problem is the one reported); raises ConfigurationError. Reads nothing.
